@@ -1,0 +1,50 @@
+"""Event contracts: the only shapes that cross a Kafka topic.
+
+Every event carries `type`, `schema_version`, a UUID `event_id` and timezone-aware times.
+"""
+from schemas.base import Event, EventDecodeError, decode, encode
+from schemas.commands import Command
+from schemas.dead_letter import DeadLetter
+from schemas.detections import Detection
+from schemas.incidents import (
+    Evidence,
+    IncidentAcknowledged,
+    IncidentEscalated,
+    IncidentEvent,
+    IncidentOpened,
+    IncidentResolved,
+    IncidentUpdated,
+    WarningLevel,
+    incident_event_adapter,
+)
+from schemas.inventory import InventoryMovement
+from schemas.notifications import DeliveryStatus, Notification
+from schemas.readings import Measurement, QualityFlag, StationReport
+from schemas.reports import GeoPoint, IncidentReport
+
+__all__ = [
+    "Command",
+    "DeadLetter",
+    "DeliveryStatus",
+    "Detection",
+    "Evidence",
+    "Event",
+    "EventDecodeError",
+    "GeoPoint",
+    "IncidentAcknowledged",
+    "IncidentEscalated",
+    "IncidentEvent",
+    "IncidentOpened",
+    "IncidentReport",
+    "IncidentResolved",
+    "IncidentUpdated",
+    "InventoryMovement",
+    "Measurement",
+    "Notification",
+    "QualityFlag",
+    "StationReport",
+    "WarningLevel",
+    "decode",
+    "incident_event_adapter",
+    "encode",
+]

@@ -1,0 +1,95 @@
+"""Incident lifecycle events on the incidents topic. Kafka key: risk-source id."""
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, TypeAdapter
+
+from schemas.base import Contract, Event, Identifier, Timestamp
+
+
+class WarningLevel(StrEnum):
+    """Early-warning colours of the national plan, lowest to highest."""
+
+    BLUE = "blue"
+    YELLOW = "yellow"
+    ORANGE = "orange"
+    RED = "red"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {WarningLevel.BLUE: 1, WarningLevel.YELLOW: 2, WarningLevel.ORANGE: 3, WarningLevel.RED: 4}
+
+
+class _IncidentEvent(Event):
+    incident_id: uuid.UUID
+    source_id: Identifier
+    occurred_at: Timestamp
+    drill_id: Identifier | None = None
+
+    @property
+    def key(self) -> str:
+        return self.source_id
+
+
+class Evidence(Contract):
+    """What made a rule fire: one measurement against its limit."""
+
+    station_id: Identifier
+    parameter: str
+    value: float
+    unit: str
+    limit: str = Field(description="the limit as the plan states it, e.g. '<= 1.0 (GB 3838-2002 III)'")
+    observed_at: Timestamp
+
+
+class IncidentOpened(_IncidentEvent):
+    type: Literal["incident.opened"] = "incident.opened"
+    code: Annotated[str, Field(min_length=2, max_length=8)]
+    kind: str = Field(description="rule family, e.g. threshold, station_silence")
+    rule_id: Identifier
+    level: WarningLevel
+    title: str
+    evidence: list[Evidence] = Field(default_factory=list)
+    caused_by: uuid.UUID | None = Field(default=None, description="event id of the report that opened it")
+
+
+class IncidentUpdated(_IncidentEvent):
+    type: Literal["incident.updated"] = "incident.updated"
+    rule_id: Identifier
+    level: WarningLevel
+    previous_level: WarningLevel
+    reason: str
+    evidence: list[Evidence] = Field(default_factory=list)
+    caused_by: uuid.UUID | None = None
+
+
+class IncidentAcknowledged(_IncidentEvent):
+    type: Literal["incident.acknowledged"] = "incident.acknowledged"
+    actor: str
+    command_id: uuid.UUID | None = None
+
+
+class IncidentEscalated(_IncidentEvent):
+    type: Literal["incident.escalated"] = "incident.escalated"
+    tier: int = Field(ge=1)
+    reason: str
+
+
+class IncidentResolved(_IncidentEvent):
+    type: Literal["incident.resolved"] = "incident.resolved"
+    actor: str
+    reason: str = ""
+    command_id: uuid.UUID | None = None
+
+
+IncidentEvent = Annotated[
+    Union[IncidentOpened, IncidentUpdated, IncidentAcknowledged, IncidentEscalated, IncidentResolved],
+    Field(discriminator="type"),
+]
+incident_event_adapter: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)

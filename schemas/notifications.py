@@ -1,0 +1,38 @@
+"""The notification outbox and delivery receipts. Kafka key: person id (notifications), notification id (status)."""
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.base import Event, Identifier, Timestamp
+
+
+class Notification(Event):
+    type: Literal["notification"] = "notification"
+    notification_id: uuid.UUID
+    person_id: Identifier
+    to: str = Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164 phone number")
+    body: str = Field(min_length=1, max_length=1600)
+    channel: Literal["sms"] = "sms"
+    incident_ids: list[uuid.UUID] = Field(default_factory=list)
+    created_at: Timestamp
+    drill_id: Identifier | None = None
+
+    @property
+    def key(self) -> str:
+        return self.person_id
+
+
+class DeliveryStatus(Event):
+    type: Literal["delivery_status"] = "delivery_status"
+    notification_id: uuid.UUID
+    provider_sid: str | None = None
+    status: Literal["queued", "sending", "sent", "delivered", "undelivered", "failed", "received"]
+    error_code: int | None = None
+    at: Timestamp
+
+    @property
+    def key(self) -> str:
+        return str(self.notification_id)
