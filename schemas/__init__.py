@@ -21,6 +21,7 @@ from schemas.inventory import InventoryMovement
 from schemas.notifications import DeliveryStatus, Notification
 from schemas.readings import Measurement, QualityFlag, StationReport
 from schemas.reports import GeoPoint, IncidentReport
+from schemas.ticks import StationTick
 
 __all__ = [
     "Command",
@@ -43,6 +44,7 @@ __all__ = [
     "Notification",
     "QualityFlag",
     "StationReport",
+    "StationTick",
     "WarningLevel",
     "decode",
     "incident_event_adapter",

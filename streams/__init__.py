@@ -1,0 +1,1 @@
+"""The Faust application: topics, agents, tables, timers and the `ers` command line."""

@@ -1,0 +1,81 @@
+"""Settings from environment variables (ERS_*) over an optional TOML file over defaults."""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_CONFIG_FILE = Path("ers.toml")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    broker: str | None = Field(
+        default=None, description="Kafka bootstrap address host:port; unset = `ers up` starts a local broker"
+    )
+    database_url: str = Field(default="sqlite:///var/ers.db", description="SQLAlchemy URL")
+    plan: Path = Field(default=Path("plans/arxan.yaml"), description="contingency plan file")
+    topic_prefix: str = Field(default="ers.", pattern=r"^[A-Za-z0-9._-]*$", description="prefix of every topic")
+    partitions: int = Field(default=4, ge=1, le=256, description="partitions of keyed topics")
+    data_dir: Path = Field(default=Path("var"), description="local state: broker data, Faust tables")
+    web_port: int = Field(default=6066, ge=1, le=65535, description="worker web server port")
+    language: Literal["zh-CN", "en"] = Field(default="zh-CN", description="language of SMS and console")
+    app_id: str = Field(default="ers", pattern=r"^[A-Za-z0-9_-]+$", description="Faust app id (consumer group)")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def bootstrap(self) -> str:
+        if self.broker is None:
+            raise ConfigError("no broker configured (set ERS_BROKER or use `ers up`)")
+        return self.broker.removeprefix("kafka://")
+
+
+ENV_PREFIX = "ERS_"
+
+
+def load_settings(env: Mapping[str, str] | None = None, config_file: Path | None = None, **overrides: object) -> Settings:
+    """Defaults < TOML file (ERS_CONFIG or ./ers.toml) < environment < explicit overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    path = config_file or (Path(env["ERS_CONFIG"]) if "ERS_CONFIG" in env else None)
+    if path is None and DEFAULT_CONFIG_FILE.exists():
+        path = DEFAULT_CONFIG_FILE
+    if path is not None:
+        values.update(_read_toml(path))
+    for name in Settings.model_fields:
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in env and env[env_name] != "":
+            values[name] = env[env_name]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()} ({'.'.join(map(str, e['loc']))}): {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    section = data.get("ers", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [ers] must be a table")
+    unknown = sorted(set(section) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(Settings.model_fields)}")
+    return dict(section)
