@@ -29,6 +29,7 @@ class Settings(BaseModel):
     web_port: int = Field(default=6066, ge=1, le=65535, description="worker web server port")
     language: Literal["zh-CN", "en"] = Field(default="zh-CN", description="language of SMS and console")
     app_id: str = Field(default="ers", pattern=r"^[A-Za-z0-9_-]+$", description="Faust app id (consumer group)")
+    tick_seconds: float = Field(default=5.0, gt=0, le=3600, description="how often time-driven rules are checked")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @property

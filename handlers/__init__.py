@@ -1,0 +1,1 @@
+"""Edges: Kafka administration and producing, the local broker, database, files, Twilio, webhooks."""

@@ -1,0 +1,37 @@
+"""The SQL database: engine creation and schema migrations (Alembic), SQLite or PostgreSQL."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger("ers.db")
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, future=True)
+
+
+def migrate(url: str) -> str:
+    """Bring the database to the newest schema; returns the revision it is at."""
+    engine = make_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        revision = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+    log.info("database %s at revision %s (tables: %s)", make_url(url).render_as_string(hide_password=True),
+             revision, ", ".join(sorted(inspect(engine).get_table_names())))
+    engine.dispose()
+    return revision

@@ -1,0 +1,46 @@
+"""Creating the topics ERS needs, with explicit partition counts.
+
+A broker's default partition count can differ from ours, and co-partitioned tables break when it
+does, so topics are created before the worker starts and an existing topic with the wrong count is
+an error, not a warning.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from kafka.admin import KafkaAdminClient
+
+from streams.topics import TopicSpec
+
+log = logging.getLogger("ers.kafka")
+
+
+class TopicLayoutError(RuntimeError):
+    pass
+
+
+def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
+    """Create the missing topics; returns the names created. Raises TopicLayoutError on a mismatch."""
+    specs = list(specs)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ers-admin")
+    try:
+        existing = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in specs])
+                    if t.get("error_code", 0) == 0}
+        wrong = [f"{s.name} has {existing[s.name]} partitions, ERS needs {s.partitions}"
+                 for s in specs if s.name in existing and existing[s.name] != s.partitions]
+        if wrong:
+            raise TopicLayoutError(
+                "topic layout does not match: " + "; ".join(wrong)
+                + " (use another ERS_TOPIC_PREFIX, or delete and recreate these topics)"
+            )
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            admin.create_topics(
+                {s.name: {"num_partitions": s.partitions, "replication_factor": 1} for s in missing},
+                wait_for_metadata=True,
+            )
+            log.info("created topics: %s", ", ".join(s.name for s in missing))
+        return [s.name for s in missing]
+    finally:
+        admin.close()

@@ -1,0 +1,1 @@
+"""Agents: each wires one stage of the pipeline to its domain function in `contingency/`."""

@@ -1,0 +1,58 @@
+"""The incident stage: detections -> contingency.incidents -> incident lifecycle events.
+
+One partition and one book: deduplication and folding downstream into upstream incidents need
+one ordered view of every open incident in the county.
+"""
+from __future__ import annotations
+
+import logging
+
+import faust
+from faust.types import EventT
+
+from contingency.incidents import IncidentBook, on_detection
+from contingency.plan import Plan
+from schemas import Detection, EventDecodeError, decode, encode
+from streams.agents.common import send_dead_letter, send_outputs, wall_clock
+from streams.channels import Channels
+from streams.memo import Entry, Output
+
+AGENT = "incidents"
+BOOK_KEY = "book"
+log = logging.getLogger("ers.incidents")
+
+
+def register_incident_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
+    table = app.Table("incident_book", default=None, partitions=1, key_serializer="json", value_serializer="json")
+    outputs_to = {ch.names.incidents: ch.incidents}
+
+    async def handle(event: EventT) -> None:
+        try:
+            detection = decode(Detection, event.message.value)
+        except EventDecodeError as exc:
+            await send_dead_letter(ch.dlq, event, exc.reason, AGENT)
+            return
+        entry = Entry.from_json(table[BOOK_KEY])
+        input_id = str(detection.event_id)
+        if input_id in entry.sent:
+            await send_outputs(outputs_to, entry.sent[input_id])
+            return
+        book = IncidentBook() if entry.state is None else IncidentBook.from_json(entry.state)
+        book, events = on_detection(plan, book, detection, wall_clock())
+        outputs = [Output(ch.names.incidents, e.source_id, encode(e)) for e in events]
+        entry.state = book.to_json()
+        if outputs:
+            entry.remember(input_id, outputs)
+        table[BOOK_KEY] = entry.to_json()
+        for e in events:
+            log.info("%s %s at %s", e.type, e.incident_id, e.source_id)
+        await send_outputs(outputs_to, outputs)
+
+    @app.agent(ch.detections, name="ers.incidents", concurrency=1)
+    async def incidents(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                await handle(event)
+            except Exception as exc:  # an agent must never stop on one message
+                log.exception("incidents failed at offset %d", event.message.offset)
+                await send_dead_letter(ch.dlq, event, f"internal error: {type(exc).__name__}: {exc}", AGENT)

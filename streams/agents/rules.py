@@ -1,0 +1,85 @@
+"""The rules stage: readings and ticks per station -> contingency.engine -> detections.
+
+Per-station engine state lives in a changelog-backed table keyed by station id, co-partitioned
+with the readings topic, so a restarted worker continues where it stopped.
+"""
+from __future__ import annotations
+
+import logging
+
+import faust
+from faust.types import EventT
+
+from contingency.engine import StationState, evaluate, tick
+from contingency.plan import Plan
+from schemas import EventDecodeError, StationReport, StationTick, decode, encode
+from streams.agents.common import send_dead_letter, send_outputs, wall_clock
+from streams.channels import Channels
+from streams.memo import Entry, Output
+
+AGENT = "rules"
+log = logging.getLogger("ers.rules")
+
+
+def register_rules_agent(app: faust.App, ch: Channels, plan: Plan, tick_seconds: float) -> None:
+    table = app.Table(
+        "station_state", default=None, partitions=ch.names.partitions, key_serializer="json", value_serializer="json"
+    )
+    outputs_to = {ch.names.detections: ch.detections}
+
+    async def handle(event: EventT) -> None:
+        msg = event.message
+        is_tick = msg.topic == ch.names.ticks
+        try:
+            item: StationReport | StationTick = decode(StationTick if is_tick else StationReport, msg.value)
+        except EventDecodeError as exc:
+            await send_dead_letter(ch.dlq, event, exc.reason, AGENT)
+            return
+        station_id = item.station_id
+        if msg.key != station_id.encode("utf-8"):
+            # Per-station state must live in the station's partition: re-key once and move on.
+            await ch.readings.send(key=station_id.encode("utf-8"), value=msg.value)
+            return
+        if station_id not in plan.stations:
+            await send_dead_letter(
+                ch.dlq, event, f"station_id: unknown station {station_id!r} (not in plan {plan.id} {plan.version})",
+                AGENT,
+            )
+            return
+        entry = Entry.from_json(table[station_id])
+        input_id = str(item.event_id)
+        if input_id in entry.sent:
+            await send_outputs(outputs_to, entry.sent[input_id])
+            return
+        state = None if entry.state is None else StationState.from_json(entry.state)
+        now = wall_clock()
+        if isinstance(item, StationTick):
+            if state is None:
+                return
+            state, detections = tick(plan, state, station_id, now)
+        else:
+            state, detections = evaluate(plan, state, item, now)
+        outputs = [Output(ch.names.detections, d.source_id, encode(d)) for d in detections]
+        entry.state = state.to_json()
+        if outputs:
+            entry.remember(input_id, outputs)
+        table[station_id] = entry.to_json()
+        for d in detections:
+            log.info("detection %s %s at %s (%s): %s", d.status, d.level, d.source_id, d.rule_id, d.title)
+        await send_outputs(outputs_to, outputs)
+
+    @app.agent(ch.station_input, name="ers.rules", concurrency=1)
+    async def rules(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                await handle(event)
+            except Exception as exc:  # an agent must never stop on one message
+                log.exception("rules failed on %s[%d]@%d", event.message.topic, event.message.partition,
+                              event.message.offset)
+                await send_dead_letter(ch.dlq, event, f"internal error: {type(exc).__name__}: {exc}", AGENT)
+
+    @app.timer(interval=tick_seconds, on_leader=True)
+    async def station_clock() -> None:
+        now = wall_clock()
+        for station_id in plan.stations:
+            await ch.ticks.send(key=station_id.encode("utf-8"), value=encode(StationTick(station_id=station_id, at=now)))

@@ -1,0 +1,229 @@
+"""The `ers` command line: entrypoints only wire settings, adapters and the app together."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from streams.config import ConfigError, Settings, load_settings
+
+console = Console(stderr=True)
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings(config_file=args.config)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    _configure_logging(settings)
+    try:
+        return args.handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except UserError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return exc.exit_code
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ers", description="ERS: environmental risk and emergency response")
+    parser.add_argument("--config", type=Path, default=None, help="TOML settings file (default: ./ers.toml if present)")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start a local Kafka if no broker is configured, migrate the database, run the worker")
+    up.set_defaults(handler=cmd_up)
+
+    worker = sub.add_parser("worker", help="run the worker against the configured broker (ERS_BROKER)")
+    worker.set_defaults(handler=cmd_worker)
+
+    kafka = sub.add_parser("kafka", help="the local Apache Kafka broker (KRaft, from Maven Central jars)")
+    kafka.add_argument("action", choices=["start", "stop", "status"])
+    kafka.add_argument("--ephemeral", action="store_true", help="throw-away data in a temp folder, free ports")
+    kafka.add_argument("--port", type=_port, default=9092, help="broker port (default 9092)")
+    kafka.set_defaults(handler=cmd_kafka)
+
+    produce = sub.add_parser("produce", help="send the events of a JSON Lines file with kafka-python")
+    produce.add_argument("file", type=_existing_file, help="JSON Lines: one event (or {topic,key,value}) per line")
+    produce.add_argument("--topic", default="readings", help="topic suffix for bare events (default: readings)")
+    produce.set_defaults(handler=cmd_produce)
+
+    schemas = sub.add_parser("schemas", help="event contracts")
+    schemas_sub = schemas.add_subparsers(title="schemas commands", metavar="ACTION", required=True)
+    export = schemas_sub.add_parser("export", help="write a JSON Schema per event and an AsyncAPI document")
+    export.add_argument("directory", type=Path)
+    export.set_defaults(handler=cmd_schemas_export)
+
+    plan = sub.add_parser("plan", help="contingency plans")
+    plan_sub = plan.add_subparsers(title="plan commands", metavar="ACTION", required=True)
+    check = plan_sub.add_parser("check", help="validate a plan file; exit 0 if valid, 1 otherwise")
+    check.add_argument("path", type=Path)
+    check.set_defaults(handler=cmd_plan_check)
+    show = plan_sub.add_parser("show", help="print a readable summary of a plan")
+    show.add_argument("path", type=Path, nargs="?", default=None, help="plan file (default: the configured plan)")
+    show.set_defaults(handler=cmd_plan_show)
+
+    db = sub.add_parser("db", help="the SQL database")
+    db_sub = db.add_subparsers(title="db commands", metavar="ACTION", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="create or migrate the database to the newest schema")
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+    return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {value}")
+    return value
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"expected an existing file, {text!r} is not one")
+    return path
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=True)],
+    )
+
+
+def _load_plan(path: Path):  # -> contingency.plan.Plan
+    from contingency.plan import PlanError, load_plan
+
+    try:
+        return load_plan(path)
+    except PlanError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _local_kafka(settings: Settings, port: int = 9092, ephemeral: bool = False):
+    from handlers.local_kafka import LocalKafka
+
+    return LocalKafka(settings.data_dir / "kafka", port=port, ephemeral=ephemeral)
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.database import migrate
+    from streams.worker import run_worker
+
+    plan = _load_plan(settings.plan)
+    migrate(settings.database_url)
+    kafka = None
+    if settings.broker is None:
+        kafka = _local_kafka(settings)
+        status = kafka.start()
+        console.print(f"local Kafka {status.version} ready at {status.bootstrap} (data in {status.data_dir})")
+        settings = settings.model_copy(update={"broker": status.bootstrap})
+    console.print(f"ERS worker: plan {plan.id} {plan.version}, broker {settings.bootstrap}, "
+                  f"topics {settings.topic_prefix}*, database {settings.database_url}. Ctrl-C stops.")
+    try:
+        run_worker(settings, plan)
+    finally:
+        if kafka is not None:
+            kafka.stop()
+            console.print("local Kafka stopped")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.worker import run_worker
+
+    if settings.broker is None:
+        raise UserError("no broker configured: set ERS_BROKER=host:port (or use `ers up`)", exit_code=2)
+    run_worker(settings, _load_plan(settings.plan))
+    return 0
+
+
+def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
+    kafka = _local_kafka(settings, port=args.port, ephemeral=args.ephemeral)
+    if args.action == "start":
+        status = kafka.start()
+        console.print(f"Kafka {status.version} running at {status.bootstrap} (pid {status.pid}, data {status.data_dir})")
+    elif args.action == "stop":
+        kafka.stop()
+        console.print("Kafka stopped")
+    else:
+        status = kafka.status()
+        state = "running" if status.running else "stopped"
+        console.print(f"Kafka {status.version} {state} at {status.bootstrap} (pid {status.pid}, data {status.data_dir})")
+        return 0 if status.running else 3
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.event_files import EventFileError, produce_file
+
+    if settings.broker is None:
+        settings = settings.model_copy(update={"broker": "127.0.0.1:9092"})
+    try:
+        count = produce_file(settings.bootstrap, args.file, settings.topic_prefix + args.topic)
+    except EventFileError as exc:
+        raise UserError(str(exc)) from exc
+    console.print(f"sent {count} events to {settings.bootstrap}")
+    return 0
+
+
+def cmd_schemas_export(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.export import export
+
+    written = export(args.directory, prefix=settings.topic_prefix)
+    console.print(f"wrote {len(written)} files to {args.directory}")
+    return 0
+
+
+def cmd_plan_check(args: argparse.Namespace, settings: Settings) -> int:
+    from contingency.plan import check_plan
+
+    problems = check_plan(args.path)
+    for problem in problems:
+        print(problem)
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s)[/] in {args.path}")
+        return 1
+    console.print(f"[green]ok[/]: {args.path}")
+    return 0
+
+
+def cmd_plan_show(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.plan_view import render_plan_summary
+
+    plan = _load_plan(args.path or settings.plan)
+    Console().print(render_plan_summary(plan))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.database import migrate
+
+    console.print(f"database at revision {migrate(settings.database_url)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Running the Faust worker in this process."""
+from __future__ import annotations
+
+import faust
+
+from contingency.plan import Plan
+from handlers.kafka_admin import ensure_topics
+from streams.app import create_app, topics_for
+from streams.config import Settings
+
+
+def run_worker(settings: Settings, plan: Plan) -> None:
+    """Blocks until the worker stops (Ctrl-C / SIGTERM); Faust's own signal handling stops it cleanly."""
+    ensure_topics(settings.bootstrap, topics_for(settings).specs())
+    app = create_app(settings, plan)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
