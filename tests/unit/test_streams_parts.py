@@ -1,0 +1,62 @@
+import base64
+import datetime as dt
+import json
+
+import pytest
+
+from handlers.event_files import read_events
+from streams.config import ConfigError, load_settings
+from streams.dead_letters import dead_letter_for
+from streams.memo import MEMO_SIZE, Entry, Output
+from streams.topics import Topics
+
+NOW = dt.datetime(2026, 7, 1, tzinfo=dt.timezone.utc)
+
+
+def test_dead_letter_keeps_text_payloads_and_encodes_binary_ones() -> None:
+    text = dead_letter_for(topic="ers.readings", partition=2, offset=41, key=b"s1", value=b"garbage",
+                           error="Invalid JSON", agent="rules", failed_at=NOW)
+    assert (text.payload, text.payload_encoding, text.key, text.offset) == ("garbage", "utf-8", "s1", 41)
+    binary = dead_letter_for(topic="t", partition=0, offset=0, key=None, value=b"\xff\x00", error="e",
+                             agent="rules", failed_at=NOW)
+    assert binary.payload_encoding == "base64" and base64.b64decode(binary.payload) == b"\xff\x00"
+
+
+def test_memo_round_trips_and_stays_bounded() -> None:
+    entry = Entry(state={"x": 1})
+    for i in range(MEMO_SIZE + 5):
+        entry.remember(f"id{i}", [Output("ers.detections", "src", f"v{i}".encode())])
+    back = Entry.from_json(json.loads(json.dumps(entry.to_json())))
+    assert back.state == {"x": 1}
+    assert len(back.sent) == MEMO_SIZE
+    assert "id0" not in back.sent and back.sent[f"id{MEMO_SIZE + 4}"][0].value == f"v{MEMO_SIZE + 4}".encode()
+
+
+def test_settings_precedence_and_errors(tmp_path) -> None:
+    toml = tmp_path / "ers.toml"
+    toml.write_text('[ers]\nbroker = "10.0.0.1:9092"\npartitions = 2\n')
+    settings = load_settings(env={"ERS_PARTITIONS": "8"}, config_file=toml)
+    assert settings.bootstrap == "10.0.0.1:9092" and settings.partitions == 8
+    with pytest.raises(ConfigError, match="ERS_PARTITIONS"):
+        load_settings(env={"ERS_PARTITIONS": "many"})
+    toml.write_text('[ers]\nbrokr = "x"\n')
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_settings(env={}, config_file=toml)
+
+
+def test_topics_share_the_prefix_and_keep_co_partitioning() -> None:
+    topics = Topics(prefix="drill7.", partitions=4)
+    specs = {s.name: s.partitions for s in topics.specs()}
+    assert specs["drill7.readings"] == specs["drill7.ticks"] == 4
+    assert specs["drill7.detections"] == 1
+    assert all(name.startswith("drill7.") for name in specs)
+
+
+def test_event_file_keys_bare_events_and_passes_garbage_through(tmp_path) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_text('# comment\n{"station_id": "s1", "x": 1}\nnot json\n'
+                    '{"topic": "ers.reports", "key": "k", "value": {"a": 1}}\n\n')
+    events = list(read_events(path, "ers.readings"))
+    assert [(e.line, e.topic, e.key) for e in events] == [
+        (2, "ers.readings", b"s1"), (3, "ers.readings", None), (4, "ers.reports", b"k")]
+    assert events[1].value == b"not json"
