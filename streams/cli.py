@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     kafka = sub.add_parser("kafka", help="the local Apache Kafka broker (KRaft, from Maven Central jars)")
     kafka.add_argument("action", choices=["start", "stop", "status"])
     kafka.add_argument("--ephemeral", action="store_true", help="throw-away data in a temp folder, free ports")
-    kafka.add_argument("--port", type=_port, default=9092, help="broker port (default 9092)")
+    kafka.add_argument("--port", type=_port, default=None, help="broker port (default 9092; free port if ephemeral)")
     kafka.set_defaults(handler=cmd_kafka)
 
     produce = sub.add_parser("produce", help="send the events of a JSON Lines file with kafka-python")
@@ -122,10 +123,10 @@ def _load_plan(path: Path):  # -> contingency.plan.Plan
         raise UserError(str(exc)) from exc
 
 
-def _local_kafka(settings: Settings, port: int = 9092, ephemeral: bool = False):
+def _local_kafka(settings: Settings, port: int | None = None, ephemeral: bool = False):
     from handlers.local_kafka import LocalKafka
 
-    return LocalKafka(settings.data_dir / "kafka", port=port, ephemeral=ephemeral)
+    return LocalKafka(None if ephemeral else settings.data_dir / "kafka", port=port, ephemeral=ephemeral)
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -136,6 +137,9 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     migrate(settings.database_url)
     kafka = None
     if settings.broker is None:
+        from handlers.local_kafka import LocalKafkaError
+
+
         kafka = _local_kafka(settings)
         status = kafka.start()
         console.print(f"local Kafka {status.version} ready at {status.bootstrap} (data in {status.data_dir})")
@@ -161,8 +165,29 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.local_kafka import LocalKafkaError
+
+    try:
+        return _kafka_action(args, settings)
+    except LocalKafkaError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _kafka_action(args: argparse.Namespace, settings: Settings) -> int:
+    if args.ephemeral and args.action != "start":
+        raise UserError("--ephemeral only goes with start (an ephemeral broker stops with Ctrl-C)", exit_code=2)
     kafka = _local_kafka(settings, port=args.port, ephemeral=args.ephemeral)
-    if args.action == "start":
+    if args.action == "start" and args.ephemeral:
+        status = kafka.start()
+        console.print(f"ephemeral Kafka {status.version} at {status.bootstrap} (data {status.data_dir}); Ctrl-C stops "
+                      "it and removes its data")
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        try:
+            signal.sigwait(stop_signals)
+        finally:
+            kafka.stop()
+    elif args.action == "start":
         status = kafka.start()
         console.print(f"Kafka {status.version} running at {status.bootstrap} (pid {status.pid}, data {status.data_dir})")
     elif args.action == "stop":

@@ -1,0 +1,144 @@
+"""Running real `ers worker` processes and reading real topics, for integration tests."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_PLAN = REPO / "plans" / "arxan.yaml"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WorkerProcess:
+    """One `ers worker` in a child process, with its own topic prefix and consumer group."""
+
+    def __init__(self, broker: str, workdir: Path, prefix: str | None = None, plan: Path = DEFAULT_PLAN,
+                 env: dict[str, str] | None = None) -> None:
+        self.prefix = prefix or f"t{uuid.uuid4().hex[:8]}."
+        self.workdir = workdir
+        self.log_path = workdir / "worker.log"
+        self.env = {
+            **os.environ,
+            "ERS_BROKER": broker,
+            "ERS_TOPIC_PREFIX": self.prefix,
+            "ERS_APP_ID": "ers-" + self.prefix.rstrip("."),
+            "ERS_PLAN": str(plan),
+            "ERS_DATA_DIR": str(workdir / "var"),
+            "ERS_DATABASE_URL": f"sqlite:///{workdir / 'ers.db'}",
+            "ERS_WEB_PORT": str(free_port()),
+            "ERS_TICK_SECONDS": "1",
+            **(env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def start(self, timeout: float = 90.0) -> "WorkerProcess":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"], cwd=self.workdir, env=self.env,
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.wait_for_log("Ready", timeout)
+        return self
+
+    def wait_for_log(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log_since_start():
+                return
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"worker exited ({self.process.returncode}):\n{self.log_since_start()[-4000:]}")
+            time.sleep(0.2)
+        raise AssertionError(f"worker not {text!r} within {timeout}s:\n{self.log_since_start()[-4000:]}")
+
+    def log_since_start(self) -> str:
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as f:
+            f.seek(self._log_offset)
+            return f.read().decode("utf-8", "replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=60)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+    def topic(self, suffix: str) -> str:
+        return self.prefix + suffix
+
+
+def send(broker: str, topic: str, value: bytes | dict[str, Any] | str, key: str | None = None) -> None:
+    if isinstance(value, dict):
+        value = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    producer = KafkaProducer(bootstrap_servers=broker, acks="all")
+    try:
+        producer.send(topic, key=None if key is None else key.encode(), value=value)
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+
+
+class TopicReader:
+    """Reads every partition of a topic from the beginning, accumulating decoded JSON values."""
+
+    def __init__(self, broker: str, topic: str) -> None:
+        self.consumer = KafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False, consumer_timeout_ms=200)
+        partitions = None
+        deadline = time.monotonic() + 30
+        while not partitions and time.monotonic() < deadline:
+            partitions = self.consumer.partitions_for_topic(topic)
+            if not partitions:
+                time.sleep(0.2)
+        if not partitions:
+            raise AssertionError(f"topic {topic} does not exist")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self.consumer.assign(tps)
+        self.consumer.seek_to_beginning(*tps)
+        self.records: list[dict[str, Any]] = []
+
+    def poll(self) -> list[dict[str, Any]]:
+        for batch in self.consumer.poll(timeout_ms=200).values():
+            for record in batch:
+                self.records.append(json.loads(record.value))
+        return self.records
+
+    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self.poll()):
+                return self.records
+        raise AssertionError(f"condition not met within {timeout}s; records: {json.dumps(self.records, ensure_ascii=False)[:3000]}")
+
+    def settle(self, seconds: float) -> list[dict[str, Any]]:
+        """Keep reading for a while (to prove nothing more arrives)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.poll()
+        return self.records
+
+    def close(self) -> None:
+        self.consumer.close()
