@@ -1,0 +1,26 @@
+"""Deterministic ids: the same input events always give the same detection and incident ids (uuid5),
+so a replayed report produces identical events downstream."""
+from __future__ import annotations
+
+import uuid
+
+NAMESPACE = uuid.UUID("5f0c7a52-6a0e-5b7e-9d1e-1c3e5e0a3e12")  # fixed forever: changing it changes every id
+CODE_ALPHABET = "ACDEFHJKMNPQRTUVWXY3479"  # no 0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B: read aloud or typed in an SMS
+CODE_LENGTH = 3
+
+
+def derive(*parts: object) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, "|".join(str(part) for part in parts))
+
+
+def code_candidates(incident_id: uuid.UUID):
+    """Codes to try in order; the first not used by an open incident is taken."""
+    attempt = 0
+    while True:
+        number = (incident_id if attempt == 0 else uuid.uuid5(incident_id, f"code:{attempt}")).int
+        letters = []
+        for _ in range(CODE_LENGTH):
+            number, digit = divmod(number, len(CODE_ALPHABET))
+            letters.append(CODE_ALPHABET[digit])
+        yield "".join(letters)
+        attempt += 1

@@ -1,0 +1,322 @@
+"""The contingency plan: what a county's bureau writes down, as validated data.
+
+A plan file is a YAML mapping. Collections are mappings keyed by id (`sources`, `stations`, `rules`, ...), so an
+error path such as `rules.hlh_nh3_iii.limit.class` points at one place in the file. Shape errors are found by
+these models; references between sections are checked by `contingency.validation`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator, model_validator
+
+from schemas.incidents import WarningLevel
+
+from contingency.bounds import Bound
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+WaterClass = Literal["I", "II", "III", "IV", "V"]
+Grade = Literal["I", "II", "III", "IV"]
+Confidence = Literal["high", "medium", "low", "none"]
+SourceKind = Literal["tailings_pond", "drinking_water_source", "river_section", "outfall", "hazardous_waste_site",
+                     "radiation_source", "road_segment", "air_quality_zone"]
+RuleKind = Literal["threshold", "sustained", "rate_of_change", "station_silence", "flatline"]
+POLLUTION_FAMILIES = ("threshold", "sustained", "rate_of_change")
+
+
+class PlanModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True)
+
+
+class Keyed(PlanModel):
+    """An entry of a mapping keyed by id; the key is copied into `id` when the plan is read."""
+
+    id: Identifier
+
+
+def _ids_from_keys(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, entry in value.items():
+        if isinstance(entry, dict) and "id" not in entry:
+            entry = {"id": key, **entry}
+        out[key] = entry
+    return out
+
+
+class Jurisdiction(PlanModel):
+    name: Text
+    code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = Field(None, description="GB/T 2260 code")
+    parent: Text | None = None
+
+
+class Location(PlanModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    confidence: Confidence = "medium"
+    note: str = ""
+
+
+class DownstreamLink(PlanModel):
+    source: Identifier
+    travel_minutes: float = Field(gt=0, description="estimated travel time of water from this source to that one")
+    note: str = ""
+
+
+class RiskSource(Keyed):
+    name: Text
+    kind: SourceKind
+    location: Location
+    water_class: WaterClass | None = Field(None, description="water-function class, where one applies")
+    water_body: Literal["river", "lake_reservoir"] | None = None
+    downstream: list[DownstreamLink] = Field(default_factory=list)
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _water_sources_have_a_class(self) -> "RiskSource":
+        if self.kind in ("river_section", "drinking_water_source") and self.water_class is None:
+            raise ValueError(f"a {self.kind} needs water_class (I-V)")
+        return self
+
+
+class Parameter(PlanModel):
+    name: Text = Field(description="display name as the plan gives it, e.g. 氨氮")
+    unit: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    hj212_code: str | None = Field(None, description="HJ 212 pollutant code the gateway maps from")
+
+
+class Station(Keyed):
+    name: Text
+    source: Identifier
+    parameters: dict[Identifier, Parameter] = Field(min_length=1)
+    report_interval_minutes: float | None = Field(None, gt=0)
+    location: Location | None = None
+    note: str = ""
+
+
+class LimitSpec(PlanModel):
+    """Exactly one of: a fixed `upper`, `lower` or `range`, or a `standard` (with `class` or `iaqi`)."""
+
+    upper: float | None = None
+    lower: float | None = None
+    range: tuple[float, float] | None = None
+    standard: str | None = None
+    item: Identifier | None = Field(None, description="standard item; defaults to the rule's parameter")
+    water_class: WaterClass | None = Field(None, alias="class",
+                                           description="GB 3838 class; defaults to the source's water_class")
+    iaqi: int | None = Field(None, description="HJ 633 IAQI breakpoint, e.g. 150")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "LimitSpec":
+        forms = [name for name in ("upper", "lower", "range", "standard") if getattr(self, name) is not None]
+        if len(forms) != 1:
+            raise ValueError("give exactly one of upper, lower, range or standard"
+                             + (f" (found {', '.join(forms)})" if forms else ""))
+        if self.range is not None and self.range[0] > self.range[1]:
+            raise ValueError("range must be [low, high] with low <= high")
+        if self.standard is None and (self.item or self.water_class or self.iaqi is not None):
+            raise ValueError("item, class and iaqi belong to a standard limit")
+        return self
+
+
+class RuleBase(Keyed):
+    title: str = Field("", max_length=200, description="what the duty officer reads; generated when empty")
+    level: WarningLevel
+    family: Identifier | None = Field(None, description="dedup family; defaults to the rule kind")
+    stations: list[Identifier] = Field(default_factory=list)
+    sources: list[Identifier] = Field(default_factory=list)
+    source_kinds: list[SourceKind] = Field(default_factory=list)
+    example: bool = Field(False, description="an example value to be replaced by the site's own design value")
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _targets_something(self) -> "RuleBase":
+        if not (self.stations or self.sources or self.source_kinds):
+            raise ValueError("a rule applies to stations, sources or source_kinds: name at least one")
+        return self
+
+    @property
+    def family_name(self) -> str:
+        return self.family or self.kind  # type: ignore[attr-defined]
+
+
+class ThresholdRule(RuleBase):
+    kind: Literal["threshold"]
+    parameter: Identifier
+    limit: LimitSpec
+
+
+class SustainedRule(RuleBase):
+    """Fires when at least k of the last n judged readings break the limit."""
+
+    kind: Literal["sustained"]
+    parameter: Identifier
+    limit: LimitSpec
+    k: int = Field(ge=1)
+    n: int = Field(ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _k_within_n(self) -> "SustainedRule":
+        if self.k > self.n:
+            raise ValueError(f"k ({self.k}) cannot exceed n ({self.n})")
+        return self
+
+
+class RateOfChangeRule(RuleBase):
+    """Fires when the value rose (or fell) by more than the given amount within the window."""
+
+    kind: Literal["rate_of_change"]
+    parameter: Identifier
+    window_minutes: float = Field(gt=0, le=7 * 24 * 60)
+    rise: float | None = Field(None, gt=0)
+    fall: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _rise_or_fall(self) -> "RateOfChangeRule":
+        if self.rise is None and self.fall is None:
+            raise ValueError("give rise, fall or both")
+        return self
+
+
+class StationSilenceRule(RuleBase):
+    kind: Literal["station_silence"]
+    after_minutes: float = Field(gt=0)
+
+
+class FlatlineRule(RuleBase):
+    """Fires when a value stays within `tolerance` for `minutes` over at least `min_readings` readings."""
+
+    kind: Literal["flatline"]
+    parameter: Identifier
+    minutes: float = Field(gt=0)
+    tolerance: float = Field(0.0, ge=0)
+    min_readings: int = Field(3, ge=2)
+
+
+Rule = Annotated[Union[ThresholdRule, SustainedRule, RateOfChangeRule, StationSilenceRule, FlatlineRule],
+                 Field(discriminator="kind")]
+MeasuredRule = ThresholdRule | SustainedRule | RateOfChangeRule | FlatlineRule
+
+
+class LevelPolicy(PlanModel):
+    name: Text = Field(description="e.g. 蓝色预警")
+    grade: Grade = Field(description="the national-plan incident grade (I-IV) this level may imply")
+    meaning: str = ""
+
+
+class Role(PlanModel):
+    name: Text
+
+
+class EscalationTier(PlanModel):
+    roles: list[Identifier] = Field(min_length=1)
+    wait_minutes: float = Field(ge=0, description="wait for an acknowledgement before the next tier")
+
+
+class EscalationChain(PlanModel):
+    tiers: list[EscalationTier] = Field(min_length=1)
+    repeat: int = Field(0, ge=0, le=9, description="times the whole chain is repeated when nobody acknowledges")
+    notify: list[Identifier] = Field(default_factory=list, description="roles told at once, without waiting")
+
+
+class Item(PlanModel):
+    name: Text
+    unit: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    note: str = ""
+
+
+class Depot(Keyed):
+    name: Text
+    location: Location
+    mobilisation_minutes: float = Field(ge=0)
+    operator: str = ""
+    note: str = ""
+
+
+class RequiredItem(PlanModel):
+    item: Identifier
+    quantity: float = Field(gt=0)
+    unit: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+
+
+class MaterialRequirement(PlanModel):
+    scenario: Text
+    source_kinds: list[SourceKind] = Field(default_factory=list)
+    sources: list[Identifier] = Field(default_factory=list)
+    within_minutes: float | None = Field(None, gt=0, description="must be reachable within, e.g. 120 (2小时应急圈)")
+    items: list[RequiredItem] = Field(min_length=1)
+
+
+class QualityPolicy(PlanModel):
+    judged_flags: list[Literal["N", "F", "M", "S", "D", "C", "T", "B"]] = Field(
+        default_factory=lambda: ["N"], min_length=1, description="HJ 212-2017 flags whose values are judged")
+
+
+class CorrelationPolicy(PlanModel):
+    families: list[Identifier] = Field(default_factory=lambda: list(POLLUTION_FAMILIES))
+    window_factor: float = Field(1.5, ge=1, description="fold within travel time x this factor")
+    raise_by: int = Field(1, ge=0, le=3, description="warning levels added when pollution reaches downstream")
+
+
+class Plan(PlanModel):
+    id: Identifier
+    name: Text
+    version: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    effective: dt.date
+    jurisdiction: Jurisdiction
+    note: str = ""
+    sources: dict[Identifier, RiskSource] = Field(min_length=1)
+    stations: dict[Identifier, Station] = Field(min_length=1)
+    rules: dict[Identifier, Rule] = Field(default_factory=dict)
+    levels: dict[WarningLevel, LevelPolicy]
+    roles: dict[Identifier, Role] = Field(min_length=1)
+    escalation: dict[WarningLevel, EscalationChain]
+    items: dict[Identifier, Item] = Field(default_factory=dict)
+    depots: dict[Identifier, Depot] = Field(default_factory=dict)
+    materials: list[MaterialRequirement] = Field(default_factory=list)
+    quality: QualityPolicy = Field(default_factory=QualityPolicy)
+    correlation: CorrelationPolicy = Field(default_factory=CorrelationPolicy)
+
+    # Filled by contingency.compiled.compile_plan: resolved limits and per-station indexes for the engine.
+    _compiled: Any = PrivateAttr(default=None)
+
+    _keyed = field_validator("sources", "stations", "rules", "depots", mode="before")(_ids_from_keys)
+
+    @property
+    def compiled(self) -> Any:
+        if self._compiled is None:
+            raise RuntimeError("plan was not compiled: build it with contingency.loader (load_plan / plan_from_data)")
+        return self._compiled
+
+    def rules_for(self, station_id: str) -> list["BoundRule"]:
+        return self.compiled.rules_by_station.get(station_id, [])
+
+    def source_of(self, station_id: str) -> RiskSource:
+        return self.sources[self.stations[station_id].source]
+
+
+class BoundRule(PlanModel):
+    """A rule as it applies to one station, with its limit resolved to numbers."""
+
+    rule: Rule
+    station_id: Identifier
+    bound: Any = None  # Bound for threshold and sustained rules
+
+    @property
+    def kind(self) -> RuleKind:
+        return self.rule.kind
+
+    @property
+    def limit(self) -> Bound:
+        return self.bound
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read, validate and compile a plan file; raises contingency.problems.PlanError listing every problem."""
+    from contingency.loader import load_plan as _load
+
+    return _load(path)

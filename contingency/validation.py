@@ -1,0 +1,137 @@
+"""Checks across sections of a plan that a single model cannot see. Returns every problem, not the first."""
+from __future__ import annotations
+
+from contingency.limits import resolve_bound, same_unit
+from contingency.plan import FlatlineRule, Plan, RateOfChangeRule, SustainedRule, ThresholdRule
+from contingency.problems import Problem
+from contingency.rivers import find_cycle
+from contingency.standards import StandardLookupError, Standards
+from contingency.targets import stations_for_rule
+
+
+def check_references(plan: Plan, standards: Standards) -> list[Problem]:
+    problems: list[Problem] = []
+    problems += _check_keys(plan)
+    problems += _check_stations(plan)
+    problems += _check_rivers(plan)
+    problems += _check_rules(plan, standards)
+    problems += _check_levels(plan)
+    problems += _check_materials(plan)
+    return problems
+
+
+def _check_keys(plan: Plan) -> list[Problem]:
+    problems = []
+    for section in ("sources", "stations", "rules", "depots"):
+        for key, entry in getattr(plan, section).items():
+            if entry.id != key:
+                problems.append(Problem((section, key, "id"), f"id {entry.id!r} differs from its key {key!r}"))
+    return problems
+
+
+def _check_stations(plan: Plan) -> list[Problem]:
+    return [Problem(("stations", station_id, "source"), f"unknown source {station.source!r}")
+            for station_id, station in plan.stations.items() if station.source not in plan.sources]
+
+
+def _check_rivers(plan: Plan) -> list[Problem]:
+    problems = []
+    for source_id, source in plan.sources.items():
+        for index, link in enumerate(source.downstream):
+            where = ("sources", source_id, "downstream", index, "source")
+            if link.source == source_id:
+                problems.append(Problem(where, "a source cannot be downstream of itself"))
+            elif link.source not in plan.sources:
+                problems.append(Problem(where, f"unknown source {link.source!r}"))
+    cycle = find_cycle(plan.sources)
+    if cycle and len(cycle) > 2:
+        problems.append(Problem(("sources", cycle[0], "downstream"),
+                                "river links form a cycle: " + " -> ".join(cycle)))
+    return problems
+
+
+def _check_rules(plan: Plan, standards: Standards) -> list[Problem]:
+    problems: list[Problem] = []
+    for rule_id, rule in plan.rules.items():
+        base = ("rules", rule_id)
+        for index, station_id in enumerate(rule.stations):
+            if station_id not in plan.stations:
+                problems.append(Problem(base + ("stations", index), f"unknown station {station_id!r}"))
+        for index, source_id in enumerate(rule.sources):
+            if source_id not in plan.sources:
+                problems.append(Problem(base + ("sources", index), f"unknown source {source_id!r}"))
+        if rule.level not in plan.levels:
+            problems.append(Problem(base + ("level",), f"level {rule.level.value} is not defined under levels"))
+        targets = [s for s in stations_for_rule(plan, rule)
+                   if s in plan.stations and plan.stations[s].source in plan.sources]
+        if not targets:
+            problems.append(Problem(base, "the rule applies to no station of the plan"))
+            continue
+        if isinstance(rule, (ThresholdRule, SustainedRule, RateOfChangeRule, FlatlineRule)):
+            problems += _check_parameter(plan, rule, targets, standards)
+    return problems
+
+
+def _check_parameter(plan: Plan, rule: ThresholdRule | SustainedRule | RateOfChangeRule | FlatlineRule,
+                     targets: list[str], standards: Standards) -> list[Problem]:
+    base = ("rules", rule.id)
+    problems: list[Problem] = []
+    reporting = [s for s in targets if rule.parameter in plan.stations[s].parameters]
+    for index, station_id in enumerate(rule.stations):
+        if station_id in plan.stations and rule.parameter not in plan.stations[station_id].parameters:
+            problems.append(Problem(base + ("stations", index),
+                                    f"station {station_id} has no parameter {rule.parameter!r} "
+                                    f"(it has: {', '.join(plan.stations[station_id].parameters)})"))
+    if not reporting:
+        if not rule.stations:
+            problems.append(Problem(base + ("parameter",), f"no station the rule applies to reports {rule.parameter!r}"))
+        return problems
+    if isinstance(rule, (ThresholdRule, SustainedRule)):
+        seen: set[str] = set()
+        for station_id in reporting:
+            station = plan.stations[station_id]
+            try:
+                resolve_bound(rule.limit, rule.parameter, station.parameters[rule.parameter].unit,
+                              plan.sources[station.source], standards)
+            except StandardLookupError as exc:
+                message = str(exc) + (f" (at station {station_id})" if len(reporting) > 1 else "")
+                if message not in seen:
+                    seen.add(message)
+                    problems.append(Problem(base + ("limit",), message))
+    return problems
+
+
+def _check_levels(plan: Plan) -> list[Problem]:
+    problems = []
+    for level in plan.levels:
+        if level not in plan.escalation:
+            problems.append(Problem(("levels", level.value), f"level {level.value} has no escalation chain"))
+    for level, chain in plan.escalation.items():
+        where = ("escalation", level.value)
+        if level not in plan.levels:
+            problems.append(Problem(where, f"escalation for level {level.value}, which levels does not define"))
+        for t, tier in enumerate(chain.tiers):
+            for r, role in enumerate(tier.roles):
+                if role not in plan.roles:
+                    problems.append(Problem(where + ("tiers", t, "roles", r), f"unknown role {role!r}"))
+        for r, role in enumerate(chain.notify):
+            if role not in plan.roles:
+                problems.append(Problem(where + ("notify", r), f"unknown role {role!r}"))
+    return problems
+
+
+def _check_materials(plan: Plan) -> list[Problem]:
+    problems = []
+    for m, requirement in enumerate(plan.materials):
+        base = ("materials", m)
+        for s, source_id in enumerate(requirement.sources):
+            if source_id not in plan.sources:
+                problems.append(Problem(base + ("sources", s), f"unknown source {source_id!r}"))
+        for i, needed in enumerate(requirement.items):
+            item = plan.items.get(needed.item)
+            if item is None:
+                problems.append(Problem(base + ("items", i, "item"), f"unknown item {needed.item!r}"))
+            elif not same_unit(item.unit, needed.unit):
+                problems.append(Problem(base + ("items", i, "unit"),
+                                        f"{needed.item} is counted in {item.unit}, not {needed.unit}"))
+    return problems

@@ -1,0 +1,30 @@
+"""Helpers for the contingency unit tests (a uniquely named module: other test folders have their own conftest)."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+from schemas.readings import Measurement, QualityFlag, StationReport
+
+REPO = Path(__file__).resolve().parents[3]
+ARXAN = REPO / "plans" / "arxan.yaml"
+T0 = dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+def report(station: str, at: dt.datetime, *values: tuple, event: int | None = None,
+           drill_id: str | None = None) -> StationReport:
+    """values: (parameter, value, unit) or (parameter, value, unit, flag)."""
+    measurements = [Measurement(parameter=v[0], value=v[1], unit=v[2],
+                                flag=v[3] if len(v) > 3 else QualityFlag.NORMAL) for v in values]
+    event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"test:{station}:{at.isoformat()}:{event}")
+    return StationReport(event_id=event_id, station_id=station, observed_at=at, measurements=measurements,
+                         drill_id=drill_id)
+
+
+def hours(n: float) -> dt.timedelta:
+    return dt.timedelta(hours=n)
+
+
+def minutes(n: float) -> dt.timedelta:
+    return dt.timedelta(minutes=n)
