@@ -78,6 +78,7 @@ def evaluate(plan: Plan, state: StationState | None, report: StationReport,
         "latest_observed_at": report.observed_at if state.latest_observed_at is None
         else max(state.latest_observed_at, report.observed_at),
         "drill_id": report.drill_id,
+        "last_report_id": str(report.event_id),
         "recent_event_ids": (state.recent_event_ids + (str(report.event_id),))[-RECENT_REPORTS:],
         "recent_observed": (state.recent_observed + (report.observed_at,))[-RECENT_REPORTS:],
         "history": history, "latest": latest, "runs": runs, "firing": firing,
@@ -107,7 +108,7 @@ def tick(plan: Plan, state: StationState, station_id: str, now: dt.datetime) -> 
             continue
         firing[rule.id] = Firing(since=silent_since, level=rule.level)
         evidence = [judges.silence_evidence(station_id, rule.after_minutes, rule.after_minutes, silent_since)]
-        detections.append(_detection(plan, bound_rule, "firing", f"silence:{station_id}:{heard.isoformat()}",
+        detections.append(_detection(plan, bound_rule, "firing", f"silence:{station_id}:{heard.isoformat()}:{state.last_report_id}",
                                      silent_since, evidence, None, state.drill_id))
     if not detections:
         return state, []

@@ -25,6 +25,12 @@ class Verdict:
 NOTHING = Verdict(None)
 
 
+def _beyond(change: float, allowed: float) -> bool:
+    """`change > allowed`, ignoring float noise: 6.001 - 6.0 is 0.0010000000000003 in binary, but the
+    readings were written with three decimals and the plan means a change of 0.001 is allowed."""
+    return change - allowed > 1e-9 * max(1.0, abs(allowed))
+
+
 @dataclass(frozen=True)
 class Context:
     station_id: str
@@ -65,10 +71,10 @@ def rate_of_change(bound_rule: BoundRule, ctx: Context) -> Verdict:
     value = ctx.reading.value
     rise, fall = value - min(earlier), max(earlier) - value
     window = f"{rule.window_minutes:g} min"
-    if rule.rise is not None and rise > rule.rise:
+    if rule.rise is not None and _beyond(rise, rule.rise):
         return Verdict(True, [_evidence(ctx, f"rise <= {rule.rise:g} {ctx.parameter.unit} in {window} "
                                              f"(rose {rise:g} to {value:g})", value)])
-    if rule.fall is not None and fall > rule.fall:
+    if rule.fall is not None and _beyond(fall, rule.fall):
         return Verdict(True, [_evidence(ctx, f"fall <= {rule.fall:g} {ctx.parameter.unit} in {window} "
                                              f"(fell {fall:g} to {value:g})", value)])
     return Verdict(False, [_evidence(ctx, f"change within {window}")])
@@ -80,7 +86,7 @@ def flatline(bound_rule: BoundRule, ctx: Context, run: Run | None) -> Verdict:
     if not ctx.newest:
         return NOTHING  # a late reading neither extends nor breaks a run of the newest values
     value, at = ctx.reading.value, ctx.reading.at
-    if run is not None and max(run.high, value) - min(run.low, value) <= rule.tolerance:
+    if run is not None and not _beyond(max(run.high, value) - min(run.low, value), rule.tolerance):
         run = Run(start=run.start, last=at, low=min(run.low, value), high=max(run.high, value), count=run.count + 1)
     else:
         run = Run(start=at, last=at, low=value, high=value, count=1)

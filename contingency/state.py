@@ -43,6 +43,7 @@ class StationState(_StateModel):
     last_heard_at: dt.datetime | None = None
     latest_observed_at: dt.datetime | None = None
     drill_id: str | None = None
+    last_report_id: str | None = None
     recent_event_ids: tuple[str, ...] = ()
     recent_observed: tuple[dt.datetime, ...] = ()
     history: dict[str, tuple[Reading, ...]] = {}
