@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import faust
 
-from contingency.plan import Plan
+from contingency import Plan
 from streams.agents.incidents import register_incident_agent
 from streams.agents.rules import register_rules_agent
 from streams.channels import Channels

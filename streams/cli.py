@@ -112,10 +112,12 @@ def _configure_logging(settings: Settings) -> None:
         level=settings.log_level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=True)],
     )
+    for chatty in ("kafka", "aiokafka"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _load_plan(path: Path):  # -> contingency.plan.Plan
-    from contingency.plan import PlanError, load_plan
+    from contingency import PlanError, load_plan
 
     try:
         return load_plan(path)
@@ -223,7 +225,7 @@ def cmd_schemas_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_plan_check(args: argparse.Namespace, settings: Settings) -> int:
-    from contingency.plan import check_plan
+    from contingency import check_plan
 
     problems = check_plan(args.path)
     for problem in problems:

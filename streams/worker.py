@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import faust
 
-from contingency.plan import Plan
+from contingency import Plan
 from handlers.kafka_admin import ensure_topics
 from streams.app import create_app, topics_for
 from streams.config import Settings
@@ -11,6 +11,7 @@ from streams.config import Settings
 
 def run_worker(settings: Settings, plan: Plan) -> None:
     """Blocks until the worker stops (Ctrl-C / SIGTERM); Faust's own signal handling stops it cleanly."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_topics(settings.bootstrap, topics_for(settings).specs())
     app = create_app(settings, plan)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)

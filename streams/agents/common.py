@@ -5,6 +5,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
+import faust
 from faust.types import EventT, TopicT
 
 from schemas import encode
@@ -12,6 +13,9 @@ from streams.dead_letters import dead_letter_for
 from streams.memo import Output
 
 log = logging.getLogger("ers.streams")
+
+# Table keys are ids and values are the JSON of domain state: str keys must survive a changelog recovery.
+JSON_TABLE = faust.Schema(key_type=str, value_type=dict, key_serializer="json", value_serializer="json")
 
 
 def wall_clock() -> dt.datetime:

@@ -10,10 +10,9 @@ import logging
 import faust
 from faust.types import EventT
 
-from contingency.incidents import IncidentBook, on_detection
-from contingency.plan import Plan
+from contingency import IncidentBook, Plan, on_detection
 from schemas import Detection, EventDecodeError, decode, encode
-from streams.agents.common import send_dead_letter, send_outputs, wall_clock
+from streams.agents.common import JSON_TABLE, send_dead_letter, send_outputs, wall_clock
 from streams.channels import Channels
 from streams.memo import Entry, Output
 
@@ -23,7 +22,7 @@ log = logging.getLogger("ers.incidents")
 
 
 def register_incident_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
-    table = app.Table("incident_book", default=None, partitions=1, key_serializer="json", value_serializer="json")
+    table = app.Table("incident_book", default=None, partitions=1, schema=JSON_TABLE)
     outputs_to = {ch.names.incidents: ch.incidents}
 
     async def handle(event: EventT) -> None:
@@ -32,7 +31,7 @@ def register_incident_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
         except EventDecodeError as exc:
             await send_dead_letter(ch.dlq, event, exc.reason, AGENT)
             return
-        entry = Entry.from_json(table[BOOK_KEY])
+        entry = Entry.from_json(table.get(BOOK_KEY))
         input_id = str(detection.event_id)
         if input_id in entry.sent:
             await send_outputs(outputs_to, entry.sent[input_id])

@@ -10,10 +10,9 @@ import logging
 import faust
 from faust.types import EventT
 
-from contingency.engine import StationState, evaluate, tick
-from contingency.plan import Plan
+from contingency import Plan, StationState, evaluate, tick
 from schemas import EventDecodeError, StationReport, StationTick, decode, encode
-from streams.agents.common import send_dead_letter, send_outputs, wall_clock
+from streams.agents.common import JSON_TABLE, send_dead_letter, send_outputs, wall_clock
 from streams.channels import Channels
 from streams.memo import Entry, Output
 
@@ -23,7 +22,7 @@ log = logging.getLogger("ers.rules")
 
 def register_rules_agent(app: faust.App, ch: Channels, plan: Plan, tick_seconds: float) -> None:
     table = app.Table(
-        "station_state", default=None, partitions=ch.names.partitions, key_serializer="json", value_serializer="json"
+        "station_state", default=None, partitions=ch.names.partitions, schema=JSON_TABLE
     )
     outputs_to = {ch.names.detections: ch.detections}
 
@@ -46,7 +45,7 @@ def register_rules_agent(app: faust.App, ch: Channels, plan: Plan, tick_seconds:
                 AGENT,
             )
             return
-        entry = Entry.from_json(table[station_id])
+        entry = Entry.from_json(table.get(station_id))
         input_id = str(item.event_id)
         if input_id in entry.sent:
             await send_outputs(outputs_to, entry.sent[input_id])
