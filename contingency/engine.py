@@ -162,7 +162,7 @@ def _detection(plan: Plan, bound_rule: BoundRule, status: str, cause: str, obser
     return Detection(
         event_id=derive("detection", cause, rule.id, bound_rule.station_id, status),
         status=status, source_id=station.source, station_id=bound_rule.station_id, rule_id=rule.id,
-        family=rule.family_name, level=rule.level, title=rule.title or _title(plan, bound_rule),
+        family=plan.family_of(rule), level=rule.level, title=rule.title or _title(plan, bound_rule),
         evidence=evidence, observed_at=observed_at,
         caused_by=report.event_id if report is not None else None,
         drill_id=report.drill_id if report is not None else drill_id)

@@ -139,10 +139,6 @@ class RuleBase(Keyed):
             raise ValueError("a rule applies to stations, sources or source_kinds: name at least one")
         return self
 
-    @property
-    def family_name(self) -> str:
-        return self.family or self.kind  # type: ignore[attr-defined]
-
 
 class ThresholdRule(RuleBase):
     kind: Literal["threshold"]
@@ -278,6 +274,9 @@ class Plan(PlanModel):
     items: dict[Identifier, Item] = Field(default_factory=dict)
     depots: dict[Identifier, Depot] = Field(default_factory=dict)
     materials: list[MaterialRequirement] = Field(default_factory=list)
+    families: dict[RuleKind, Identifier] = Field(
+        default_factory=dict, description="dedup family per rule kind, e.g. {sustained: threshold} so a sustained "
+                                          "exceedance raises the threshold incident instead of opening its own")
     quality: QualityPolicy = Field(default_factory=QualityPolicy)
     correlation: CorrelationPolicy = Field(default_factory=CorrelationPolicy)
 
@@ -297,6 +296,18 @@ class Plan(PlanModel):
 
     def source_of(self, station_id: str) -> RiskSource:
         return self.sources[self.stations[station_id].source]
+
+    def family_of(self, rule: "Rule") -> str:
+        """The dedup family: the rule's own `family`, else the plan's `families` entry for its kind, else the kind."""
+        return rule.family or self.families.get(rule.kind, rule.kind)
+
+    def chain_for(self, level: WarningLevel) -> "EscalationChain":
+        return self.escalation[level]
+
+    def materials_for(self, source_id: str) -> list["MaterialRequirement"]:
+        """Requirements naming the source, or its kind."""
+        kind = self.sources[source_id].kind
+        return [m for m in self.materials if source_id in m.sources or kind in m.source_kinds]
 
 
 class BoundRule(PlanModel):

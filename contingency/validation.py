@@ -17,7 +17,17 @@ def check_references(plan: Plan, standards: Standards) -> list[Problem]:
     problems += _check_rules(plan, standards)
     problems += _check_levels(plan)
     problems += _check_materials(plan)
+    problems += _check_correlation(plan)
     return problems
+
+
+def _check_correlation(plan: Plan) -> list[Problem]:
+    if "families" not in plan.correlation.model_fields_set:
+        return []  # the default list names every pollution kind, whether the plan uses it or not
+    families = {plan.family_of(rule) for rule in plan.rules.values()}
+    return [Problem(("correlation", "families", index), f"no rule is in family {family!r} "
+                    f"(families in use: {', '.join(sorted(families))})")
+            for index, family in enumerate(plan.correlation.families) if family not in families]
 
 
 def _check_keys(plan: Plan) -> list[Problem]:

@@ -204,3 +204,25 @@ roles:
 escalation:
   blue: {tiers: [{roles: [duty], wait_minutes: 10}]}
 """
+
+
+def test_families_map_kinds_into_one_incident():
+    text = MINIMAL + "families: {sustained: threshold}\n"
+    text = text.replace("rules:\n", "rules:\n  nh3_sus: {kind: sustained, level: blue, sources: [river], "
+                                    "parameter: ammonia_nitrogen, limit: {upper: 1}, k: 2, n: 3}\n")
+    plan = plan_from_text(text)
+    assert {plan.family_of(rule) for rule in plan.rules.values()} == {"threshold"}
+
+
+def test_correlation_family_nobody_uses():
+    with pytest.raises(PlanError) as info:
+        plan_from_text(MINIMAL + "correlation: {families: [threshold, pollution]}\n", file="mini.yaml")
+    line = len(MINIMAL.splitlines()) + 1
+    assert [str(p) for p in info.value.problems] == [
+        f"mini.yaml:{line}: correlation.families.1: no rule is in family 'pollution' (families in use: threshold)"]
+
+
+def test_helpers_for_escalation_and_materials(arxan):
+    assert arxan.chain_for("orange").tiers[0].wait_minutes == 5
+    scenarios = [m.scenario for m in arxan.materials_for("tailings_example")]
+    assert scenarios == ["尾矿库泄漏/溃坝"]
