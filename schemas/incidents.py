@@ -41,7 +41,8 @@ class Evidence(Contract):
     """What made a rule fire: one measurement against its limit."""
 
     station_id: Identifier
-    parameter: str
+    parameter: str = Field(description="parameter id as the plan names it, e.g. ammonia_nitrogen")
+    parameter_name: str = Field(default="", description="display name from the plan, e.g. 氨氮")
     value: float
     unit: str
     limit: str = Field(description="the limit as the plan states it, e.g. '<= 1.0 (GB 3838-2002 III)'")
