@@ -44,7 +44,7 @@ def evaluate(plan: Plan, state: StationState | None, report: StationReport,
             latest[parameter] = reading
         history[parameter] = _keep(plan, station_id, parameter, history.get(parameter, ()), reading,
                                    latest[parameter].at)
-        contexts[parameter] = judges.Context(station_id, reading, station.parameters[parameter],
+        contexts[parameter] = judges.Context(station_id, parameter, reading, station.parameters[parameter],
                                              _with(history.get(parameter, ()), reading), newest)
 
     fired: list[tuple[BoundRule, list[Evidence]]] = []

@@ -34,6 +34,7 @@ def _beyond(change: float, allowed: float) -> bool:
 @dataclass(frozen=True)
 class Context:
     station_id: str
+    parameter_id: str
     reading: Reading
     parameter: Parameter
     history: tuple[Reading, ...]  # judged readings of this parameter, oldest first, including `reading`
@@ -41,7 +42,7 @@ class Context:
 
 
 def _evidence(ctx: Context, limit: str, value: float | None = None) -> Evidence:
-    return Evidence(station_id=ctx.station_id, parameter=ctx.parameter.name,
+    return Evidence(station_id=ctx.station_id, parameter=ctx.parameter_id, parameter_name=ctx.parameter.name,
                     value=ctx.reading.value if value is None else value, unit=ctx.parameter.unit, limit=limit,
                     observed_at=ctx.reading.at)
 
@@ -98,5 +99,5 @@ def flatline(bound_rule: BoundRule, ctx: Context, run: Run | None) -> Verdict:
 
 
 def silence_evidence(station_id: str, silent_minutes: float, after_minutes: float, at: dt.datetime) -> Evidence:
-    return Evidence(station_id=station_id, parameter="station_report", value=round(silent_minutes, 3), unit="min",
+    return Evidence(station_id=station_id, parameter="station_report", parameter_name="无数据时长", value=round(silent_minutes, 3), unit="min",
                     limit=describe(None, after_minutes, "min", "time without a report"), observed_at=at)

@@ -68,7 +68,8 @@ def test_detection_carries_evidence_and_highest_level_first(arxan):
     first = detections[0]
     assert first.level == "yellow" and first.family == "threshold" and first.source_id == "halaha_dashankuang"
     assert first.title == "哈拉哈河大山矿断面氨氮超过Ⅴ类标准(劣Ⅴ类)"
-    assert first.evidence[0].parameter == "氨氮" and first.evidence[0].value == 2.5
+    assert first.evidence[0].parameter == "ammonia_nitrogen" and first.evidence[0].parameter_name == "氨氮"
+    assert first.evidence[0].value == 2.5
     assert first.evidence[0].limit == "<= 2 mg/L (GB 3838-2002 V)"
 
 
