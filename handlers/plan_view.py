@@ -34,7 +34,9 @@ def _header(plan: Plan) -> Panel:
 
 def _sources(plan: Plan) -> Table:
     table = Table(title="risk sources", title_justify="left")
-    for column in ("id", "name", "kind", "class", "location", "downstream"):
+    table.add_column("id")
+    table.add_column("name", no_wrap=True)
+    for column in ("kind", "class", "location", "downstream"):
         table.add_column(column)
     for source in plan.sources.values():
         downstream = ", ".join(f"{link.source} (~{link.travel_minutes:g} min)" for link in source.downstream)
@@ -56,13 +58,13 @@ def _stations(plan: Plan) -> Table:
 
 def _rules(plan: Plan) -> Table:
     table = Table(title="rules", title_justify="left")
-    for column in ("id", "level", "kind", "applies to", "condition", "title"):
+    for column in ("level", "kind", "rule", "applies to", "condition"):
         table.add_column(column)
     for rule in sorted(plan.rules.values(), key=lambda r: (r.kind, -r.level.rank, r.id)):
         targets = ", ".join(rule.stations + rule.sources + list(rule.source_kinds))
-        title = escape(rule.title) + (f" {EXAMPLE}" if rule.example else "")
-        table.add_row(rule.id, Text(rule.level.value, style=LEVEL_STYLE[rule.level.value]), rule.kind, targets,
-                      escape(_condition(plan, rule)), title)
+        title = f"{rule.id}\n[dim]{escape(rule.title)}[/]" + (f" {EXAMPLE}" if rule.example else "")
+        table.add_row(Text(rule.level.value, style=LEVEL_STYLE[rule.level.value]), rule.kind, title, targets,
+                      escape(_condition(plan, rule)))
     return table
 
 
