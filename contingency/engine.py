@@ -91,7 +91,10 @@ def evaluate(plan: Plan, state: StationState | None, report: StationReport,
 
 def tick(plan: Plan, state: StationState, station_id: str, now: dt.datetime) -> tuple[StationState, list[Detection]]:
     """Time-driven rules. Station silence fires once the station has not been heard for `after_minutes`.
-    The detection is dated when the silence began to count, so any tick after that gives the same event."""
+    The detection is dated when the silence began to count, so any tick after that gives the same event.
+    Flatline is judged in `evaluate`, on the readings' own times: without new readings a value is not
+    "stuck", the station is silent, which is this rule's business. For a station never heard, start from
+    `StationState.initial(station_id, now)` so that it, too, can be found silent."""
     if station_id not in plan.stations:
         return state, []
     heard = state.last_heard_at or state.watch_since

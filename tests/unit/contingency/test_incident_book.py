@@ -141,3 +141,32 @@ def test_downstream_before_the_upstream_is_not_folded(arxan):
     outfall = report("yirshi_wwtp_online", T0 + minutes(30), ("ammonia_nitrogen", 9.0, "mg/L"))
     _, events, _ = run(arxan, [section, outfall])
     assert [type(e).__name__ for e in events] == ["IncidentOpened", "IncidentOpened"]
+
+
+def test_folding_over_two_hops_uses_the_summed_travel_time(arxan):
+    plan = arxan
+    assert plan.compiled.upstream["halaha_dashankuang"] == {"yirshi_wwtp_outfall": 120.0, "tailings_example": 240.0}
+    pond = report("tailings_example_online", T0, ("seepage_flow", 9.0, "L/s"))
+    section = nh3(1.5, T0 + minutes(300))  # within 240 x 1.5
+    book, events, _ = run(plan, [pond, section])
+    assert [type(e).__name__ for e in events] == ["IncidentOpened", "IncidentUpdated"]
+    assert events[1].source_id == "tailings_example" and (events[1].previous_level, events[1].level) == (
+        "yellow", "orange")
+
+
+def test_drill_incidents_never_absorb_real_detections(arxan):
+    outfall = report("yirshi_wwtp_online", T0, ("ammonia_nitrogen", 9.0, "mg/L"), drill_id="d1")
+    section = nh3(1.5, T0 + minutes(60))
+    book, events, _ = run(arxan, [outfall, section])
+    assert [type(e).__name__ for e in events] == ["IncidentOpened", "IncidentOpened"]
+    assert [e.drill_id for e in events] == ["d1", None]
+
+
+def test_acknowledgement_is_remembered(arxan):
+    from schemas.incidents import IncidentAcknowledged
+    book, events, _ = run(arxan, [nh3(1.5, T0)])
+    ack = IncidentAcknowledged(incident_id=events[0].incident_id, source_id="halaha_dashankuang",
+                               occurred_at=T0 + minutes(5), actor="duty")
+    book = apply_event(book, ack)
+    assert book.open[str(events[0].incident_id)].acknowledged
+    assert book.by_code(events[0].code.lower()).incident_id == events[0].incident_id
