@@ -17,7 +17,7 @@ from contingency import judges
 from contingency.ids import derive
 from contingency.limits import same_unit
 from contingency.plan import BoundRule, Plan, StationSilenceRule
-from contingency.state import MAX_HISTORY, RECENT_REPORTS, Firing, Reading, Run, StationState
+from contingency.state import MAX_HISTORY, RECENT_REPORTS, Firing, Reading, StationState
 
 _JUDGES = {"threshold": judges.threshold, "sustained": judges.sustained, "rate_of_change": judges.rate_of_change}
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator, model_validator
 
 from schemas.incidents import WarningLevel
 
 from contingency.bounds import Bound
+
+if TYPE_CHECKING:
+    from contingency.compiled import CompiledPlan
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -281,12 +284,12 @@ class Plan(PlanModel):
     correlation: CorrelationPolicy = Field(default_factory=CorrelationPolicy)
 
     # Filled by contingency.compiled.compile_plan: resolved limits and per-station indexes for the engine.
-    _compiled: Any = PrivateAttr(default=None)
+    _compiled: "CompiledPlan | None" = PrivateAttr(default=None)
 
     _keyed = field_validator("sources", "stations", "rules", "depots", mode="before")(_ids_from_keys)
 
     @property
-    def compiled(self) -> Any:
+    def compiled(self) -> "CompiledPlan":
         if self._compiled is None:
             raise RuntimeError("plan was not compiled: build it with contingency.loader (load_plan / plan_from_data)")
         return self._compiled
@@ -315,7 +318,7 @@ class BoundRule(PlanModel):
 
     rule: Rule
     station_id: Identifier
-    bound: Any = None  # Bound for threshold and sustained rules
+    bound: Bound | None = None  # for threshold and sustained rules
 
     @property
     def kind(self) -> RuleKind:
@@ -323,6 +326,7 @@ class BoundRule(PlanModel):
 
     @property
     def limit(self) -> Bound:
+        assert self.bound is not None, f"{self.rule.id} has no numeric limit"
         return self.bound
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from contingency import IncidentBook, apply_event, evaluate, on_detection
 from contingency.ids import CODE_ALPHABET
 from contingency_helpers import T0, hours, minutes, report
-from schemas.incidents import IncidentOpened, IncidentResolved, IncidentUpdated
+from schemas.incidents import IncidentOpened, IncidentResolved
 
 SECTION = "hlh_dsk_auto"
 
