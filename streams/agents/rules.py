@@ -51,18 +51,19 @@ def register_rules_agent(app: faust.App, ch: Channels, plan: Plan, tick_seconds:
             await send_outputs(outputs_to, entry.sent[input_id])
             return
         state = None if entry.state is None else StationState.from_json(entry.state)
-        now = wall_clock()
         if isinstance(item, StationTick):
-            if state is None:
-                return
-            state, detections = tick(plan, state, station_id, now)
+            # The tick carries its own time, so replaying it gives the same answer. A station that has
+            # never reported is silent from the moment the worker first looks at it.
+            state, detections = tick(plan, state or StationState.initial(station_id, item.at), station_id, item.at)
         else:
-            state, detections = evaluate(plan, state, item, now)
+            state, detections = evaluate(plan, state, item, wall_clock())
         outputs = [Output(ch.names.detections, d.source_id, encode(d)) for d in detections]
-        entry.state = state.to_json()
+        new_state = state.to_json()
         if outputs:
             entry.remember(input_id, outputs)
-        table[station_id] = entry.to_json()
+        if outputs or new_state != entry.state:
+            entry.state = new_state
+            table[station_id] = entry.to_json()
         for d in detections:
             log.info("detection %s %s at %s (%s): %s", d.status, d.level, d.source_id, d.rule_id, d.title)
         await send_outputs(outputs_to, outputs)
