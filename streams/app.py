@@ -31,6 +31,10 @@ def create_app(settings: Settings, plan: Plan) -> faust.App:
         # A reading should become an incident in seconds: commit (and flush outputs) often.
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
+        # A killed worker's partitions move on after this long without heartbeats (Faust's default is 60 s,
+        # too long for an alerting system restarted by its supervisor).
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
     )
     ch = Channels.declare(app, topics_for(settings))
     register_rules_agent(app, ch, plan, tick_seconds=settings.tick_seconds)

@@ -1,0 +1,103 @@
+"""The Arxan plan through the real broker (issue 3): opened, level raised, folded downstream; and a
+worker killed mid-sequence and restarted gives exactly the same incident events."""
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from contingency import IncidentBook, evaluate, load_plan, on_detection
+from schemas import StationReport, encode
+from tests.integration.harness import DEFAULT_PLAN, TopicReader, WorkerProcess, send
+
+pytestmark = pytest.mark.integration
+
+
+def sequence() -> list[StationReport]:
+    base = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+    def report(minutes: int, station: str, parameter: str, value: float, unit: str) -> StationReport:
+        return StationReport(event_id=uuid.uuid4(), station_id=station, observed_at=base + dt.timedelta(minutes=minutes),
+                             measurements=[{"parameter": parameter, "value": value, "unit": unit}])
+
+    return [
+        report(0, "tailings_example_online", "seepage_flow", 7.5, "L/s"),        # 渗流量 > 5 L/s: yellow, opens
+        report(10, "tailings_example_online", "phreatic_depth", 4.2, "m"),       # 浸润线埋深 < 4.4 m: orange, raises
+        report(20, "hlh_dsk_auto", "ammonia_nitrogen", 1.4, "mg/L"),             # downstream > III: folded, raises
+    ]
+
+
+def expected_events(reports: list[StationReport]) -> list[dict]:
+    """The same reports through the pure domain, in process: what the pipeline must publish."""
+    plan = load_plan(DEFAULT_PLAN)
+    states: dict = {}
+    book = IncidentBook()
+    events = []
+    for report in reports:
+        states[report.station_id], detections = evaluate(plan, states.get(report.station_id), report,
+                                                         report.observed_at)
+        for detection in detections:
+            book, produced = on_detection(plan, book, detection, report.observed_at)
+            events += produced
+    return [e.model_dump(mode="json") for e in events]
+
+
+def incident_view(records: list[dict]) -> list[tuple]:
+    return [(r["type"], r["incident_id"], r["source_id"], r.get("level")) for r in records]
+
+
+@pytest.fixture
+def worker(broker: str, tmp_path) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(broker, tmp_path)
+    yield process
+    process.stop()
+
+
+def wait_for_count(reader: TopicReader, count: int, timeout: float = 15) -> list[dict]:
+    return reader.wait_for(lambda rs: len({r["event_id"] for r in rs}) >= count, timeout)
+
+
+def unique(records: list[dict]) -> list[dict]:
+    seen: dict[str, dict] = {}
+    for record in records:
+        assert seen.setdefault(record["event_id"], record) == record, "same event id, different content"
+    return list(seen.values())
+
+
+def test_opened_raised_and_folded_downstream(broker: str, worker: WorkerProcess) -> None:
+    reports = sequence()
+    expected = expected_events(reports)
+    assert [(e["type"], e.get("level")) for e in expected] == [
+        ("incident.opened", "yellow"), ("incident.updated", "orange"), ("incident.updated", "red")]
+    assert len({e["incident_id"] for e in expected}) == 1, "the downstream exceedance is folded, not a new incident"
+
+    worker.start()
+    incidents = TopicReader(broker, worker.topic("incidents"))
+    for report in reports:
+        send(broker, worker.topic("readings"), encode(report), key=report.station_id)
+    published = unique(wait_for_count(incidents, len(expected)))
+    incidents.settle(3)
+    assert incident_view(unique(incidents.records)) == incident_view(expected)
+    assert [r["event_id"] for r in published] == [e["event_id"] for e in expected]
+
+
+def test_a_worker_killed_mid_sequence_gives_the_same_events(broker: str, worker: WorkerProcess) -> None:
+    reports = sequence()
+    expected = expected_events(reports)
+    worker.start()
+    incidents = TopicReader(broker, worker.topic("incidents"))
+    readings = worker.topic("readings")
+
+    send(broker, readings, encode(reports[0]), key=reports[0].station_id)
+    wait_for_count(incidents, 1)
+    send(broker, readings, encode(reports[1]), key=reports[1].station_id)
+    worker.kill(signal.SIGKILL)           # somewhere between reading, state write, output and commit
+    worker.start()
+    send(broker, readings, encode(reports[2]), key=reports[2].station_id)
+
+    wait_for_count(incidents, len(expected))
+    incidents.settle(3)
+    assert incident_view(unique(incidents.records)) == incident_view(expected)
