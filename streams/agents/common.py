@@ -15,7 +15,7 @@ from streams.memo import Output
 log = logging.getLogger("ers.streams")
 
 # Table keys are ids and values are the JSON of domain state: str keys must survive a changelog recovery.
-JSON_TABLE = faust.Schema(key_type=str, value_type=dict, key_serializer="json", value_serializer="json")
+JSON_TABLE = faust.Schema(key_serializer="json", value_serializer="json")
 
 
 def wall_clock() -> dt.datetime:
