@@ -112,8 +112,11 @@ def _configure_logging(settings: Settings) -> None:
         level=settings.log_level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=True)],
     )
-    for chatty in ("kafka", "aiokafka"):
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # kafka-python logs every refused connection while a broker starts; its failures reach us as
+    # exceptions anyway. aiokafka (the worker's client) keeps its warnings.
+    if settings.log_level != "debug":
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _load_plan(path: Path):  # -> contingency.plan.Plan
