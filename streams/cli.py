@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     kafka = sub.add_parser("kafka", help="the local Apache Kafka broker (KRaft, from Maven Central jars)")
     kafka.add_argument("action", choices=["start", "stop", "status"])
     kafka.add_argument("--ephemeral", action="store_true", help="throw-away data in a temp folder, free ports")
-    kafka.add_argument("--port", type=_port, default=None, help="broker port (default 9092; free port if ephemeral)")
+    kafka.add_argument("--port", type=_port, default=None, help="broker port (default ERS_KAFKA_PORT or 9092; a free port if ephemeral)")
     kafka.set_defaults(handler=cmd_kafka)
 
     produce = sub.add_parser("produce", help="send the events of a JSON Lines file with kafka-python")
@@ -131,7 +131,10 @@ def _load_plan(path: Path):  # -> contingency.plan.Plan
 def _local_kafka(settings: Settings, port: int | None = None, ephemeral: bool = False):
     from handlers.local_kafka import LocalKafka
 
-    return LocalKafka(None if ephemeral else settings.data_dir / "kafka", port=port, ephemeral=ephemeral)
+    if ephemeral:
+        return LocalKafka(port=port, ephemeral=True)
+    return LocalKafka(settings.data_dir / "kafka", port=port or settings.kafka_port,
+                      controller_port=settings.kafka_controller_port)
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:

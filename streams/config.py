@@ -21,6 +21,8 @@ class Settings(BaseModel):
     broker: str | None = Field(
         default=None, description="Kafka bootstrap address host:port; unset = `ers up` starts a local broker"
     )
+    kafka_port: int = Field(default=9092, ge=1, le=65535, description="port of the local broker (`ers up`, `ers kafka`)")
+    kafka_controller_port: int = Field(default=9093, ge=1, le=65535, description="KRaft controller port of the local broker")
     database_url: str = Field(default="sqlite:///var/ers.db", description="SQLAlchemy URL")
     plan: Path = Field(default=Path("plans/arxan.yaml"), description="contingency plan file")
     topic_prefix: str = Field(default="ers.", pattern=r"^[A-Za-z0-9._-]*$", description="prefix of every topic")
