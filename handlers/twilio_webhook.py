@@ -1,0 +1,112 @@
+"""Checking Twilio's webhooks (inbound SMS, status callbacks) and answering them with TwiML.
+
+Framework-free: an aiohttp handler passes the path and query it received (`request.raw_path`), the
+form fields (`await request.post()`) and the X-Twilio-Signature header. The URL that is checked is the
+configured public base URL plus that path, because Twilio signs the URL it was told to call; the
+Host, scheme or port a reverse proxy passes on are not trusted.
+
+A request passes when it is signed with our auth token, has not been seen before (an inbound SMS
+by its MessageSid; a status callback by MessageSid and MessageStatus, since one message has several
+statuses) and, for an inbound SMS, comes from a known phone.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from handlers.phones import mask
+
+log = logging.getLogger("ers.webhook")
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+FORBIDDEN = 403
+
+
+class ReplayLedger(Protocol):
+    def remember_webhook(self, message_sid: str, kind: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str
+    status_code: int
+    kind: str | None = None  # "inbound" or "status", once the request is known to come from Twilio
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def public_url(public_base_url: str, path: str) -> str:
+    """The URL Twilio called: the configured base (scheme, host, port, any prefix) and the path with query."""
+    if not path.startswith("/"):
+        path = "/" + path
+    return public_base_url.rstrip("/") + path
+
+
+def verify_signature(auth_token: str, public_url: str, params: Mapping[str, Any], signature: str | None) -> bool:
+    """True if `signature` is Twilio's HMAC-SHA1 of `public_url` and the POST `params` under `auth_token`."""
+    if not signature or not auth_token:
+        return False
+    return bool(RequestValidator(auth_token).validate(public_url, params, signature))
+
+
+class WebhookGuard:
+    """Refuses (403) unsigned, forged, replayed webhooks, and inbound SMS from unknown numbers."""
+
+    def __init__(self, auth_token: str, public_base_url: str, outbox: ReplayLedger,
+                 known_phone: Callable[[str], bool]) -> None:
+        if not auth_token:
+            raise ValueError("an auth token is required to check Twilio signatures")
+        self._auth_token = auth_token
+        self._public_base_url = public_base_url
+        self._ledger = outbox
+        self._known_phone = known_phone
+
+    def check(self, path: str, params: Mapping[str, Any], signature: str | None) -> Verdict:
+        """The verdict on one webhook request. A request that passes is remembered, so its replay will not."""
+        url = public_url(self._public_base_url, path)
+        sender = _field(params, "From")
+        if not signature:
+            return self._refuse("unsigned", url, sender)
+        if not verify_signature(self._auth_token, url, params, signature):
+            return self._refuse("bad signature (forged, or signed for another URL)", url, sender)
+        message_sid = _field(params, "MessageSid")
+        if not message_sid:
+            return self._refuse("no MessageSid", url, sender, status_code=400)
+        status = _field(params, "MessageStatus")
+        kind = "status" if status else "inbound"
+        if kind == "inbound" and not (sender and self._known_phone(sender)):
+            return self._refuse("unknown number", url, sender, kind=kind)
+        replay_kind = f"status:{status}" if status else "inbound"
+        if not self._ledger.remember_webhook(message_sid, replay_kind):
+            return self._refuse(f"replay of {message_sid} ({replay_kind})", url, sender, kind=kind)
+        return Verdict(True, "ok", 200, kind)
+
+    @staticmethod
+    def _refuse(reason: str, url: str, sender: str | None, *, status_code: int = FORBIDDEN,
+                kind: str | None = None) -> Verdict:
+        log.warning("webhook refused: %s (url %s, from %s)", reason, url.split("?", 1)[0], mask(sender))
+        return Verdict(False, reason, status_code, kind)
+
+
+def twiml_message(text: str) -> str:
+    """TwiML replying with one SMS."""
+    response = MessagingResponse()
+    response.message(text)
+    return str(response)
+
+
+def twiml_empty() -> str:
+    """An empty TwiML response: the webhook is answered, no SMS goes back."""
+    return str(MessagingResponse())
+
+
+def _field(params: Mapping[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    return str(value) if value not in (None, "") else None
