@@ -1,0 +1,279 @@
+"""The database record of SMS sends, and `deliver`: send a notification as nearly exactly once as we can.
+
+How `deliver` avoids sending twice:
+- Before any API call the notification id is claimed (a row in sms_outbox, state "claimed"). A row that
+  is already sent, delivered, undelivered or failed is never sent again: the call returns "skipped".
+- A row found "claimed" with no provider sid means an earlier run stopped between the claim and
+  mark_sent: before, during or after the API call. `deliver` then asks Twilio first (`find_sent`:
+  an outbound message to the same number with the same body, created since the claim) and only
+  sends if there is none.
+- A retryable error that may come after Twilio created the message (a read timeout, a dropped
+  connection, a 500) triggers the same look-up before the next attempt; a 429 or 503 does not.
+
+What can still go wrong, honestly:
+- Twilio's message list may lag behind a creation by a moment; a look-up in that moment misses the
+  message and it is sent again. The look-up also misses a message whose body Twilio changed (trial
+  accounts prefix it) or that is older than the `find_sent` limit allows.
+- Two live workers holding the same notification at once (a zombie consumer after a rebalance) look
+  the same as one crashed worker: both can reconcile, find nothing, and send.
+- When the retries end after a may-have-been-sent error, the row is marked failed although a message
+  may have gone out; its status callbacks then name a sid this table does not know.
+- A status callback that arrives before mark_sent commits names an unknown sid too; record_status
+  returns None for it.
+- "failed" is final for a notification id: a new attempt needs a new notification.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Literal, Protocol
+
+from sqlalchemy import (
+    CheckConstraint, Column, DateTime, Engine, Integer, MetaData, String, Table, Text, UniqueConstraint, insert,
+    select, update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from handlers.phones import mask
+from handlers.sms_gateway import PermanentSmsError, RetryableSmsError, RetryPolicy, SentMessage
+from schemas.notifications import Notification
+
+log = logging.getLogger("ers.sms")
+
+OutboxState = Literal["claimed", "sent", "failed", "delivered", "undelivered"]
+FINISHED: frozenset[str] = frozenset({"sent", "failed", "delivered", "undelivered"})
+
+# The schema as Alembic revision 0002 creates it (handlers/migrations/versions/0002_sms.py).
+metadata = MetaData()
+sms_outbox = Table(
+    "sms_outbox", metadata,
+    Column("notification_id", String(36), primary_key=True),
+    Column("person_id", String(128), nullable=False),
+    Column("to_phone", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("drill_id", String(128), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("provider_sid", String(64), nullable=True),
+    Column("num_segments", Integer, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("state IN ('claimed', 'sent', 'failed', 'delivered', 'undelivered')", name="ck_sms_outbox_state"),
+    UniqueConstraint("provider_sid", name="uq_sms_outbox_provider_sid"),
+)
+webhook_receipts = Table(
+    "webhook_receipts", metadata,
+    Column("message_sid", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+# Twilio status -> outbox state; statuses before "sent" (queued, sending, ...) change nothing.
+_STATE_OF_STATUS: dict[str, OutboxState] = {
+    "sent": "sent", "delivered": "delivered", "read": "delivered",
+    "undelivered": "undelivered", "failed": "failed", "canceled": "failed",
+}
+_RANK: dict[str, int] = {"claimed": 0, "sent": 1, "failed": 2, "delivered": 2, "undelivered": 2}
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    notification_id: str
+    person_id: str
+    to_phone: str
+    body: str
+    drill_id: str | None
+    state: OutboxState
+    provider_sid: str | None
+    num_segments: int | None
+    attempts: int
+    claimed_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    notification_id: str
+    state: OutboxState
+    is_new: bool
+    provider_sid: str | None
+    claimed_at: datetime
+    attempts: int
+
+    @property
+    def already_done(self) -> bool:
+        """Sent (or finally failed) before: never send again."""
+        return self.state in FINISHED
+
+    @property
+    def needs_reconcile(self) -> bool:
+        """Claimed by an earlier run that did not record a send: ask Twilio before sending."""
+        return not self.is_new and self.state == "claimed"
+
+
+class SmsOutbox:
+    """One row per notification in sms_outbox, plus the webhook receipts; SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def claim(self, notification: Notification, now: datetime | None = None) -> ClaimResult:
+        """Insert the notification as "claimed" if it is new; otherwise report the state it is in."""
+        at = _utc(now)
+        notification_id = str(notification.notification_id)
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(sms_outbox).values(
+                    notification_id=notification_id, person_id=notification.person_id, to_phone=notification.to,
+                    body=notification.body, drill_id=notification.drill_id, state="claimed", attempts=0,
+                    claimed_at=at, updated_at=at))
+            return ClaimResult(notification_id, "claimed", True, None, at, 0)
+        except IntegrityError:
+            existing = self.get(notification_id)
+            if existing is None:  # deleted between our insert and read: nothing sensible to do but say so
+                raise
+            log.info("notification %s to %s already claimed: %s", notification_id, mask(existing.to_phone),
+                     existing.state)
+            return ClaimResult(notification_id, existing.state, False, existing.provider_sid, existing.claimed_at,
+                               existing.attempts)
+
+    def get(self, notification_id: str) -> OutboxRecord | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(sms_outbox).where(sms_outbox.c.notification_id == notification_id)).mappings().first()
+        if row is None:
+            return None
+        values = dict(row)
+        for column in ("claimed_at", "sent_at", "updated_at"):
+            values[column] = _utc(values[column]) if values[column] is not None else None
+        return OutboxRecord(**values)
+
+    def note_attempt(self, notification_id: str, now: datetime | None = None) -> None:
+        """Count an API call about to be made (so a crash leaves a trace of it)."""
+        with self._engine.begin() as connection:
+            connection.execute(update(sms_outbox).where(sms_outbox.c.notification_id == notification_id)
+                               .values(attempts=sms_outbox.c.attempts + 1, updated_at=_utc(now)))
+
+    def mark_sent(self, notification_id: str, sid: str, segments: int, now: datetime | None = None) -> None:
+        at = _utc(now)
+        with self._engine.begin() as connection:
+            changed = connection.execute(
+                update(sms_outbox)
+                .where(sms_outbox.c.notification_id == notification_id,
+                       sms_outbox.c.state.in_(("claimed", "failed")))
+                .values(state="sent", provider_sid=sid, num_segments=segments, sent_at=at, updated_at=at)).rowcount
+        if changed != 1:
+            raise LookupError(f"notification {notification_id} is not claimed (cannot mark it sent as {sid})")
+
+    def mark_failed(self, notification_id: str, error: str, now: datetime | None = None) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(sms_outbox)
+                .where(sms_outbox.c.notification_id == notification_id, sms_outbox.c.state == "claimed")
+                .values(state="failed", last_error=error, updated_at=_utc(now)))
+
+    def record_status(self, sid: str, status: str, error_code: int | str | None = None,
+                      now: datetime | None = None) -> str | None:
+        """Apply a delivery status from Twilio; returns the notification id, or None for an unknown sid.
+
+        Callbacks can arrive out of order, so a state only moves forward (claimed < sent < final).
+        """
+        new_state = _STATE_OF_STATUS.get(status)
+        with self._engine.begin() as connection:
+            row = connection.execute(select(sms_outbox.c.notification_id, sms_outbox.c.state)
+                                     .where(sms_outbox.c.provider_sid == sid)).first()
+            if row is None:
+                log.warning("status %s for unknown message %s", status, sid)
+                return None
+            notification_id, state = row
+            if new_state is not None and _RANK[new_state] > _RANK[state]:
+                values: dict[str, object] = {"state": new_state, "updated_at": _utc(now)}
+                if error_code not in (None, ""):
+                    values["last_error"] = f"twilio status {status}, error {error_code}"
+                connection.execute(update(sms_outbox).where(sms_outbox.c.notification_id == notification_id,
+                                                            sms_outbox.c.state == state).values(**values))
+        return str(notification_id)
+
+    def remember_webhook(self, message_sid: str, kind: str, now: datetime | None = None) -> bool:
+        """Record a webhook; False if (message_sid, kind) was seen before, i.e. this one is a replay."""
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(webhook_receipts).values(message_sid=message_sid, kind=kind,
+                                                                   received_at=_utc(now)))
+        except IntegrityError:
+            return False
+        return True
+
+
+class SmsGateway(Protocol):
+    def send(self, to: str, body: str, status_callback_url: str | None = None) -> SentMessage: ...
+
+    def find_sent(self, to: str, body: str, since: datetime) -> SentMessage | None: ...
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    notification_id: str
+    outcome: Literal["sent", "reconciled", "skipped", "failed"]
+    state: OutboxState
+    provider_sid: str | None = None
+    tries: int = 0
+    error: str | None = None
+
+
+def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, status_callback_url: str | None,
+            now: datetime, *, policy: RetryPolicy = RetryPolicy(),
+            sleep: Callable[[float], None] = time.sleep) -> DeliveryResult:
+    """Send `notification` unless it was sent before; see the module docstring for what that guarantees."""
+    claim = outbox.claim(notification, now)
+    nid, to, body = claim.notification_id, notification.to, notification.body
+    if claim.already_done:
+        log.info("notification %s to %s not sent again: %s", nid, mask(to), claim.state)
+        return DeliveryResult(nid, "skipped", claim.state, claim.provider_sid)
+
+    look_first = claim.needs_reconcile
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            if look_first:
+                found = gateway.find_sent(to, body, claim.claimed_at)
+                if found is not None:
+                    outbox.mark_sent(nid, found.sid, found.num_segments)
+                    log.info("notification %s to %s was already sent as %s", nid, mask(to), found.sid)
+                    return DeliveryResult(nid, "reconciled", "sent", found.sid, tries)
+                look_first = False
+            outbox.note_attempt(nid)
+            sent = gateway.send(to, body, status_callback_url)
+        except PermanentSmsError as exc:
+            outbox.mark_failed(nid, str(exc))
+            log.error("notification %s to %s failed: %s", nid, mask(to), exc)
+            return DeliveryResult(nid, "failed", "failed", None, tries, str(exc))
+        except RetryableSmsError as exc:
+            look_first = look_first or exc.maybe_sent
+            delay = policy.next_delay(tries, exc.retry_after)
+            if delay is None:
+                error = f"gave up after {tries} tries: {exc.reason}"
+                outbox.mark_failed(nid, error)
+                log.error("notification %s to %s failed: %s", nid, mask(to), error)
+                return DeliveryResult(nid, "failed", "failed", None, tries, error)
+            log.info("notification %s to %s: try %d failed (%s), next in %.1f s", nid, mask(to), tries,
+                     exc.reason, delay)
+            sleep(delay)
+            continue
+        outbox.mark_sent(nid, sent.sid, sent.num_segments)
+        return DeliveryResult(nid, "sent", "sent", sent.sid, tries)
+
+
+def _utc(moment: datetime | None) -> datetime:
+    """Aware UTC; a naive value (SQLite drops the zone) is taken as UTC, which is how it was stored."""
+    if moment is None:
+        return datetime.now(timezone.utc)
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)

@@ -1,0 +1,352 @@
+"""The SMS outbox and `deliver`, on SQLite always and on PostgreSQL when ERS_TEST_POSTGRES_URL is set:
+claims are idempotent, a crash between claim and send is reconciled without a second SMS, retries follow
+the policy, and status callbacks and replies reach the outbox through the webhook guard."""
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+from aiohttp import web
+from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
+
+from handlers.database import make_engine, migrate
+from handlers.sms_gateway import RetryPolicy, TwilioSms
+from handlers.sms_outbox import SmsOutbox, deliver
+from handlers.twilio_local import AiohttpThread, LocalTwilioApi, fake_account_sid, fake_auth_token
+from handlers.twilio_webhook import SIGNATURE_HEADER, WebhookGuard, twiml_empty, twiml_message
+from schemas.notifications import Notification
+
+URLS = ["sqlite"] + (["postgres"] if os.environ.get("ERS_TEST_POSTGRES_URL") else [])
+OUR_NUMBER = "+15005550006"
+
+
+@pytest.fixture(params=URLS)
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ers.db'}"
+    return os.environ["ERS_TEST_POSTGRES_URL"]
+
+
+@pytest.fixture
+def outbox(database_url: str) -> Iterator[SmsOutbox]:
+    migrate(database_url)
+    engine = make_engine(database_url)
+    yield SmsOutbox(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def api() -> Iterator[LocalTwilioApi]:
+    with LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid(), callback_delay=0.05) as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(api: LocalTwilioApi) -> TwilioSms:
+    return TwilioSms(api.account_sid, api.auth_token, OUR_NUMBER, api_base=api.url, timeout=5)
+
+
+def a_notification(body: str | None = None, drill_id: str | None = None) -> Notification:
+    """A notification to a phone of its own (PostgreSQL keeps rows between tests)."""
+    return Notification(notification_id=uuid.uuid4(), person_id="duty.officer.zhang",
+                        to="+86138" + f"{secrets.randbelow(10**8):08d}",
+                        body=body or f"【ERS】哈拉哈河 断面 氨氮 1.6 mg/L 超标 {uuid.uuid4().hex[:6]}，回复 1 确认",
+                        created_at=datetime.now(timezone.utc), drill_id=drill_id)
+
+
+class Sleeps(list[float]):
+    """A sleep() that only writes down how long it was asked to wait."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)
+
+
+def state_of(outbox: SmsOutbox, notification_id: str) -> str | None:
+    record = outbox.get(notification_id)
+    return record.state if record else None
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def test_migration_creates_the_sms_tables(database_url: str) -> None:
+    migrate(database_url)
+    engine = make_engine(database_url)
+    tables = set(inspect(engine).get_table_names())
+    columns = {c["name"] for c in inspect(engine).get_columns("sms_outbox")}
+    engine.dispose()
+    assert {"sms_outbox", "webhook_receipts", "processed_events"} <= tables
+    assert {"notification_id", "person_id", "to_phone", "body", "drill_id", "state", "provider_sid", "attempts",
+            "claimed_at", "sent_at", "last_error", "updated_at"} <= columns
+
+
+def test_claiming_twice_returns_the_first_claim(outbox: SmsOutbox) -> None:
+    notification = a_notification(drill_id="drill-2026-07")
+    first = outbox.claim(notification)
+    again = outbox.claim(notification)
+    assert (first.is_new, first.state, first.needs_reconcile, first.already_done) == (True, "claimed", False, False)
+    assert (again.is_new, again.state, again.needs_reconcile) == (False, "claimed", True)
+    assert abs(again.claimed_at - first.claimed_at) < timedelta(seconds=1)
+    assert again.claimed_at.tzinfo is not None
+    record = outbox.get(str(notification.notification_id))
+    assert record is not None and (record.to_phone, record.drill_id, record.attempts) == \
+        (notification.to, "drill-2026-07", 0)
+
+
+def test_a_sent_notification_is_never_claimed_for_sending_again(outbox: SmsOutbox) -> None:
+    notification = a_notification()
+    nid = str(notification.notification_id)
+    outbox.claim(notification)
+    outbox.mark_sent(nid, "SM" + secrets.token_hex(16), 2)
+    claim = outbox.claim(notification)
+    assert (claim.is_new, claim.state, claim.already_done, claim.needs_reconcile) == (False, "sent", True, False)
+    record = outbox.get(nid)
+    assert record is not None and record.num_segments == 2 and record.sent_at is not None
+
+
+def test_a_provider_sid_belongs_to_one_notification(outbox: SmsOutbox) -> None:
+    sid = "SM" + secrets.token_hex(16)
+    first, second = a_notification(), a_notification()
+    outbox.claim(first)
+    outbox.claim(second)
+    outbox.mark_sent(str(first.notification_id), sid, 1)
+    with pytest.raises(IntegrityError):
+        outbox.mark_sent(str(second.notification_id), sid, 1)
+
+
+def test_mark_sent_needs_a_claim(outbox: SmsOutbox) -> None:
+    with pytest.raises(LookupError):
+        outbox.mark_sent(str(uuid.uuid4()), "SM" + secrets.token_hex(16), 1)
+
+
+def test_statuses_only_move_forward(outbox: SmsOutbox) -> None:
+    notification = a_notification()
+    nid, sid = str(notification.notification_id), "SM" + secrets.token_hex(16)
+    outbox.claim(notification)
+    outbox.mark_sent(nid, sid, 1)
+    assert outbox.record_status(sid, "queued") == nid
+    assert outbox.record_status(sid, "delivered") == nid
+    assert outbox.record_status(sid, "sent") == nid            # arrived late: ignored
+    record = outbox.get(nid)
+    assert record is not None and record.state == "delivered"
+    assert outbox.record_status("SM" + secrets.token_hex(16), "delivered") is None
+
+
+def test_a_failed_delivery_keeps_the_error_code(outbox: SmsOutbox) -> None:
+    notification = a_notification()
+    nid, sid = str(notification.notification_id), "SM" + secrets.token_hex(16)
+    outbox.claim(notification)
+    outbox.mark_sent(nid, sid, 1)
+    assert outbox.record_status(sid, "undelivered", "30003") == nid
+    record = outbox.get(nid)
+    assert record is not None and record.state == "undelivered" and "30003" in (record.last_error or "")
+
+
+def test_remember_webhook_spots_replays(outbox: SmsOutbox) -> None:
+    sid = "SM" + secrets.token_hex(16)
+    assert outbox.remember_webhook(sid, "inbound") is True
+    assert outbox.remember_webhook(sid, "inbound") is False
+    assert outbox.remember_webhook(sid, "status:sent") is True
+    assert outbox.remember_webhook(sid, "status:delivered") is True
+    assert outbox.remember_webhook(sid, "status:delivered") is False
+
+
+# ----------------------------------------------------------------------------- deliver
+
+
+def test_deliver_sends_once_and_skips_a_redelivered_notification(outbox: SmsOutbox, gateway: TwilioSms,
+                                                                  api: LocalTwilioApi) -> None:
+    notification = a_notification()
+    now = datetime.now(timezone.utc)
+    first = deliver(outbox, gateway, notification, None, now, sleep=Sleeps())
+    again = deliver(outbox, gateway, notification, None, now, sleep=Sleeps())
+    assert (first.outcome, first.state, first.tries) == ("sent", "sent", 1)
+    assert (again.outcome, again.state, again.provider_sid) == ("skipped", "sent", first.provider_sid)
+    assert [m.sid for m in api.messages] == [first.provider_sid]
+    record = outbox.get(first.notification_id)
+    assert record is not None and record.attempts == 1 and record.provider_sid == first.provider_sid
+
+
+def test_deliver_retries_on_500_then_succeeds_without_a_duplicate(outbox: SmsOutbox, gateway: TwilioSms,
+                                                                   api: LocalTwilioApi) -> None:
+    api.fail_next(2, status=500)
+    sleeps = Sleeps()
+    result = deliver(outbox, gateway, a_notification(), None, datetime.now(timezone.utc), sleep=sleeps,
+                     policy=RetryPolicy(max_attempts=5, base_delay=1, factor=2))
+    assert (result.outcome, result.tries) == ("sent", 3)
+    assert sleeps == [1, 2]
+    # after each 500 it looked (GET) before sending again, since a 500 may come after the message exists
+    assert [(r.method, r.status) for r in api.requests] == [("POST", 500), ("GET", 200), ("POST", 500),
+                                                             ("GET", 200), ("POST", 201)]
+    assert len(api.messages) == 1
+    record = outbox.get(result.notification_id)
+    assert record is not None and record.attempts == 3
+
+
+def test_deliver_waits_as_long_as_a_429_says(outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi) -> None:
+    api.fail_next(1, status=429, retry_after=7)
+    sleeps = Sleeps()
+    result = deliver(outbox, gateway, a_notification(), None, datetime.now(timezone.utc), sleep=sleeps)
+    assert result.outcome == "sent" and sleeps == [7.0]
+    assert [r.method for r in api.requests] == ["POST", "POST"]  # a 429 is a refusal: nothing to look for
+
+
+def test_deliver_gives_up_when_retries_run_out(outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi) -> None:
+    api.fail_next(5, status=503)
+    sleeps = Sleeps()
+    notification = a_notification()
+    result = deliver(outbox, gateway, notification, None, datetime.now(timezone.utc), sleep=sleeps,
+                     policy=RetryPolicy(max_attempts=3))
+    assert (result.outcome, result.state, result.tries) == ("failed", "failed", 3)
+    assert sleeps == [1, 2] and api.messages == []
+    assert "gave up after 3 tries" in (result.error or "")
+    assert deliver(outbox, gateway, notification, None, datetime.now(timezone.utc)).outcome == "skipped"
+
+
+def test_deliver_does_not_retry_a_permanent_400(outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi) -> None:
+    notification = a_notification()
+    api.refuse_to(notification.to)  # 21610: the officer's phone replied STOP at some point
+    sleeps = Sleeps()
+    result = deliver(outbox, gateway, notification, None, datetime.now(timezone.utc), sleep=sleeps)
+    assert (result.outcome, result.tries, sleeps) == ("failed", 1, [])
+    record = outbox.get(result.notification_id)
+    assert record is not None and record.state == "failed" and "21610" in (record.last_error or "")
+    assert notification.to not in (record.last_error or "")
+
+
+def test_a_crash_between_claim_and_send_is_reconciled_then_sent_once(outbox: SmsOutbox, gateway: TwilioSms,
+                                                                      api: LocalTwilioApi) -> None:
+    notification = a_notification()
+    outbox.claim(notification)  # ... and the worker died before calling Twilio
+    result = deliver(outbox, gateway, notification, None, datetime.now(timezone.utc), sleep=Sleeps())
+    assert result.outcome == "sent"
+    assert [r.method for r in api.requests] == ["GET", "POST"]  # looked first, found nothing, sent
+    assert len(api.messages) == 1
+
+
+def test_a_crash_after_twilio_accepted_is_reconciled_without_resending(outbox: SmsOutbox, gateway: TwilioSms,
+                                                                        api: LocalTwilioApi) -> None:
+    notification = a_notification()
+    claimed_at = datetime.now(timezone.utc)
+    outbox.claim(notification, claimed_at)
+    already = gateway.send(notification.to, notification.body)  # ... and the worker died before mark_sent
+    result = deliver(outbox, gateway, notification, None, claimed_at + timedelta(minutes=2), sleep=Sleeps())
+    assert (result.outcome, result.provider_sid) == ("reconciled", already.sid)
+    assert [m.sid for m in api.messages] == [already.sid]
+    assert [r.method for r in api.requests] == ["POST", "GET"]
+    record = outbox.get(result.notification_id)
+    assert record is not None and record.state == "sent" and record.provider_sid == already.sid
+
+
+def test_a_lost_response_is_reconciled_without_resending(outbox: SmsOutbox, api: LocalTwilioApi) -> None:
+    """Twilio accepted the message but the answer timed out: look before trying again."""
+    api.stall_next(1, seconds=0.5)
+    impatient = TwilioSms(api.account_sid, api.auth_token, OUR_NUMBER, api_base=api.url, timeout=0.15)
+    result = deliver(outbox, impatient, a_notification(), None, datetime.now(timezone.utc), sleep=Sleeps())
+    assert result.outcome == "reconciled" and len(api.messages) == 1
+    assert result.provider_sid == api.messages[0].sid
+
+
+def test_the_same_body_sent_before_the_claim_is_not_taken_for_this_notification(
+        outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi) -> None:
+    notification = a_notification()
+    gateway.send(notification.to, notification.body)  # an earlier, separate alert with the same text
+    later = datetime.now(timezone.utc) + timedelta(minutes=10)
+    outbox.claim(notification, later)
+    result = deliver(outbox, gateway, notification, None, later, sleep=Sleeps())
+    assert result.outcome == "sent" and len(api.messages) == 2
+
+
+# ----------------------------------------------------------------------------- webhooks end to end
+
+
+class ErsWebhooks:
+    """ERS's side of the webhooks as an aiohttp app: the guard, then record_status or an acknowledgement."""
+
+    def __init__(self, outbox: SmsOutbox, auth_token: str, officers: set[str]) -> None:
+        self.replies: list[str] = []
+        self._outbox = outbox
+        app = web.Application()
+        app.router.add_post("/twilio/status", self._status)
+        app.router.add_post("/twilio/sms", self._inbound)
+        self.server = AiohttpThread(app)
+        self.server.start()
+        self.url = self.server.url
+        self._guard = WebhookGuard(auth_token, self.url, outbox, known_phone=officers.__contains__)
+
+    async def _status(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        verdict = self._guard.check(request.raw_path, form, request.headers.get(SIGNATURE_HEADER))
+        if not verdict:
+            return web.Response(status=verdict.status_code, text=verdict.reason)
+        self._outbox.record_status(str(form["MessageSid"]), str(form["MessageStatus"]), form.get("ErrorCode"))
+        return web.Response(text=twiml_empty(), content_type="text/xml")
+
+    async def _inbound(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        verdict = self._guard.check(request.raw_path, form, request.headers.get(SIGNATURE_HEADER))
+        if not verdict:
+            return web.Response(status=verdict.status_code, text=verdict.reason)
+        self.replies.append(str(form["Body"]))
+        return web.Response(text=twiml_message("已确认 / acknowledged"), content_type="text/xml")
+
+
+@pytest.fixture
+def ers_webhooks(outbox: SmsOutbox, api: LocalTwilioApi) -> Iterator[ErsWebhooks]:
+    webhooks = ErsWebhooks(outbox, api.auth_token, officers={"+8613800000001"})
+    yield webhooks
+    webhooks.server.stop()
+
+
+def test_status_callbacks_reach_the_outbox_and_replays_are_refused(
+        outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi, ers_webhooks: ErsWebhooks) -> None:
+    result = deliver(outbox, gateway, a_notification(), f"{ers_webhooks.url}/twilio/status",
+                     datetime.now(timezone.utc))
+
+    wait_until(lambda: state_of(outbox, result.notification_id) == "delivered")
+    wait_until(lambda: len(api.callbacks) == 2)
+    assert [c.response_status for c in api.callbacks] == [200, 200]
+    replayed = api.callbacks[-1]
+    again = requests.post(replayed.url, data=replayed.params, headers={SIGNATURE_HEADER: replayed.signature},
+                          timeout=5)
+    assert again.status_code == 403 and "replay" in again.text
+
+
+def test_an_undelivered_alert_is_recorded(outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi,
+                                          ers_webhooks: ErsWebhooks) -> None:
+    notification = a_notification()
+    api.fail_to(notification.to, "undelivered", 30003)
+    result = deliver(outbox, gateway, notification, f"{ers_webhooks.url}/twilio/status",
+                     datetime.now(timezone.utc))
+    wait_until(lambda: state_of(outbox, result.notification_id) == "undelivered")
+    record = outbox.get(result.notification_id)
+    assert record is not None and "30003" in (record.last_error or "")
+
+
+def test_replies_from_officers_pass_once_and_strangers_never(api: LocalTwilioApi,
+                                                              ers_webhooks: ErsWebhooks) -> None:
+    base = ers_webhooks.url
+    status, text = api.post_inbound(f"{base}/twilio/sms", from_="+8613800000001", to=OUR_NUMBER, body="1")
+    assert status == 200 and "已确认" in text
+    sid = [m.sid for m in api.messages if m.direction == "inbound"][0]
+    replayed = api.post_inbound(f"{base}/twilio/sms", from_="+8613800000001", to=OUR_NUMBER, body="1",
+                                message_sid=sid)
+    assert replayed[0] == 403
+    stranger = api.post_inbound(f"{base}/twilio/sms", from_="+8613911112222", to=OUR_NUMBER, body="1")
+    assert stranger == (403, "unknown number")
+    assert ers_webhooks.replies == ["1"]
