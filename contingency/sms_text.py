@@ -1,0 +1,349 @@
+"""SMS texts: short, zh-CN by default (English on request), and never more than two segments.
+
+Two concatenated segments hold 134 UCS-2 characters (2 x 67) or 306 GSM-7 characters (2 x 153); any character
+outside the GSM-7 alphabet (every Chinese one) makes the whole message UCS-2. A text is built from parts, each
+with a rank; parts are dropped lowest rank first (place names are shortened before they go) until it fits.
+The prefix 【演练】, the level, the incident code and the reply instruction are never dropped.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.incidents import WarningLevel
+
+MAX_SEGMENTS = 2
+DRILL_PREFIX = "【演练】"
+SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
+
+Kind = Literal["page", "escalation", "repeat", "raise", "notify", "acked", "resolved"]
+PAGE_KINDS: frozenset[str] = frozenset({"page", "escalation", "repeat", "raise"})
+
+# GSM 03.38 basic alphabet (without ESC) and its extension table, whose characters take two septets.
+_GSM_BASIC = frozenset("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+                       "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+_GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+def is_gsm(text: str) -> bool:
+    return all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in text)
+
+
+def segments(text: str) -> int:
+    """SMS segments needed: GSM-7 160 alone / 153 per part, else UCS-2 70 / 67 (characters beyond the BMP take
+    two units). An escape pair or a surrogate pair is never split between parts, as phones do. "" is 1."""
+    if is_gsm(text):
+        units = [2 if ch in _GSM_EXTENDED else 1 for ch in text]
+        single, part = 160, 153
+    else:
+        units = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+        single, part = 70, 67
+    if sum(units) <= single:
+        return 1
+    count, used = 1, 0
+    for unit in units:
+        if used + unit > part:
+            count, used = count + 1, 0
+        used += unit
+    return count
+
+
+def fits(text: str) -> bool:
+    return segments(text) <= MAX_SEGMENTS
+
+
+class Facts(BaseModel):
+    """What an SMS says about an incident (a snapshot kept with the paging state)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    incident_id: uuid.UUID
+    code: str
+    level: WarningLevel
+    source_id: str
+    place: str
+    title: str = ""
+    drill_id: str | None = None
+    parameter_id: str = ""
+    parameter: str = ""
+    value: float | None = None
+    unit: str = ""
+    limit: str = ""
+    observed_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Part:
+    text: str
+    rank: int = 0          # 0: never dropped; otherwise lower ranks go first
+    shrink: bool = False   # shortened (with an ellipsis) before it is dropped
+
+
+def fit(parts: Sequence[Part], ellipsis: str = "…") -> str:
+    kept = [part for part in parts if part.text]
+    while True:
+        text = "".join(part.text for part in kept)
+        if fits(text):
+            return text
+        droppable = [i for i, part in enumerate(kept) if part.rank > 0]
+        if not droppable:
+            return _cut(kept, ellipsis)
+        victim = min(droppable, key=lambda i: kept[i].rank)
+        if kept[victim].shrink:
+            for length in range(len(kept[victim].text) - 1, 1, -1):
+                trial = kept[:victim] + [Part(kept[victim].text[:length].rstrip() + ellipsis)] + kept[victim + 1:]
+                if fits("".join(part.text for part in trial)):
+                    return "".join(part.text for part in trial)
+        del kept[victim]
+
+
+def _cut(parts: list[Part], ellipsis: str) -> str:
+    """Last resort when the essential parts alone are too long: keep the last one (the reply instruction)."""
+    head, tail = "".join(part.text for part in parts[:-1]), parts[-1].text if parts else ""
+    while head and not fits(head + ellipsis + tail):
+        head = head[:-1]
+    text = head + ellipsis + tail if head else tail
+    while not fits(text):
+        text = text[:-1]
+    return text
+
+
+# --- words --------------------------------------------------------------------------------------------------
+
+_LEVEL = {"zh-CN": {"blue": "蓝色预警", "yellow": "黄色预警", "orange": "橙色预警", "red": "红色预警"},
+          "en": {"blue": "BLUE alert", "yellow": "YELLOW alert", "orange": "ORANGE alert", "red": "RED alert"}}
+_LEVEL_SHORT = {"zh-CN": {"blue": "蓝", "yellow": "黄", "orange": "橙", "red": "红"},
+                "en": {"blue": "B", "yellow": "Y", "orange": "O", "red": "R"}}
+_UNITS_ZH = {"dimensionless": "", "degC": "℃", "ug/m3": "μg/m³", "mg/m3": "mg/m³"}
+_UNITS_EN = {"dimensionless": ""}
+
+# The example code ABC can never be a real one (B is not in contingency.ids.CODE_ALPHABET).
+_REPLIES = {
+    "zh-CN": {
+        "ack_done": '已确认{code},停止升级。处置完毕回复"9 {code}"解除',
+        "resolve_done": "已解除{code},已告知相关人员",
+        "already_acked": "{code}已由{actor}确认,无需重复",
+        "not_found": '未找到未解除的预警{code}。回复"状态"查看',
+        "closed": "{code}已于{time}由{actor}解除",
+        "escalated": "已将{code}转报第{tier}级:{names}",
+        "top_tier": "{code}已是最后一级,无法再转报",
+        "help": '回复"1 代码"确认,"9 代码"解除,"状态"查看未解除预警。例:1 ABC',
+        "no_pending": '您没有待确认的预警。回复"状态"查看未解除预警',
+        "unknown_sender": "此号码不在值班表中,无法处置预警",
+        "drill_only": "演练号码只能处置演练预警",
+        "choose": '{n}起待确认,请回复"1 代码":',
+        "need_code": '请回复"9 代码"解除:',
+        "status": "{n}起未解除:",
+        "status_none": "当前无未解除预警",
+        "bundle": "{n}条预警消息:",
+        "summary": "近1小时另有{n}条消息(超过每小时{cap}条):",
+        "more": "等{n}条",
+        "reply_one": '回复"1 {code}"确认,"9 {code}"解除',
+        "reply_many": '回复"1 代码"确认,"9 代码"解除',
+    },
+    "en": {
+        "ack_done": 'Acknowledged {code}; escalation stopped. Reply "9 {code}" when resolved.',
+        "resolve_done": "Resolved {code}; everyone notified was told.",
+        "already_acked": "{code} was already acknowledged by {actor}.",
+        "not_found": 'No open alert {code}. Reply "STATUS" for open alerts.',
+        "closed": "{code} was resolved by {actor} at {time}.",
+        "escalated": "Escalated {code} to tier {tier}: {names}.",
+        "top_tier": "{code} is already at its last tier.",
+        "help": 'Reply "1 CODE" to ack, "9 CODE" to resolve, "STATUS" for open alerts. E.g. 1 ABC',
+        "no_pending": 'Nothing awaits your acknowledgement. Reply "STATUS" for open alerts.',
+        "unknown_sender": "This number is not on the duty roster.",
+        "drill_only": "A drill phone can only handle drill alerts.",
+        "choose": '{n} alerts await acknowledgement; reply "1 CODE":',
+        "need_code": 'Reply "9 CODE" to resolve:',
+        "status": "{n} open:",
+        "status_none": "No open alerts.",
+        "bundle": "{n} alert messages:",
+        "summary": "{n} more messages this hour (over {cap}/h):",
+        "more": "+{n} more",
+        "reply_one": 'Reply "1 {code}" to ack, "9 {code}" to resolve.',
+        "reply_many": 'Reply "1 CODE" to ack, "9 CODE" to resolve.',
+    },
+}
+
+
+def lang(language: str | None) -> str:
+    return "en" if language == "en" else "zh-CN"
+
+
+def reply(key: str, language: str | None = None, *, drill: bool = False, **fields: object) -> str:
+    """A one-line answer to the person who sent a reply or command."""
+    text = _REPLIES[lang(language)][key].format(**fields)
+    return fit([Part(DRILL_PREFIX if drill else ""), Part(text)], _ellipsis(language))
+
+
+def local_time(at: dt.datetime, tz: dt.tzinfo = SHANGHAI) -> str:
+    return at.astimezone(tz).strftime("%m-%d %H:%M")
+
+
+def _ellipsis(language: str | None) -> str:
+    return "..." if lang(language) == "en" else "…"
+
+
+PLACE_CHARS = 24   # a longer name is cut first: it must not crowd out the measurement
+TITLE_CHARS = 40
+
+
+def _clip(text: str, chars: int, language: str) -> str:
+    return text if len(text) <= chars else text[:chars - 1].rstrip() + _ellipsis(language)
+
+
+def _place(facts: Facts, language: str) -> str:
+    return _clip(facts.source_id.replace("_", " ") if language == "en" else facts.place, PLACE_CHARS, language)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _unit(unit: str, language: str) -> str:
+    return (_UNITS_EN if language == "en" else _UNITS_ZH).get(unit, unit)
+
+
+def _measured(facts: Facts, language: str, short: bool = False) -> str:
+    if facts.value is None:
+        return "" if short else _clip(facts.title, TITLE_CHARS, language)
+    if language == "en":
+        name = facts.parameter_id.replace("_", " ") or facts.parameter
+        unit = _unit(facts.unit, language)
+        return f"{name} {_number(facts.value)}" + ("" if short or not unit else f" {unit}")
+    return f"{facts.parameter}{_number(facts.value)}" + ("" if short else _unit(facts.unit, language))
+
+
+def _limit(facts: Facts, language: str) -> tuple[str, str]:
+    """The limit and where it comes from: '<= 1 mg/L (GB 3838-2002 III)' -> ('<= 1 mg/L', '(GB 3838-2002 III)')."""
+    bound, _, origin = facts.limit.partition(" (")
+    origin = f"({origin}" if origin else ""
+    if language == "en":
+        return bound, origin
+    for unit, shown in _UNITS_ZH.items():
+        bound = bound.replace(f" {unit}", shown)
+    return bound.replace("<= ", "≤").replace(">= ", "≥").replace("..", "~").replace(" ", ""), origin
+
+
+# --- incident messages ---------------------------------------------------------------------------------------
+
+def incident_text(kind: Kind, facts: Facts, *, language: str | None = None, tz: dt.tzinfo = SHANGHAI,
+                  actor: str = "", waited_minutes: float | None = None, previous_level: WarningLevel | None = None,
+                  round_number: int = 1, extra_line: str | None = None) -> str:
+    """One SMS about one incident. `extra_line` (e.g. the materials to bring) is kept only while there is room."""
+    language = lang(language)
+    en = language == "en"
+    drill = Part(DRILL_PREFIX if facts.drill_id else "")
+    level = _LEVEL[language][facts.level]
+    place = Part(" " + _place(facts, language), 8, shrink=True)
+    measured = _measured(facts, language)
+    value = Part((": " if en else " ") + measured if measured else "", 7 if facts.value is not None else 6,
+                 shrink=facts.value is None)
+    bound, origin = _limit(facts, language)
+    limit = Part(((", limit " if en else ",限值") + bound) if bound and facts.value is not None else "", 5)
+    source = Part((" " if en else "") + origin if origin and facts.value is not None else "", 1)
+    when = Part((", " if en else " ") + local_time(facts.observed_at, tz), 4)
+    extra = Part(("\n" + extra_line.strip() + "\n") if extra_line and extra_line.strip() else "", 3)
+    end = Part("." if en else "。")
+    code = Part(f" {facts.code}")
+    reply_part = Part(" " + _REPLIES[language]["reply_one"].format(code=facts.code) if en
+                      else _REPLIES[language]["reply_one"].format(code=facts.code))
+    if kind == "acked":
+        head = Part(f"{facts.code} acknowledged by {actor}. " if en else f"{facts.code}已由{actor}确认。")
+        return fit([drill, head, Part(level), place, value, when, end], _ellipsis(language))
+    if kind == "resolved":
+        head = Part(f"{facts.code} resolved by {actor}. " if en else f"{facts.code}已解除({actor})。")
+        return fit([drill, head, Part(level), place, value, when, end], _ellipsis(language))
+    marker = ""
+    was = Part("")
+    waited = Part("")
+    if kind == "raise":
+        marker = "RAISED to " if en else "【升级】"
+        if previous_level is not None:
+            was = Part(f" (was {_LEVEL_SHORT[language][previous_level]})" if en
+                       else f"(原{_LEVEL[language][previous_level][:2]})", 2)
+    elif kind == "repeat":
+        marker = f"Round {round_number}: " if en else f"【第{round_number}轮】"
+    if kind in ("escalation", "repeat") and waited_minutes is not None:
+        waited = Part(f", no ack for {waited_minutes:g} min" if en else f",已{waited_minutes:g}分钟无人确认", 2)
+    if kind == "notify":
+        reply_part = Part(" For information." if en else "(通报)")
+    return fit([drill, Part(marker + level), code, was, place, value, limit, source, when, waited, end, extra,
+                reply_part], _ellipsis(language))
+
+
+# --- lists: bundles, hourly summaries, status and choices ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Item:
+    kind: Kind
+    facts: Facts
+    actor: str = ""
+
+
+def _item(item: Item, language: str, detail: int, place_chars: int | None) -> str:
+    facts, en = item.facts, language == "en"
+    text = _LEVEL_SHORT[language][facts.level] + ("-" if en else "") + facts.code
+    if item.kind == "raise":
+        text += "^" if en else "升级"
+    if detail >= 2:
+        place = _place(facts, language)
+        if place_chars is not None and len(place) > place_chars:
+            place = place[:place_chars] + _ellipsis(language)
+        text += " " + place
+    if item.kind == "acked":
+        return text + (f" ack by {item.actor}" if en else f"已由{item.actor}确认")
+    if item.kind == "resolved":
+        return text + (" resolved" if en else "已解除")
+    if detail >= 1:
+        measured = _measured(facts, language, short=True)
+        text += (" " + measured) if measured else ""
+    return text
+
+
+def list_text(header: str, items: Sequence[Item], *, language: str | None = None, drill: bool = False,
+              tail: str = "") -> str:
+    """A header, the items as compactly as needed to fit (fewer details, then fewer items), and a tail."""
+    language = lang(language)
+    separator = "; " if language == "en" else ";"
+    prefix = DRILL_PREFIX if drill else ""
+    tail = (". " + tail if language == "en" else "。" + tail) if tail else ""
+    for detail, place_chars in ((2, None), (2, 8), (2, 4), (1, None), (0, None)):
+        body = separator.join(_item(item, language, detail, place_chars) for item in items)
+        text = prefix + header + body + tail
+        if fits(text):
+            return text
+    for shown in range(len(items) - 1, 0, -1):
+        more = _REPLIES[language]["more"].format(n=len(items))
+        body = separator.join(_item(item, language, 0, None) for item in items[:shown])
+        text = prefix + header + body + (" " if language == "en" else "") + more + tail
+        if fits(text):
+            return text
+    return fit([Part(prefix), Part(header), Part(_REPLIES[language]["more"].format(n=len(items))), Part(tail)])
+
+
+def _reply_tail(items: Sequence[Item], language: str) -> str:
+    codes = list(dict.fromkeys(item.facts.code for item in items if item.kind in PAGE_KINDS))
+    if not codes:
+        return ""
+    if len(codes) == 1:
+        return _REPLIES[language]["reply_one"].format(code=codes[0])
+    return _REPLIES[language]["reply_many"]
+
+
+def bundle_text(items: Sequence[Item], *, language: str | None = None, drill: bool = False) -> str:
+    language = lang(language)
+    header = _REPLIES[language]["bundle"].format(n=len(items)) + (" " if language == "en" else "")
+    return list_text(header, items, language=language, drill=drill, tail=_reply_tail(items, language))
+
+
+def summary_text(items: Sequence[Item], cap: int, *, language: str | None = None, drill: bool = False) -> str:
+    language = lang(language)
+    header = _REPLIES[language]["summary"].format(n=len(items), cap=cap) + (" " if language == "en" else "")
+    return list_text(header, items, language=language, drill=drill, tail=_reply_tail(items, language))
