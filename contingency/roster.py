@@ -298,7 +298,8 @@ def roster_problems(roster: Roster, plan: Plan) -> list[Problem]:
             problems.append(Problem(("people", pid, "id"), f"id {person.id!r} differs from its key {pid!r}"))
         for index, role in enumerate(person.roles):
             if role not in plan.roles:
-                problems.append(Problem(("people", pid, "roles", index), f"unknown role {role!r} (plan roles: {known})"))
+                problems.append(Problem(("people", pid, "roles", index),
+                                        f"unknown role {role!r} (plan roles: {known})"))
     for role, rotation in roster.rotations.items():
         if role not in plan.roles:
             problems.append(Problem(("rotations", role), f"unknown role {role!r} (plan roles: {known})"))
@@ -330,7 +331,8 @@ def _override_problems(roster: Roster, plan: Plan, known: str) -> list[Problem]:
     problems: list[Problem] = []
     for index, override in enumerate(roster.overrides):
         if override.role not in plan.roles:
-            problems.append(Problem(("overrides", index, "role"), f"unknown role {override.role!r} (plan roles: {known})"))
+            problems.append(Problem(("overrides", index, "role"),
+                                    f"unknown role {override.role!r} (plan roles: {known})"))
         if override.person not in roster.people:
             problems.append(Problem(("overrides", index, "person"), f"unknown person {override.person!r}"))
         for earlier in range(index):
@@ -351,7 +353,8 @@ def _phone_problems(roster: Roster) -> list[Problem]:
         if first == path:
             continue
         if "drill_phones" in (path[0], first[0]) and path[0] != first[0]:
-            message = f"drill phone number {phone} is also a person's ({'.'.join(first)}): drills must never reach people"
+            message = (f"drill phone number {phone} is also a person's ({'.'.join(first)}): "
+                       "drills must never reach people")
         else:
             message = f"phone {phone} is also {'.'.join(first)}'s: a reply could not tell who sent it"
         problems.append(Problem(path + ("phone",), message))

@@ -207,7 +207,8 @@ def test_not_yaml_and_not_a_mapping(arxan, tmp_path):
 
 
 def test_roster_for_another_plan(arxan, tmp_path):
-    assert any("roster is for plan 'ulanhot'" in p for p in problems_of(arxan, tmp_path, "plan: arxan", "plan: ulanhot"))
+    problems = problems_of(arxan, tmp_path, "plan: arxan", "plan: ulanhot")
+    assert any("roster is for plan 'ulanhot'" in p for p in problems)
 
 
 def test_times_with_an_offset_are_kept(arxan):
