@@ -1,11 +1,17 @@
-"""The contingency domain: plan, rules, engine and incident book. Pure Python: no I/O outside `loader`,
-no clock reads (callers pass `now`), no randomness (ids are uuid5 of input event ids)."""
+"""The contingency domain: plan, rules, engine, incident book, duty roster and paging. Pure Python:
+no I/O outside `loader` and the roster's loader, no clock reads (callers pass `now`), no randomness (ids are uuid5
+of input event ids)."""
 from contingency.engine import evaluate, tick
 from contingency.incidents import IncidentBook, apply_event, on_detection
 from contingency.loader import check_plan, load_plan, load_standards, plan_from_text
+from contingency.paging import on_clock, on_command, on_delivery, on_incident_event, pending_for
+from contingency.paging_state import PagingBook
 from contingency.plan import Plan
 from contingency.problems import PlanError, Problem
+from contingency.roster import Person, Roster, check_roster, load_roster, on_duty, person_by_phone, roster_from_text
 from contingency.state import StationState
 
-__all__ = ["IncidentBook", "Plan", "PlanError", "Problem", "StationState", "apply_event", "check_plan",
-           "evaluate", "load_plan", "load_standards", "on_detection", "plan_from_text", "tick"]
+__all__ = ["IncidentBook", "PagingBook", "Person", "Plan", "PlanError", "Problem", "Roster", "StationState",
+           "apply_event", "check_plan", "check_roster", "evaluate", "load_plan", "load_roster",
+           "load_standards", "on_clock", "on_command", "on_delivery", "on_detection", "on_duty", "on_incident_event",
+           "pending_for", "person_by_phone", "plan_from_text", "roster_from_text", "tick"]

@@ -1,0 +1,172 @@
+"""Mailboxes: turning messages for a person into SMS, with bundling and an hourly cap.
+
+- The first message to a person goes out at once and opens a bundling window (roster `paging.bundle_seconds`,
+  default 120 s); later messages within the window are held and sent as one bundle when it ends.
+- At most `paging.cap_per_hour` SMS (default 10) per person per hour, counted from the first SMS of the hour;
+  beyond it messages are held and sent as one summary when the hour ends.
+- Urgent messages (anything asking a person to act on a red incident) are sent at once, past window and cap.
+- Replies to the person who sent a command are sent at once and not counted: they answer that person.
+- Several held messages about one incident collapse to the latest (a page then "resolved" shows as resolved).
+
+A `Desk` is the mutable working copy of a PagingBook during one call; callers see only immutable books.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+
+from schemas.incidents import IncidentEscalated
+from schemas.notifications import Notification
+
+from contingency.ids import derive
+from contingency.paging_state import (RECENT_CLOSED, RECENT_INPUTS, RECENT_SENT, Closed, Held, IncidentPaging,
+                                      Mailbox, PagingBook, Sent)
+from contingency.plan import Plan
+from contingency.roster import Person, Roster, is_drill_phone, language_of, person_by_id
+from contingency.sms_text import Facts, Item, bundle_text, summary_text
+
+HOUR = dt.timedelta(hours=1)
+
+
+@dataclass
+class Desk:
+    plan: Plan
+    roster: Roster
+    now: dt.datetime
+    incidents: dict[str, IncidentPaging]
+    mailboxes: dict[str, Mailbox]
+    closed: list[Closed]
+    sent: list[Sent]
+    applied: list[str]
+    notifications: list[Notification] = field(default_factory=list)
+    escalations: list[IncidentEscalated] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, plan: Plan, roster: Roster, book: PagingBook, now: dt.datetime) -> "Desk":
+        return cls(plan, roster, now, dict(book.incidents), dict(book.mailboxes), list(book.closed),
+                   list(book.sent), list(book.applied))
+
+    def book(self) -> PagingBook:
+        return PagingBook(incidents=self.incidents, closed=tuple(self.closed[-RECENT_CLOSED:]),
+                          mailboxes=self.mailboxes, sent=tuple(self.sent[-RECENT_SENT:]),
+                          applied=tuple(self.applied[-RECENT_INPUTS:]))
+
+    def remember(self, input_id: uuid.UUID) -> None:
+        self.applied.append(str(input_id))
+
+    def close(self, record: IncidentPaging, actor: str) -> None:
+        self.incidents.pop(str(record.facts.incident_id), None)
+        self.closed.append(Closed(incident_id=record.facts.incident_id, code=record.facts.code,
+                                  drill_id=record.facts.drill_id, closed_at=self.now, actor=actor))
+
+    # --- sending ----------------------------------------------------------------------------------------------
+
+    def post(self, recipient: str, held: Held, urgent: bool = False) -> None:
+        person = self._reachable(recipient, held.facts)
+        if person is None:
+            return
+        box = self.mailboxes.get(recipient, Mailbox())
+        window = dt.timedelta(seconds=self.roster.paging.bundle_seconds)
+        if urgent:
+            self._emit(person, [held])
+            box = self._counted(box).model_copy(update={"window_until": self._window_end(box)})
+        elif box.capped and self._hour_over(box):
+            self._emit(person, list(box.capped) + list(box.held) + [held], summary=True)
+            box = Mailbox(window_until=self.now + window, hour_start=self.now, hour_count=1)
+        elif self._capped(box):
+            box = box.model_copy(update={"capped": box.capped + box.held + (held,), "held": ()})
+        elif box.window_until is not None and self.now < box.window_until:
+            box = box.model_copy(update={"held": box.held + (held,)})
+        else:
+            self._emit(person, list(box.held) + [held])
+            box = self._counted(box).model_copy(update={"held": (), "window_until": self.now + window})
+        self.mailboxes[recipient] = box
+
+    def reply(self, person: Person | None, body: str, facts: Facts | None, cause: uuid.UUID) -> None:
+        if person is None or (facts is not None and self._reachable(person.id, facts) is None):
+            return
+        notification_id = derive("sms.reply", cause, person.id)
+        self.notifications.append(Notification(
+            event_id=notification_id, notification_id=notification_id, person_id=person.id, to=person.phone,
+            body=body, incident_ids=[facts.incident_id] if facts else [], created_at=self.now,
+            drill_id=facts.drill_id if facts else None))
+
+    def _reachable(self, recipient: str, facts: Facts) -> Person | None:
+        """Drill SMS go to drill phones only, whoever acted on the drill (a console user, say)."""
+        if facts.drill_id is not None and not is_drill_phone(self.roster, recipient):
+            return None
+        return person_by_id(self.roster, recipient)
+
+    def flush_all(self) -> None:
+        for recipient in sorted(self.mailboxes):
+            self.flush(recipient)
+
+    def flush(self, recipient: str) -> None:
+        box = self.mailboxes.get(recipient)
+        person = person_by_id(self.roster, recipient)
+        if box is None:
+            return
+        if person is None:
+            del self.mailboxes[recipient]
+            return
+        if box.capped and self._hour_over(box):
+            self._emit(person, list(box.capped) + list(box.held), summary=True)
+            box = Mailbox(window_until=self.now + dt.timedelta(seconds=self.roster.paging.bundle_seconds),
+                          hour_start=self.now, hour_count=1)
+        elif box.held and box.window_until is not None and self.now >= box.window_until:
+            if self._capped(box):
+                box = box.model_copy(update={"capped": box.capped + box.held, "held": ()})
+            else:
+                self._emit(person, list(box.held))
+                box = self._counted(box).model_copy(update={
+                    "held": (), "window_until": self.now + dt.timedelta(seconds=self.roster.paging.bundle_seconds)})
+        idle = not box.held and not box.capped and (box.window_until is None or self.now >= box.window_until)
+        if idle and self._hour_over(box):
+            del self.mailboxes[recipient]
+        else:
+            self.mailboxes[recipient] = box
+
+    def _hour_over(self, box: Mailbox) -> bool:
+        return box.hour_start is None or self.now >= box.hour_start + HOUR
+
+    def _capped(self, box: Mailbox) -> bool:
+        return bool(box.capped) or (not self._hour_over(box) and box.hour_count >= self.roster.paging.cap_per_hour)
+
+    def _counted(self, box: Mailbox) -> Mailbox:
+        if box.hour_start is None or self.now >= box.hour_start + HOUR:
+            return box.model_copy(update={"hour_start": self.now, "hour_count": 1})
+        return box.model_copy(update={"hour_count": box.hour_count + 1})
+
+    def _window_end(self, box: Mailbox) -> dt.datetime:
+        end = self.now + dt.timedelta(seconds=self.roster.paging.bundle_seconds)
+        return end if box.window_until is None else max(end, box.window_until)
+
+    def _emit(self, person: Person, messages: list[Held], summary: bool = False) -> None:
+        messages = _latest_per_incident(messages)
+        language = language_of(self.roster, person)
+        drill = any(m.facts.drill_id for m in messages)
+        if len(messages) == 1 and not summary:
+            notification_id, body = messages[0].message_id, messages[0].body
+        else:
+            items = [Item(m.kind, m.facts, m.actor) for m in messages]
+            body = (summary_text(items, self.roster.paging.cap_per_hour, language=language, drill=drill) if summary
+                    else bundle_text(items, language=language, drill=drill))
+            notification_id = derive("sms.bundle", person.id, *(m.message_id for m in messages))
+        incident_ids = list(dict.fromkeys(m.facts.incident_id for m in messages))
+        self.notifications.append(Notification(
+            event_id=notification_id, notification_id=notification_id, person_id=person.id, to=person.phone,
+            body=body, incident_ids=incident_ids, created_at=self.now,
+            drill_id=next((m.facts.drill_id for m in messages if m.facts.drill_id), None)))
+        steps = {str(m.facts.incident_id): m.step for m in messages if m.step is not None}
+        if steps:  # only pages: a failed delivery of anything else changes nothing
+            self.sent.append(Sent(notification_id=notification_id, recipient=person.id, steps=steps))
+
+
+def _latest_per_incident(messages: list[Held]) -> list[Held]:
+    """Keep each incident's latest message, at the place of its first one."""
+    latest: dict[uuid.UUID, Held] = {}
+    for message in messages:
+        latest[message.facts.incident_id] = message
+    order = dict.fromkeys(message.facts.incident_id for message in messages)
+    return [latest[incident_id] for incident_id in order]

@@ -1,0 +1,89 @@
+"""The paging book: what the incident agent remembers between inputs about calling people (serialisable)."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from contingency.sms_text import Facts, Kind
+
+Stage = Literal["paging", "acknowledged", "suppressed", "exhausted"]
+RECENT_INPUTS = 4096
+RECENT_SENT = 512   # pages only; a failed delivery is reported within minutes
+RECENT_CLOSED = 256
+
+
+class _StateModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IncidentPaging(_StateModel):
+    """One open incident: where its escalation chain stands and who has been told."""
+
+    facts: Facts
+    stations: tuple[str, ...] = ()
+    stage: Stage = "paging"
+    generation: int = 0          # +1 each time a level raise restarts the chain
+    round: int = 0               # 0 = first walk; up to the chain's `repeat`
+    tier: int = 0                # 0-based index into the chain's tiers
+    next_at: dt.datetime | None = None
+    started_at: dt.datetime
+    paged: tuple[str, ...] = ()      # asked to acknowledge (recipient ids: people, or drill phones in drills)
+    notified: tuple[str, ...] = ()   # everyone told anything about it
+    acked_by: str | None = None
+    firing: bool = True
+
+    @property
+    def step(self) -> str:
+        return f"{self.generation}.{self.round}.{self.tier}"
+
+
+class Closed(_StateModel):
+    incident_id: uuid.UUID
+    code: str
+    drill_id: str | None = None
+    closed_at: dt.datetime
+    actor: str
+
+
+class Held(_StateModel):
+    """A message for one recipient: sent alone (as `body`) or as an item of a bundle or hourly summary."""
+
+    message_id: uuid.UUID
+    kind: Kind
+    facts: Facts
+    body: str
+    actor: str = ""
+    step: str | None = None   # for pages: the escalation step, so a failed delivery can move that step on
+
+
+class Mailbox(_StateModel):
+    window_until: dt.datetime | None = None   # later messages before this are held for one bundle
+    held: tuple[Held, ...] = ()
+    hour_start: dt.datetime | None = None
+    hour_count: int = 0
+    capped: tuple[Held, ...] = ()             # over the hourly cap: one summary when the hour ends
+
+
+class Sent(_StateModel):
+    notification_id: uuid.UUID
+    recipient: str
+    steps: dict[str, str] = {}   # incident id -> escalation step it paged
+
+
+class PagingBook(_StateModel):
+    incidents: dict[str, IncidentPaging] = {}
+    closed: tuple[Closed, ...] = ()
+    mailboxes: dict[str, Mailbox] = {}
+    sent: tuple[Sent, ...] = ()
+    applied: tuple[str, ...] = ()   # input event ids already handled
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "PagingBook":
+        return cls.model_validate(data)
+
