@@ -1,0 +1,159 @@
+"""SMS replies from people on the roster: what they mean, what to answer, and which command to publish.
+
+Understood (case-insensitive; full-width characters, missing spaces and extra punctuation are fine):
+    1 K7Q / 确认 K7Q / 收到 K7Q / ACK K7Q      acknowledge K7Q
+    9 K7Q / 解除 K7Q / RESOLVE K7Q             resolve K7Q
+    1 / 确认 / 收到                             acknowledge the one incident this person was paged for
+    状态 / STATUS                               list the open incidents
+anything else gets the help text. Words after the code are kept as the command's note.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+from schemas.commands import Command
+
+from contingency.ids import CODE_LENGTH, derive
+from contingency.incidents import IncidentBook, OpenIncident
+from contingency.paging import facts_for, pending_for
+from contingency.paging_state import PagingBook
+from contingency.plan import Plan
+from contingency.roster import Person, Roster, is_drill_phone, language_of, person_by_id
+from contingency.sms_text import Item, lang, list_text, local_time, reply
+
+Action = Literal["ack", "resolve", "status", "help"]
+
+_WORDS: dict[str, Action] = {"1": "ack", "ACK": "ack", "确认": "ack", "收到": "ack",
+                             "9": "resolve", "RESOLVE": "resolve", "解除": "resolve",
+                             "状态": "status", "STATUS": "status"}
+_CJK_WORDS = sorted((w for w in _WORDS if not w.isascii()), key=len, reverse=True)
+_TOKEN = re.compile(r"[A-Za-z0-9]+|[\u3400-\u9fff]+")
+_CODE = re.compile(r"^[A-Z0-9]{2,8}$")
+
+
+@dataclass(frozen=True)
+class Reply:
+    action: Action
+    code: str | None = None
+    note: str = ""
+
+
+def parse_reply(text: str) -> Reply:
+    tokens = _tokens(unicodedata.normalize("NFKC", text or ""))
+    if not tokens:
+        return Reply("help")
+    action = _WORDS.get(tokens[0].upper())
+    if action is None and len(tokens) > 1 and _is_code(tokens[0]):  # "K7Q 1", "K7Q确认"
+        action = _WORDS.get(tokens[1].upper())
+        if action is not None:
+            tokens = [tokens[1], tokens[0]] + tokens[2:]
+    if action is None:
+        return Reply("help")
+    code = tokens[1].upper() if len(tokens) > 1 and _is_code(tokens[1]) else None
+    rest = tokens[2:] if code else tokens[1:]
+    return Reply(action, code, " ".join(rest)[:500])
+
+
+def _tokens(text: str) -> list[str]:
+    """Words and numbers; a leading 1 or 9 glued to a code ("1K7Q") and a Chinese keyword glued to more words
+    ("收到谢谢") are split."""
+    tokens: list[str] = []
+    for token in _TOKEN.findall(text):
+        if not tokens and token[0] in "19" and len(token) == 1 + CODE_LENGTH and _is_code(token[1:]):
+            tokens += [token[0], token[1:]]
+            continue
+        if not token.isascii():
+            word = next((w for w in _CJK_WORDS if token.startswith(w)), None)
+            if word is not None and token != word:
+                tokens += [word, token[len(word):]]
+                continue
+        tokens.append(token)
+    return tokens
+
+
+def _is_code(token: str) -> bool:
+    return token.isascii() and bool(_CODE.match(token.upper()))
+
+
+def answer_reply(plan: Plan, roster: Roster, incidents: IncidentBook, book: PagingBook, person: Person | None,
+                 reply_: Reply, now: dt.datetime, language: str | None = None,
+                 message_id: str = "") -> tuple[str, Command | None]:
+    """The reply text for TwiML and the command to publish, if any.
+
+    When a command is returned the text is "": the incident agent confirms (or says who was first) once it has
+    applied the command in order, so a person never gets two answers that disagree. `message_id` (Twilio's
+    MessageSid) makes the command id stable across webhook retries; without it the id derives from sender,
+    time and reply.
+    """
+    language = lang(language or language_of(roster, person))
+    if person is None:
+        return reply("unknown_sender", language), None
+    drill_phone = is_drill_phone(roster, person.id)
+    visible = [i for i in incidents.open.values() if (i.drill_id is not None) == drill_phone]
+    if reply_.action == "help":
+        return reply("help", language, drill=drill_phone), None
+    if reply_.action == "status":
+        return _status(plan, roster, book, visible, language, drill_phone), None
+    code = reply_.code
+    if code is None:
+        if reply_.action == "resolve":
+            return _listing(plan, book, visible, "need_code", language, drill_phone), None
+        open_ids = {i.incident_id for i in visible}
+        pending = [f for f in pending_for(book, person.id) if f.incident_id in open_ids]
+        if not pending:
+            return reply("no_pending", language, drill=drill_phone), None
+        if len(pending) > 1:
+            chosen = [i for f in pending for i in visible if i.incident_id == f.incident_id]
+            return _listing(plan, book, chosen, "choose", language, drill_phone), None
+        code = pending[0].code
+    incident = incidents.by_code(code)
+    if incident is None or (incident.drill_id is not None) != drill_phone:
+        if incident is not None and drill_phone:
+            return reply("drill_only", language, drill=True), None
+        closed = next((c for c in reversed(book.closed) if c.code == code and (c.drill_id is not None) == drill_phone),
+                      None)
+        if closed is not None:
+            actor = person_by_id(roster, closed.actor)
+            return reply("closed", language, drill=drill_phone, code=code, actor=actor.name if actor else closed.actor,
+                         time=local_time(closed.closed_at, roster.tz)), None
+        return reply("not_found", language, drill=drill_phone, code=code), None
+    seed = message_id or f"{person.id}|{now.isoformat()}|{reply_.action}|{code}"
+    command = Command(event_id=derive("command.sms", seed), action=reply_.action, incident_id=incident.incident_id,
+                      incident_code=incident.code, source_id=incident.source_id, actor=person.id, channel="sms",
+                      issued_at=now, note=reply_.note, drill_id=incident.drill_id)
+    return "", command
+
+
+def _status(plan: Plan, roster: Roster, book: PagingBook, visible: list[OpenIncident], language: str,
+            drill: bool) -> str:
+    if not visible:
+        return reply("status_none", language, drill=drill)
+    items = []
+    for incident in _ordered(plan, book, visible):
+        record = book.incidents.get(str(incident.incident_id))
+        facts = facts_for(plan, book, incident)
+        if record is not None and record.acked_by is not None:
+            actor = person_by_id(roster, record.acked_by)
+            items.append(Item("acked", facts, actor.name if actor else record.acked_by))
+        else:
+            items.append(Item("page", facts))
+    header = reply("status", language, n=len(items))
+    return list_text(header + (" " if language == "en" else ""), items, language=language, drill=drill,
+                     tail=reply("reply_many", language))
+
+
+def _listing(plan: Plan, book: PagingBook, incidents: list[OpenIncident], key: str, language: str,
+             drill: bool) -> str:
+    if not incidents:
+        return reply("status_none", language, drill=drill)
+    items = [Item("page", facts_for(plan, book, i)) for i in _ordered(plan, book, incidents)]
+    header = reply(key, language, n=len(items))
+    return list_text(header + (" " if language == "en" else ""), items, language=language, drill=drill)
+
+
+def _ordered(plan: Plan, book: PagingBook, incidents: list[OpenIncident]) -> list[OpenIncident]:
+    return sorted(incidents, key=lambda i: (-i.level.rank, i.opened_at, i.code))
