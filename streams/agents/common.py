@@ -1,16 +1,23 @@
-"""What every agent does the same way: dead letters, sending outputs, wall-clock time."""
+"""What every agent does the same way: dead letters, sending outputs, wall-clock time.
+
+Nothing lost, nothing doubled: an agent first sends what an input produced and waits until the broker
+has it, and only then records its new state in its table. A worker killed in between comes back
+with the old state and evaluates the input again; the domain derives every id from its inputs, so
+the outputs are the same events with the same ids, which their consumers deduplicate.
+"""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import faust
 from faust.types import EventT, TopicT
 
 from schemas import encode
 from streams.dead_letters import dead_letter_for
-from streams.memo import Output
 
 log = logging.getLogger("ers.streams")
 
@@ -32,9 +39,18 @@ async def send_dead_letter(dlq: TopicT, event: EventT, error: str, agent: str) -
     await dlq.send(key=_bytes(msg.key), value=encode(letter))
 
 
-async def send_outputs(topics: dict[str, TopicT], outputs: Iterable[Output]) -> None:
-    for out in outputs:
-        await topics[out.topic].send(key=out.key.encode("utf-8"), value=out.value)
+@dataclass(frozen=True)
+class Output:
+    topic: TopicT
+    key: str
+    value: bytes
+
+
+async def send_confirmed(outputs: Iterable[Output]) -> None:
+    """Send, then wait for the broker's acknowledgement of every message."""
+    pending = [await out.topic.send(key=out.key.encode("utf-8"), value=out.value) for out in outputs]
+    if pending:
+        await asyncio.gather(*pending)
 
 
 def _bytes(raw: object) -> bytes | None:

@@ -12,9 +12,8 @@ from faust.types import EventT
 
 from contingency import IncidentBook, Plan, on_detection
 from schemas import Detection, EventDecodeError, decode, encode
-from streams.agents.common import JSON_TABLE, send_dead_letter, send_outputs, wall_clock
+from streams.agents.common import JSON_TABLE, Output, send_confirmed, send_dead_letter, wall_clock
 from streams.channels import Channels
-from streams.memo import Entry, Output
 
 AGENT = "incidents"
 BOOK_KEY = "book"
@@ -23,7 +22,6 @@ log = logging.getLogger("ers.incidents")
 
 def register_incident_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
     table = app.Table("incident_book", default=None, partitions=1, schema=JSON_TABLE)
-    outputs_to = {ch.names.incidents: ch.incidents}
 
     async def handle(event: EventT) -> None:
         try:
@@ -31,21 +29,15 @@ def register_incident_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
         except EventDecodeError as exc:
             await send_dead_letter(ch.dlq, event, exc.reason, AGENT)
             return
-        entry = Entry.from_json(table.get(BOOK_KEY))
-        input_id = str(detection.event_id)
-        if input_id in entry.sent:
-            await send_outputs(outputs_to, entry.sent[input_id])
-            return
-        book = IncidentBook() if entry.state is None else IncidentBook.from_json(entry.state)
+        stored = table.get(BOOK_KEY)
+        book = IncidentBook() if stored is None else IncidentBook.from_json(stored)
         book, events = on_detection(plan, book, detection, wall_clock())
-        outputs = [Output(ch.names.incidents, e.source_id, encode(e)) for e in events]
-        entry.state = book.to_json()
-        if outputs:
-            entry.remember(input_id, outputs)
-        table[BOOK_KEY] = entry.to_json()
         for e in events:
             log.info("%s %s at %s", e.type, e.incident_id, e.source_id)
-        await send_outputs(outputs_to, outputs)
+        await send_confirmed(Output(ch.incidents, e.source_id, encode(e)) for e in events)
+        new_book = book.to_json()
+        if new_book != stored:
+            table[BOOK_KEY] = new_book
 
     @app.agent(ch.detections, name="ers.incidents", concurrency=1)
     async def incidents(stream: faust.StreamT) -> None:

@@ -12,19 +12,15 @@ from faust.types import EventT
 
 from contingency import Plan, StationState, evaluate, tick
 from schemas import EventDecodeError, StationReport, StationTick, decode, encode
-from streams.agents.common import JSON_TABLE, send_dead_letter, send_outputs, wall_clock
+from streams.agents.common import JSON_TABLE, Output, send_confirmed, send_dead_letter, wall_clock
 from streams.channels import Channels
-from streams.memo import Entry, Output
 
 AGENT = "rules"
 log = logging.getLogger("ers.rules")
 
 
 def register_rules_agent(app: faust.App, ch: Channels, plan: Plan, tick_seconds: float) -> None:
-    table = app.Table(
-        "station_state", default=None, partitions=ch.names.partitions, schema=JSON_TABLE
-    )
-    outputs_to = {ch.names.detections: ch.detections}
+    table = app.Table("station_state", default=None, partitions=ch.names.partitions, schema=JSON_TABLE)
 
     async def handle(event: EventT) -> None:
         msg = event.message
@@ -45,28 +41,20 @@ def register_rules_agent(app: faust.App, ch: Channels, plan: Plan, tick_seconds:
                 AGENT,
             )
             return
-        entry = Entry.from_json(table.get(station_id))
-        input_id = str(item.event_id)
-        if input_id in entry.sent:
-            await send_outputs(outputs_to, entry.sent[input_id])
-            return
-        state = None if entry.state is None else StationState.from_json(entry.state)
+        stored = table.get(station_id)
+        state = None if stored is None else StationState.from_json(stored)
         if isinstance(item, StationTick):
             # The tick carries its own time, so replaying it gives the same answer. A station that has
             # never reported is silent from the moment the worker first looks at it.
             state, detections = tick(plan, state or StationState.initial(station_id, item.at), station_id, item.at)
         else:
             state, detections = evaluate(plan, state, item, wall_clock())
-        outputs = [Output(ch.names.detections, d.source_id, encode(d)) for d in detections]
-        new_state = state.to_json()
-        if outputs:
-            entry.remember(input_id, outputs)
-        if outputs or new_state != entry.state:
-            entry.state = new_state
-            table[station_id] = entry.to_json()
         for d in detections:
             log.info("detection %s %s at %s (%s): %s", d.status, d.level, d.source_id, d.rule_id, d.title)
-        await send_outputs(outputs_to, outputs)
+        await send_confirmed(Output(ch.detections, d.source_id, encode(d)) for d in detections)
+        new_state = state.to_json()
+        if new_state != stored:
+            table[station_id] = new_state
 
     @app.agent(ch.station_input, name="ers.rules", concurrency=1)
     async def rules(stream: faust.StreamT) -> None:

@@ -1,13 +1,11 @@
 import base64
 import datetime as dt
-import json
 
 import pytest
 
 from handlers.event_files import read_events
 from streams.config import ConfigError, load_settings
 from streams.dead_letters import dead_letter_for
-from streams.memo import MEMO_SIZE, Entry, Output
 from streams.topics import Topics
 
 NOW = dt.datetime(2026, 7, 1, tzinfo=dt.timezone.utc)
@@ -20,16 +18,6 @@ def test_dead_letter_keeps_text_payloads_and_encodes_binary_ones() -> None:
     binary = dead_letter_for(topic="t", partition=0, offset=0, key=None, value=b"\xff\x00", error="e",
                              agent="rules", failed_at=NOW)
     assert binary.payload_encoding == "base64" and base64.b64decode(binary.payload) == b"\xff\x00"
-
-
-def test_memo_round_trips_and_stays_bounded() -> None:
-    entry = Entry(state={"x": 1})
-    for i in range(MEMO_SIZE + 5):
-        entry.remember(f"id{i}", [Output("ers.detections", "src", f"v{i}".encode())])
-    back = Entry.from_json(json.loads(json.dumps(entry.to_json())))
-    assert back.state == {"x": 1}
-    assert len(back.sent) == MEMO_SIZE
-    assert "id0" not in back.sent and back.sent[f"id{MEMO_SIZE + 4}"][0].value == f"v{MEMO_SIZE + 4}".encode()
 
 
 def test_settings_precedence_and_errors(tmp_path) -> None:
