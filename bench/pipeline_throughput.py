@@ -94,7 +94,11 @@ def engine_rate(messages: list[tuple[bytes, bytes]]) -> float:
 
 
 def ers_rate(bootstrap: str, n: int, messages: list[tuple[bytes, bytes]]) -> float:
-    worker = WorkerProcess(bootstrap, Path(tempfile.mkdtemp(prefix="ers-bench-")), env={"ERS_TICK_SECONDS": "60"})
+    from handlers.twilio_local import LocalTwilioApi, fake_account_sid, fake_auth_token
+
+    twilio = LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid()).start()
+    worker = WorkerProcess(bootstrap, Path(tempfile.mkdtemp(prefix="ers-bench-")), twilio,
+                           env={"ERS_TICK_SECONDS": "60"})
     worker.start()  # creates the topics; nothing to read yet
     worker.stop()
     produce(bootstrap, worker.topic("readings"), messages)
@@ -111,6 +115,7 @@ def ers_rate(bootstrap: str, n: int, messages: list[tuple[bytes, bytes]]) -> flo
     elapsed = time.perf_counter() - started
     worker.stop()
     admin.close()
+    twilio.stop()
     return n / elapsed
 
 

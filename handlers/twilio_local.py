@@ -13,15 +13,20 @@ tests can use it with `with LocalTwilioApi(...) as api:`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import secrets
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
@@ -629,3 +634,32 @@ __all__ = [
     "AiohttpThread", "LocalMessage", "LocalTwilioApi", "PostedCallback", "RecordedRequest", "count_segments",
     "fake_account_sid", "fake_auth_token", "new_message_sid", "rfc2822", "sign", "sms_encoding", "twilio_error",
 ]
+
+
+SANDBOX_FROM = "+15005550006"
+
+
+def sandbox_credentials(path: Path) -> tuple[str, str]:
+    """The local sandbox's (account_sid, auth_token), made once and kept in `path` (mode 600), so that
+    `ers sms reply` can sign webhooks for the sandbox that `ers up` runs."""
+    if path.exists():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data["account_sid"], data["auth_token"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    account_sid, auth_token = fake_account_sid(), fake_auth_token()
+    path.write_text(json.dumps({"account_sid": account_sid, "auth_token": auth_token}), encoding="utf-8")
+    path.chmod(0o600)
+    return account_sid, auth_token
+
+
+def post_signed_form(url: str, params: Mapping[str, str], auth_token: str, timeout: float = 10) -> tuple[int, str]:
+    """POST a form signed like Twilio signs its webhooks (for `ers sms reply`); returns (status, body)."""
+    request = urllib.request.Request(
+        url, data=urllib.parse.urlencode(params).encode("utf-8"), method="POST",
+        headers={"X-Twilio-Signature": sign(auth_token, url, params),
+                 "Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")

@@ -21,9 +21,10 @@ from schemas.inventory import InventoryMovement
 from schemas.notifications import DeliveryStatus, Notification
 from schemas.readings import Measurement, QualityFlag, StationReport
 from schemas.reports import GeoPoint, IncidentReport
-from schemas.ticks import StationTick
+from schemas.ticks import ClockTick, StationTick
 
 __all__ = [
+    "ClockTick",
     "Command",
     "DeadLetter",
     "DeliveryStatus",

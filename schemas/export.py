@@ -20,7 +20,7 @@ from schemas.inventory import InventoryMovement
 from schemas.notifications import DeliveryStatus, Notification
 from schemas.readings import StationReport
 from schemas.reports import IncidentReport
-from schemas.ticks import StationTick
+from schemas.ticks import ClockTick, StationTick
 
 INCIDENT_EVENTS: list[type[BaseModel]] = [
     IncidentOpened, IncidentUpdated, IncidentAcknowledged, IncidentEscalated, IncidentResolved,
@@ -30,12 +30,13 @@ INCIDENT_EVENTS: list[type[BaseModel]] = [
 CHANNELS: dict[str, tuple[list[type[BaseModel]], str, str]] = {
     "readings": ([StationReport], "station_id", "Measurements from monitoring stations"),
     "ticks": ([StationTick], "station_id", "Clock ticks for time-driven rules (internal)"),
+    "clock": ([ClockTick], "'clock'", "County-wide clock ticks for escalation timers (internal)"),
     "reports": ([IncidentReport], "source_id or 'unassigned'", "Field and public incident reports"),
     "detections": ([Detection], "source_id", "Rule firings, from the rules agent to the incident agent"),
     "incidents": (INCIDENT_EVENTS, "source_id", "Incident lifecycle events"),
     "commands": ([Command], "source_id", "Acknowledge / resolve / escalate commands from people"),
     "notifications": ([Notification], "person_id", "Outbox of SMS to send"),
-    "delivery": ([DeliveryStatus], "notification_id", "Delivery receipts"),
+    "delivery": ([DeliveryStatus], "notification_id", "Delivery receipts (sent/failed by the dispatcher, delivered/undelivered from Twilio)"),
     "inventory": ([InventoryMovement], "depot_id", "Emergency-material ledger movements"),
     "dlq": ([DeadLetter], "original key", "Messages an agent could not process, with the reason"),
 }

@@ -19,3 +19,15 @@ class StationTick(Event):
     @property
     def key(self) -> str:
         return self.station_id
+
+
+class ClockTick(Event):
+    """The county-wide clock for escalation timers and SMS bundles. Kafka key: "clock"."""
+
+    type: Literal["clock_tick"] = "clock_tick"
+    at: Timestamp
+    drill_id: Identifier | None = None
+
+    @property
+    def key(self) -> str:
+        return "clock"

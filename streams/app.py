@@ -1,21 +1,54 @@
-"""The Faust application factory: settings + plan in, a wired app out."""
+"""The Faust application factory: settings, plan and roster in, a wired app out."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import faust
 
 from contingency import Plan
+from contingency.roster import Roster, person_by_phone
+from handlers.database import make_engine
+from handlers.sms_gateway import TwilioSms
+from handlers.sms_outbox import SmsOutbox
+from handlers.twilio_webhook import WebhookGuard
+from streams.agents.clock import register_clock
+from streams.agents.dispatch import register_dispatcher
 from streams.agents.incidents import register_incident_agent
 from streams.agents.rules import register_rules_agent
 from streams.channels import Channels
-from streams.config import Settings
+from streams.config import ConfigError, Settings
 from streams.topics import Topics
+from streams.web import STATUS_PATH, register_webhooks
 
 
 def topics_for(settings: Settings) -> Topics:
     return Topics(prefix=settings.topic_prefix, partitions=settings.partitions)
 
 
-def create_app(settings: Settings, plan: Plan) -> faust.App:
+@dataclass(frozen=True)
+class Sms:
+    outbox: SmsOutbox
+    gateway: TwilioSms
+    guard: WebhookGuard
+    status_callback_url: str
+
+
+def sms_for(settings: Settings, roster: Roster) -> Sms:
+    if not settings.sms_configured:
+        raise ConfigError("SMS is not configured: set ERS_TWILIO_ACCOUNT_SID, ERS_TWILIO_AUTH_TOKEN and "
+                          "ERS_TWILIO_FROM (and ERS_TWILIO_API_BASE for a local sandbox), or use `ers up`, "
+                          "which starts a local Twilio sandbox when none is configured")
+    outbox = SmsOutbox(make_engine(settings.database_url))
+    status_url = settings.webhook_base + STATUS_PATH
+    gateway = TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,
+                        api_base=settings.twilio_api_base, status_callback_url=status_url)
+    guard = WebhookGuard(settings.twilio_auth_token, settings.webhook_base, outbox,
+                         known_phone=lambda phone: person_by_phone(roster, phone) is not None)
+    return Sms(outbox, gateway, guard, status_url)
+
+
+def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
+    sms = sms_for(settings, roster)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -37,6 +70,9 @@ def create_app(settings: Settings, plan: Plan) -> faust.App:
         broker_heartbeat_interval=1.0,
     )
     ch = Channels.declare(app, topics_for(settings))
-    register_rules_agent(app, ch, plan, tick_seconds=settings.tick_seconds)
-    register_incident_agent(app, ch, plan)
+    register_rules_agent(app, ch, plan)
+    desk = register_incident_agent(app, ch, plan, roster)
+    register_dispatcher(app, ch, sms.outbox, sms.gateway, sms.status_callback_url)
+    register_webhooks(app, ch, plan, roster, desk, sms.guard, sms.outbox, settings.language)
+    register_clock(app, ch, plan, settings.tick_seconds)
     return app

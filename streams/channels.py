@@ -17,7 +17,12 @@ class Channels:
     readings: TopicT
     ticks: TopicT
     detections: TopicT
+    desk_input: TopicT  # detections, commands, delivery receipts and clock ticks, read by the incident desk
+    commands: TopicT
+    delivery: TopicT
+    clock: TopicT
     incidents: TopicT
+    notifications: TopicT
     dlq: TopicT
 
     @classmethod
@@ -41,6 +46,11 @@ class Channels:
             readings=topic(names.readings),
             ticks=topic(names.ticks),
             detections=topic(names.detections),
+            desk_input=topic(names.detections, names.commands, names.delivery, names.clock),
+            commands=topic(names.commands),
+            delivery=topic(names.delivery),
+            clock=topic(names.clock),
             incidents=topic(names.incidents),
+            notifications=topic(names.notifications),
             dlq=topic(names.dlq),
         )

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -33,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args, settings)
     except KeyboardInterrupt:
         return 130
+    except ConfigError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
     except UserError as exc:
         console.print(f"[red]error:[/] {exc}")
         return exc.exit_code
@@ -83,6 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("path", type=Path, nargs="?", default=None, help="plan file (default: the configured plan)")
     show.set_defaults(handler=cmd_plan_show)
 
+    roster = sub.add_parser("roster", help="the duty roster")
+    roster_sub = roster.add_subparsers(title="roster commands", metavar="ACTION", required=True)
+    now = roster_sub.add_parser("now", help="who holds each role of the plan now (or --at a time)")
+    now.add_argument("--at", type=_aware_time, default=None, help="ISO time with offset, e.g. 2026-07-01T09:00+08:00")
+    now.set_defaults(handler=cmd_roster_now)
+    rcheck = roster_sub.add_parser("check", help="validate the roster against the plan; exit 0 if valid")
+    rcheck.add_argument("path", type=Path, nargs="?", default=None, help="roster file (default: the configured one)")
+    rcheck.set_defaults(handler=cmd_roster_check)
+
+    sms = sub.add_parser("sms", help="SMS")
+    sms_sub = sms.add_subparsers(title="sms commands", metavar="ACTION", required=True)
+    reply = sms_sub.add_parser("reply", help="post a correctly signed SMS reply to the worker's webhook (local trials)")
+    reply.add_argument("--from", dest="sender", required=True, type=_e164, help="sender, E.164 (+8613800000001)")
+    reply.add_argument("text", help='the reply, e.g. "1 K7Q"')
+    reply.set_defaults(handler=cmd_sms_reply)
+
     db = sub.add_parser("db", help="the SQL database")
     db_sub = db.add_subparsers(title="db commands", metavar="ACTION", required=True)
     upgrade = db_sub.add_parser("upgrade", help="create or migrate the database to the newest schema")
@@ -97,6 +118,22 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}") from None
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {value}")
+    return value
+
+
+def _e164(text: str) -> str:
+    if not re.fullmatch(r"\+[1-9]\d{6,14}", text):
+        raise argparse.ArgumentTypeError(f"expected an E.164 phone number like +8613800000001, got {text!r}")
+    return text
+
+
+def _aware_time(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO time like 2026-07-01T09:00+08:00, got {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"expected a time with its offset (+08:00), got {text!r}")
     return value
 
 
@@ -128,6 +165,22 @@ def _load_plan(path: Path):  # -> contingency.plan.Plan
         raise UserError(str(exc)) from exc
 
 
+def _load_roster(path: Path, plan):  # -> contingency.roster.Roster
+    from contingency import PlanError
+    from contingency.roster import load_roster
+
+    try:
+        return load_roster(path, plan)
+    except PlanError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _sandbox_credentials(settings: Settings) -> tuple[str, str]:
+    from handlers.twilio_local import sandbox_credentials
+
+    return sandbox_credentials(settings.data_dir / "twilio-sandbox.json")
+
+
 def _local_kafka(settings: Settings, port: int | None = None, ephemeral: bool = False):
     from handlers.local_kafka import LocalKafka
 
@@ -139,24 +192,39 @@ def _local_kafka(settings: Settings, port: int | None = None, ephemeral: bool = 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.database import migrate
+    from handlers.twilio_local import SANDBOX_FROM, LocalTwilioApi
     from streams.worker import run_worker
 
     plan = _load_plan(settings.plan)
+    roster = _load_roster(settings.roster, plan)
     migrate(settings.database_url)
-    kafka = None
-    if settings.broker is None:
-        from handlers.local_kafka import LocalKafkaError
-
-
-        kafka = _local_kafka(settings)
-        status = kafka.start()
-        console.print(f"local Kafka {status.version} ready at {status.bootstrap} (data in {status.data_dir})")
-        settings = settings.model_copy(update={"broker": status.bootstrap})
-    console.print(f"ERS worker: plan {plan.id} {plan.version}, broker {settings.bootstrap}, "
-                  f"topics {settings.topic_prefix}*, database {settings.database_url}. Ctrl-C stops.")
+    kafka = sandbox = None
     try:
-        run_worker(settings, plan)
+        if settings.broker is None:
+            from handlers.local_kafka import LocalKafkaError
+
+            kafka = _local_kafka(settings)
+            try:
+                status = kafka.start()
+            except LocalKafkaError as exc:
+                raise UserError(str(exc)) from exc
+            console.print(f"local Kafka {status.version} ready at {status.bootstrap} (data in {status.data_dir})")
+            settings = settings.model_copy(update={"broker": status.bootstrap})
+        if not settings.sms_configured:
+            account_sid, auth_token = _sandbox_credentials(settings)
+            sandbox = LocalTwilioApi(auth_token=auth_token, account_sid=account_sid).start()
+            settings = settings.model_copy(update={
+                "twilio_account_sid": account_sid, "twilio_auth_token": auth_token, "twilio_from": SANDBOX_FROM,
+                "twilio_api_base": sandbox.url})
+            console.print(f"no Twilio account configured: SMS go to the local Twilio sandbox at {sandbox.url}; "
+                          f"answer them with `ers sms reply --from +86... \"1 CODE\"`")
+        console.print(f"ERS worker: plan {plan.id} {plan.version}, roster {roster.id}, broker {settings.bootstrap}, "
+                      f"topics {settings.topic_prefix}*, database {settings.database_url}, "
+                      f"webhooks at {settings.webhook_base}. Ctrl-C stops.")
+        run_worker(settings, plan, roster)
     finally:
+        if sandbox is not None:
+            sandbox.stop()
         if kafka is not None:
             kafka.stop()
             console.print("local Kafka stopped")
@@ -168,7 +236,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if settings.broker is None:
         raise UserError("no broker configured: set ERS_BROKER=host:port (or use `ers up`)", exit_code=2)
-    run_worker(settings, _load_plan(settings.plan))
+    if not settings.sms_configured:
+        raise UserError("SMS is not configured: set ERS_TWILIO_ACCOUNT_SID, ERS_TWILIO_AUTH_TOKEN and ERS_TWILIO_FROM "
+                        "(ERS_TWILIO_API_BASE for a Twilio-compatible sandbox), or use `ers up`", exit_code=2)
+    plan = _load_plan(settings.plan)
+    run_worker(settings, plan, _load_roster(settings.roster, plan))
     return 0
 
 
@@ -248,6 +320,65 @@ def cmd_plan_show(args: argparse.Namespace, settings: Settings) -> int:
 
     plan = _load_plan(args.path or settings.plan)
     Console().print(render_plan_summary(plan))
+    return 0
+
+
+def cmd_roster_now(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.table import Table
+
+    from contingency.roster import on_duty
+    from handlers.phones import mask
+
+    plan = _load_plan(settings.plan)
+    roster = _load_roster(settings.roster, plan)
+    at = args.at or dt.datetime.now(dt.timezone.utc)
+    table = Table(title=f"{roster.id}: on duty at {at.isoformat(timespec='minutes')}")
+    for column in ("role", "name", "person", "phone"):
+        table.add_column(column)
+    for role_id, role in plan.roles.items():
+        people = on_duty(roster, role_id, at)
+        names = [(p.name, p.id, mask(p.phone)) for p in people] or [("[red]nobody[/]", "", "")]
+        for name, person_id, phone in names:
+            table.add_row(f"{role.name} ({role_id})", name, person_id, phone)
+    Console().print(table)
+    return 0
+
+
+def cmd_roster_check(args: argparse.Namespace, settings: Settings) -> int:
+    from contingency.roster import check_roster
+
+    path = args.path or settings.roster
+    problems = check_roster(path, _load_plan(settings.plan))
+    for problem in problems:
+        print(problem)
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s)[/] in {path}")
+        return 1
+    console.print(f"[green]ok[/]: {path}")
+    return 0
+
+
+def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.twilio_local import SANDBOX_FROM, new_message_sid, post_signed_form
+    from streams.web import SMS_PATH
+
+    if settings.sms_configured:
+        account_sid, auth_token, to = settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from
+    else:
+        account_sid, auth_token = _sandbox_credentials(settings)
+        to = SANDBOX_FROM
+    sid = new_message_sid("SM")
+    url = settings.webhook_base + SMS_PATH
+    params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": account_sid, "From": args.sender, "To": to,
+              "Body": args.text, "NumMedia": "0"}
+    try:
+        status, body = post_signed_form(url, params, auth_token)
+    except OSError as exc:
+        raise UserError(f"cannot reach the worker's webhook at {url}: {exc}") from exc
+    print(body)
+    if status != 200:
+        console.print(f"[red]refused ({status})[/]")
+        return 1
     return 0
 
 

@@ -31,8 +31,25 @@ class Settings(BaseModel):
     web_port: int = Field(default=6066, ge=1, le=65535, description="worker web server port")
     language: Literal["zh-CN", "en"] = Field(default="zh-CN", description="language of SMS and console")
     app_id: str = Field(default="ers", pattern=r"^[A-Za-z0-9_-]+$", description="Faust app id (consumer group)")
+    roster: Path = Field(default=Path("plans/arxan-roster.yaml"), description="duty roster file")
+    public_url: str | None = Field(
+        default=None, description="the URL Twilio reaches the worker's web server at (webhook signatures are "
+                                  "checked against it); default http://127.0.0.1:<web_port>")
+    twilio_account_sid: str | None = Field(default=None, description="Twilio account SID")
+    twilio_auth_token: str | None = Field(default=None, description="Twilio auth token (environment only)")
+    twilio_from: str | None = Field(default=None, description="sender: an E.164 number or a Messaging Service SID")
+    twilio_api_base: str | None = Field(
+        default=None, description="send to this Twilio-compatible API instead of api.twilio.com (local sandbox)")
     tick_seconds: float = Field(default=5.0, gt=0, le=3600, description="how often time-driven rules are checked")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def webhook_base(self) -> str:
+        return (self.public_url or f"http://127.0.0.1:{self.web_port}").rstrip("/")
+
+    @property
+    def sms_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
 
     @property
     def bootstrap(self) -> str:
@@ -42,6 +59,7 @@ class Settings(BaseModel):
 
 
 ENV_PREFIX = "ERS_"
+SECRETS = ("twilio_auth_token",)
 
 
 def load_settings(env: Mapping[str, str] | None = None, config_file: Path | None = None, **overrides: object) -> Settings:
@@ -78,6 +96,10 @@ def _read_toml(path: Path) -> dict[str, object]:
     section = data.get("ers", data)
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [ers] must be a table")
+    secrets = sorted(set(section) & set(SECRETS))
+    if secrets:
+        raise ConfigError(f"{path}: {', '.join(secrets)} is a secret: set it in the environment "
+                          f"({', '.join(ENV_PREFIX + s.upper() for s in secrets)}), not in a file")
     unknown = sorted(set(section) - set(Settings.model_fields))
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(Settings.model_fields)}")

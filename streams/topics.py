@@ -26,6 +26,11 @@ class Topics:
         return self.prefix + "ticks"
 
     @property
+    def clock(self) -> str:
+        """County-wide clock ticks for escalation timers, read by the incident desk."""
+        return self.prefix + "clock"
+
+    @property
     def reports(self) -> str:
         return self.prefix + "reports"
 
@@ -59,18 +64,20 @@ class Topics:
 
     def specs(self) -> list[TopicSpec]:
         keyed = self.partitions
-        # Incident decisions (dedup, folding downstream into upstream incidents) need one ordered view
-        # of the county: detections, reports and commands share a single partition. Rates there are
-        # incidents per day, not readings per second.
+        # Incident and paging decisions (dedup, folding downstream into upstream incidents, escalation,
+        # acknowledgements, delivery failures) need one ordered view of the county: everything the
+        # incident desk reads has a single partition. Rates there are incidents per day, not readings
+        # per second.
         return [
             TopicSpec(self.readings, keyed),
             TopicSpec(self.ticks, keyed),
             TopicSpec(self.reports, 1),
             TopicSpec(self.detections, 1),
             TopicSpec(self.commands, 1),
+            TopicSpec(self.delivery, 1),
+            TopicSpec(self.clock, 1),
             TopicSpec(self.incidents, keyed),
             TopicSpec(self.notifications, keyed),
-            TopicSpec(self.delivery, keyed),
             TopicSpec(self.inventory, keyed),
             TopicSpec(self.dlq, 1),
         ]

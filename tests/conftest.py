@@ -22,3 +22,12 @@ def broker() -> Iterator[str]:
         yield kafka.bootstrap
     finally:
         kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def twilio_api() -> Iterator["LocalTwilioApi"]:
+    """A local server speaking Twilio's Messages API; the real twilio library is pointed at it."""
+    from handlers.twilio_local import LocalTwilioApi, fake_account_sid, fake_auth_token
+
+    with LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid(), callback_delay=0.05) as api:
+        yield api

@@ -19,7 +19,7 @@ AGENT = "rules"
 log = logging.getLogger("ers.rules")
 
 
-def register_rules_agent(app: faust.App, ch: Channels, plan: Plan, tick_seconds: float) -> None:
+def register_rules_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
     table = app.Table("station_state", default=None, partitions=ch.names.partitions, schema=JSON_TABLE)
 
     async def handle(event: EventT) -> None:
@@ -65,9 +65,3 @@ def register_rules_agent(app: faust.App, ch: Channels, plan: Plan, tick_seconds:
                 log.exception("rules failed on %s[%d]@%d", event.message.topic, event.message.partition,
                               event.message.offset)
                 await send_dead_letter(ch.dlq, event, f"internal error: {type(exc).__name__}: {exc}", AGENT)
-
-    @app.timer(interval=tick_seconds, on_leader=True)
-    async def station_clock() -> None:
-        now = wall_clock()
-        for station_id in plan.stations:
-            await ch.ticks.send(key=station_id.encode("utf-8"), value=encode(StationTick(station_id=station_id, at=now)))

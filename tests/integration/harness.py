@@ -14,8 +14,11 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from handlers.twilio_local import LocalTwilioApi
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PLAN = REPO / "plans" / "arxan.yaml"
+DEFAULT_ROSTER = REPO / "plans" / "arxan-roster.yaml"
 
 
 def free_port() -> int:
@@ -29,20 +32,28 @@ def free_port() -> int:
 class WorkerProcess:
     """One `ers worker` in a child process, with its own topic prefix and consumer group."""
 
-    def __init__(self, broker: str, workdir: Path, prefix: str | None = None, plan: Path = DEFAULT_PLAN,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(self, broker: str, workdir: Path, twilio: LocalTwilioApi, prefix: str | None = None,
+                 plan: Path = DEFAULT_PLAN, roster: Path = DEFAULT_ROSTER, env: dict[str, str] | None = None) -> None:
         self.prefix = prefix or f"t{uuid.uuid4().hex[:8]}."
         self.workdir = workdir
         self.log_path = workdir / "worker.log"
+        self.web_port = free_port()
+        self.public_url = f"http://127.0.0.1:{self.web_port}"
         self.env = {
             **os.environ,
             "ERS_BROKER": broker,
             "ERS_TOPIC_PREFIX": self.prefix,
             "ERS_APP_ID": "ers-" + self.prefix.rstrip("."),
             "ERS_PLAN": str(plan),
+            "ERS_ROSTER": str(roster),
+            "ERS_PUBLIC_URL": self.public_url,
+            "ERS_TWILIO_ACCOUNT_SID": twilio.account_sid,
+            "ERS_TWILIO_AUTH_TOKEN": twilio.auth_token,
+            "ERS_TWILIO_FROM": "+15005550006",
+            "ERS_TWILIO_API_BASE": twilio.url,
             "ERS_DATA_DIR": str(workdir / "var"),
             "ERS_DATABASE_URL": f"sqlite:///{workdir / 'ers.db'}",
-            "ERS_WEB_PORT": str(free_port()),
+            "ERS_WEB_PORT": str(self.web_port),
             "ERS_TICK_SECONDS": "1",
             **(env or {}),
         }

@@ -23,8 +23,8 @@ def reading(station: str, parameter: str, value: float, unit: str = "mg/L", **ex
 
 
 @pytest.fixture(scope="module")
-def worker(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(broker, tmp_path_factory.mktemp("worker")).start()
+def worker(broker: str, twilio_api, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(broker, tmp_path_factory.mktemp("worker"), twilio_api).start()
     yield process
     process.stop()
 

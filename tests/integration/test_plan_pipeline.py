@@ -50,8 +50,8 @@ def incident_view(records: list[dict]) -> list[tuple]:
 
 
 @pytest.fixture
-def worker(broker: str, tmp_path) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(broker, tmp_path)
+def worker(broker: str, twilio_api, tmp_path) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(broker, tmp_path, twilio_api)
     yield process
     process.stop()
 

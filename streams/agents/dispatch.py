@@ -1,0 +1,54 @@
+"""The dispatcher: the notification outbox topic -> SMS through Twilio, exactly once as far as the
+provider allows (handlers.sms_outbox.deliver), and a DeliveryStatus event for what happened."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import faust
+from faust.types import EventT
+
+from handlers.phones import mask
+from handlers.sms_gateway import TwilioSms
+from handlers.sms_outbox import SmsOutbox, deliver
+from schemas import DeliveryStatus, EventDecodeError, Notification, decode, encode
+from streams.agents.common import Output, send_confirmed, send_dead_letter, wall_clock
+from streams.channels import Channels
+
+AGENT = "dispatch"
+log = logging.getLogger("ers.sms")
+OUTCOME_STATUS = {"sent": "sent", "reconciled": "sent", "failed": "failed"}
+
+
+def register_dispatcher(app: faust.App, ch: Channels, outbox: SmsOutbox, gateway: TwilioSms,
+                        status_callback_url: str) -> None:
+    async def handle(event: EventT) -> None:
+        try:
+            notification = decode(Notification, event.message.value)
+        except EventDecodeError as exc:
+            await send_dead_letter(ch.dlq, event, exc.reason, AGENT)
+            return
+        # twilio and SQLAlchemy block: keep the event loop (heartbeats, other agents) free.
+        result = await asyncio.to_thread(deliver, outbox, gateway, notification, status_callback_url, wall_clock())
+        log.info("sms %s to %s: %s%s", notification.notification_id, mask(notification.to), result.outcome,
+                 f" ({result.error})" if result.error else "")
+        status = OUTCOME_STATUS.get(result.outcome)
+        if status is None:  # skipped: sent before, its receipt was published then
+            return
+        receipt = DeliveryStatus(
+            event_id=uuid.uuid5(notification.notification_id, f"dispatch:{status}"),
+            notification_id=notification.notification_id, provider_sid=result.provider_sid, status=status,
+            at=wall_clock(),
+        )
+        await send_confirmed([Output(ch.delivery, "delivery", encode(receipt))])
+
+    @app.agent(ch.notifications, name="ers.dispatch", concurrency=1)
+    async def dispatch(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                await handle(event)
+            except Exception as exc:  # an agent must never stop on one message
+                log.exception("dispatch failed at %s[%d]@%d", event.message.topic, event.message.partition,
+                              event.message.offset)
+                await send_dead_letter(ch.dlq, event, f"internal error: {type(exc).__name__}: {exc}", AGENT)
