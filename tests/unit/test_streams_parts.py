@@ -48,3 +48,28 @@ def test_event_file_keys_bare_events_and_passes_garbage_through(tmp_path) -> Non
     assert [(e.line, e.topic, e.key) for e in events] == [
         (2, "ers.readings", b"s1"), (3, "ers.readings", None), (4, "ers.reports", b"k")]
     assert events[1].value == b"not json"
+
+
+def test_secrets_are_refused_in_a_config_file(tmp_path) -> None:
+    toml = tmp_path / "ers.toml"
+    toml.write_text('[ers]\ntwilio_auth_token = "abc"\n')
+    with pytest.raises(ConfigError, match="ERS_TWILIO_AUTH_TOKEN"):
+        load_settings(env={}, config_file=toml)
+    settings = load_settings(env={"ERS_TWILIO_AUTH_TOKEN": "abc", "ERS_TWILIO_ACCOUNT_SID": "AC1",
+                                  "ERS_TWILIO_FROM": "+15005550006", "ERS_WEB_PORT": "7001"})
+    assert settings.sms_configured and settings.webhook_base == "http://127.0.0.1:7001"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["kafka", "start", "--port", "99999"], "expected a port number 1-65535"),
+    (["sms", "reply", "--from", "13800000001", "1"], "expected an E.164 phone number"),
+    (["roster", "now", "--at", "2026-07-01T09:00"], "expected a time with its offset"),
+    (["produce", "/no/such/file.jsonl"], "expected an existing file"),
+])
+def test_bad_cli_arguments_say_what_was_expected(argv: list[str], expected: str, capsys) -> None:
+    from streams.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert expected in capsys.readouterr().err
