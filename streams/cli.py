@@ -154,6 +154,7 @@ def _configure_logging(settings: Settings) -> None:
     if settings.log_level != "debug":
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _load_plan(path: Path):  # -> contingency.plan.Plan

@@ -19,8 +19,33 @@ AGENT = "rules"
 log = logging.getLogger("ers.rules")
 
 
+class ParsedStates:
+    """Parsed StationState objects of the table values this agent wrote itself.
+
+    Parsing a state from JSON costs about as much as evaluating a report. The memory store hands back
+    the very dict we stored, so an identity check tells whether the cached object still matches the
+    table; after a recovery or a rebalance the table holds new dicts and the cache misses.
+    """
+
+    def __init__(self) -> None:
+        self._states: dict[str, tuple[dict, StationState]] = {}
+
+    def get(self, station_id: str, stored: dict | None) -> StationState | None:
+        if stored is None:
+            return None
+        cached = self._states.get(station_id)
+        if cached is not None and cached[0] is stored:
+            return cached[1]
+        return StationState.from_json(stored)
+
+    def put(self, station_id: str, stored: dict, state: StationState) -> None:
+        self._states[station_id] = (stored, state)
+
+
 def register_rules_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
     table = app.Table("station_state", default=None, partitions=ch.names.partitions, schema=JSON_TABLE)
+
+    parsed = ParsedStates()
 
     async def handle(event: EventT) -> None:
         msg = event.message
@@ -42,7 +67,7 @@ def register_rules_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
             )
             return
         stored = table.get(station_id)
-        state = None if stored is None else StationState.from_json(stored)
+        state = parsed.get(station_id, stored)
         if isinstance(item, StationTick):
             # The tick carries its own time, so replaying it gives the same answer. A station that has
             # never reported is silent from the moment the worker first looks at it.
@@ -55,6 +80,7 @@ def register_rules_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
         new_state = state.to_json()
         if new_state != stored:
             table[station_id] = new_state
+            parsed.put(station_id, new_state, state)
 
     @app.agent(ch.station_input, name="ers.rules", concurrency=1)
     async def rules(stream: faust.StreamT) -> None:

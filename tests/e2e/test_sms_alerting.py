@@ -145,6 +145,20 @@ def test_forged_unsigned_and_unknown_senders_are_refused(broker: str, worker: Wo
     assert officer not in log and "+8613999999999" not in log, "phone numbers are masked in logs"
 
 
+def test_ers_sms_reply_posts_a_signed_reply(worker: WorkerProcess) -> None:
+    import subprocess
+    import sys
+
+    officer = on_duty_phone("duty_officer")
+    result = subprocess.run([sys.executable, "-m", "streams.cli", "sms", "reply", "--from", officer, "状态"],
+                            env=worker.env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "<Response><Message>" in result.stdout, result.stdout
+    stranger = subprocess.run([sys.executable, "-m", "streams.cli", "sms", "reply", "--from", "+8613999990000",
+                               "状态"], env=worker.env, capture_output=True, text=True, timeout=60)
+    assert stranger.returncode == 1 and "refused (403)" in stranger.stderr
+
+
 def test_unacknowledged_page_escalates_to_tier_2(broker: str, worker: WorkerProcess,
                                                  sms_api: LocalTwilioApi) -> None:
     incidents = TopicReader(broker, worker.topic("incidents"))

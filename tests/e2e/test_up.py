@@ -32,8 +32,10 @@ def wait_for_text(path: Path, text: str, process: subprocess.Popen, timeout: flo
 def test_ers_up_runs_kafka_database_and_worker_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "ERS_KAFKA_PORT": str(port), "ERS_KAFKA_CONTROLLER_PORT": str(free_port()),
-           "ERS_WEB_PORT": str(free_port()), "ERS_PLAN": str(REPO / "plans" / "arxan.yaml")}
-    env.pop("ERS_BROKER", None)
+           "ERS_WEB_PORT": str(free_port()), "ERS_PLAN": str(REPO / "plans" / "arxan.yaml"),
+           "ERS_ROSTER": str(REPO / "plans" / "arxan-roster.yaml")}
+    for name in ("ERS_BROKER", "ERS_TWILIO_ACCOUNT_SID", "ERS_TWILIO_AUTH_TOKEN", "ERS_TWILIO_FROM", "ERS_TWILIO_API_BASE"):
+        env.pop(name, None)  # embedded defaults: local Kafka and the local Twilio sandbox
     log = tmp_path / "up.log"
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "streams.cli", "up"], cwd=tmp_path, env=env,
