@@ -149,6 +149,10 @@ def _configure_logging(settings: Settings) -> None:
         level=settings.log_level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=True)],
     )
+    from handlers.phones import MaskPhonesFilter
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(MaskPhonesFilter())
     # kafka-python logs every refused connection while a broker starts; its failures reach us as
     # exceptions anyway. aiokafka (the worker's client) keeps its warnings.
     if settings.log_level != "debug":

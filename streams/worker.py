@@ -1,14 +1,26 @@
 """Running the Faust worker in this process."""
 from __future__ import annotations
 
+import logging
+
 import faust
 
 from contingency import Plan
 from contingency.roster import Roster
 from handlers.database import migrate
 from handlers.kafka_admin import ensure_topics
+from handlers.phones import MaskPhonesFilter
 from streams.app import create_app, topics_for
 from streams.config import Settings
+
+
+class Worker(faust.Worker):
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        # Every handler masks phone numbers, whichever library logs them.
+        for handler in logger.handlers:
+            if not any(isinstance(f, MaskPhonesFilter) for f in handler.filters):
+                handler.addFilter(MaskPhonesFilter())
 
 
 def run_worker(settings: Settings, plan: Plan, roster: Roster) -> None:
@@ -17,7 +29,7 @@ def run_worker(settings: Settings, plan: Plan, roster: Roster) -> None:
     migrate(settings.database_url)
     ensure_topics(settings.bootstrap, topics_for(settings).specs())
     app = create_app(settings, plan, roster)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = Worker(app, loglevel=settings.log_level, quiet=True)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
