@@ -35,6 +35,7 @@ import yarl
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from contingency.sms_text import is_gsm, segments
 from handlers.phones import mask
 
 log = logging.getLogger("ers.sms.local")
@@ -74,37 +75,13 @@ def rfc2822(moment: datetime) -> str:
     return format_datetime(moment.astimezone(timezone.utc).replace(microsecond=0))
 
 
-# GSM 03.38: the basic set costs one septet, the extension set two (escape + char).
-_GSM7_BASIC = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM7_EXTENSION = set("^{}\\[~]|€\f")
-
-
 def sms_encoding(body: str) -> Literal["GSM-7", "UCS-2"]:
-    return "GSM-7" if all(c in _GSM7_BASIC or c in _GSM7_EXTENSION for c in body) else "UCS-2"
+    return "GSM-7" if is_gsm(body) else "UCS-2"
 
 
 def count_segments(body: str) -> int:
-    """SMS segments Twilio bills for `body`: GSM-7 160/153 septets, UCS-2 70/67 UTF-16 units.
-
-    A character is never split across two segments (an escaped GSM-7 pair, a UTF-16 surrogate pair).
-    """
-    if sms_encoding(body) == "GSM-7":
-        units = [2 if c in _GSM7_EXTENSION else 1 for c in body]
-        single, multi = 160, 153
-    else:
-        units = [2 if ord(c) > 0xFFFF else 1 for c in body]
-        single, multi = 70, 67
-    if sum(units) <= single:
-        return 1
-    segments, used = 1, 0
-    for unit in units:
-        if used + unit > multi:
-            segments, used = segments + 1, 0
-        used += unit
-    return segments
+    """SMS segments Twilio bills for `body` (the domain's rule, which paging uses to fit texts)."""
+    return segments(body)
 
 
 # --------------------------------------------------------------------------- background aiohttp server

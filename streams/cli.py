@@ -310,13 +310,17 @@ def cmd_schemas_export(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_plan_check(args: argparse.Namespace, settings: Settings) -> int:
     from contingency import check_plan
 
-    problems = check_plan(args.path)
+    return _report_problems(check_plan(args.path), args.path)
+
+
+def _report_problems(problems: list, path: Path) -> int:
+    """One `file:line: field: what is wrong` per line on stdout; exit code 1 if there are any."""
     for problem in problems:
         print(problem)
     if problems:
-        console.print(f"[red]{len(problems)} problem(s)[/] in {args.path}")
+        console.print(f"[red]{len(problems)} problem(s)[/] in {path}")
         return 1
-    console.print(f"[green]ok[/]: {args.path}")
+    console.print(f"[green]ok[/]: {path}")
     return 0
 
 
@@ -353,14 +357,7 @@ def cmd_roster_check(args: argparse.Namespace, settings: Settings) -> int:
     from contingency.roster import check_roster
 
     path = args.path or settings.roster
-    problems = check_roster(path, _load_plan(settings.plan))
-    for problem in problems:
-        print(problem)
-    if problems:
-        console.print(f"[red]{len(problems)} problem(s)[/] in {path}")
-        return 1
-    console.print(f"[green]ok[/]: {path}")
-    return 0
+    return _report_problems(check_roster(path, _load_plan(settings.plan)), path)
 
 
 def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:

@@ -17,7 +17,7 @@ from contingency.replies import answer_reply, parse_reply
 from contingency.roster import Roster, person_by_phone
 from handlers.phones import mask
 from handlers.sms_outbox import SmsOutbox
-from handlers.twilio_webhook import WebhookGuard, twiml_empty, twiml_message
+from handlers.twilio_webhook import Verdict, WebhookGuard, twiml_empty, twiml_message
 from schemas import DeliveryStatus, encode
 from streams.agents.common import Output, send_confirmed, wall_clock
 from streams.agents.incidents import DeskView
@@ -29,14 +29,19 @@ XML = "application/xml"
 log = logging.getLogger("ers.webhook")
 
 
+async def verified_form(request: Request, guard: WebhookGuard) -> tuple[dict[str, str], Verdict]:
+    params = {k: str(v) for k, v in (await request.post()).items()}
+    # The guard reads and writes the database: keep the event loop free.
+    verdict = await asyncio.to_thread(guard.check, request.raw_path, params, request.headers.get("X-Twilio-Signature"))
+    return params, verdict
+
+
 def register_webhooks(app: faust.App, ch: Channels, plan: Plan, roster: Roster, desk: DeskView,
                       guard: WebhookGuard, outbox: SmsOutbox, language: str) -> None:
     @app.page(SMS_PATH)
     class InboundSms(View):
         async def post(self, request: Request) -> Response:
-            params = {k: str(v) for k, v in (await request.post()).items()}
-            verdict = await asyncio.to_thread(
-                guard.check, request.raw_path, params, request.headers.get("X-Twilio-Signature"))
+            params, verdict = await verified_form(request, guard)
             if not verdict:
                 return self.text(verdict.reason, status=verdict.status_code)
             person = person_by_phone(roster, params.get("From", ""))
@@ -53,9 +58,7 @@ def register_webhooks(app: faust.App, ch: Channels, plan: Plan, roster: Roster, 
     @app.page(STATUS_PATH)
     class StatusCallback(View):
         async def post(self, request: Request) -> Response:
-            params = {k: str(v) for k, v in (await request.post()).items()}
-            verdict = await asyncio.to_thread(
-                guard.check, request.raw_path, params, request.headers.get("X-Twilio-Signature"))
+            params, verdict = await verified_form(request, guard)
             if not verdict:
                 return self.text(verdict.reason, status=verdict.status_code)
             sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
