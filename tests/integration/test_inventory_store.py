@@ -118,6 +118,9 @@ def test_stock_derived_equals_expected_and_minimum_levels(store: InventoryStore)
     stock = store.stock()
     assert stock.on_hand("yirshi", "activated_carbon") == 5
     assert stock.on_hand("bailang", "activated_carbon") == 5
+    for movement in store.movements():  # the whole topic replayed: nothing changes
+        assert store.record(movement).outcome == "duplicate"
+    assert store.stock() == stock
     store.set_minimum("yirshi", "activated_carbon", 6)
     store.set_minimum("yirshi", "activated_carbon", 4)  # updated, not added
     store.set_minimum("bailang", "activated_carbon", 8)
