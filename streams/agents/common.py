@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import faust
@@ -57,3 +57,15 @@ def _bytes(raw: object) -> bytes | None:
     if raw is None or isinstance(raw, bytes):
         return raw
     return str(raw).encode("utf-8")
+
+
+async def process_each(stream: faust.StreamT, handle: Callable[[EventT], Awaitable[None]], dlq: TopicT,
+                       agent: str) -> None:
+    """Run `handle` on every event; whatever it raises becomes a dead letter: an agent never stops on one message."""
+    async for event in stream.events():
+        try:
+            await handle(event)
+        except Exception as exc:
+            msg = event.message
+            log.exception("%s failed on %s[%d]@%d", agent, msg.topic, msg.partition, msg.offset)
+            await send_dead_letter(dlq, event, f"internal error: {type(exc).__name__}: {exc}", agent)

@@ -13,7 +13,7 @@ from handlers.phones import mask
 from handlers.sms_gateway import TwilioSms
 from handlers.sms_outbox import SmsOutbox, deliver
 from schemas import DeliveryStatus, EventDecodeError, Notification, decode, encode
-from streams.agents.common import Output, send_confirmed, send_dead_letter, wall_clock
+from streams.agents.common import Output, process_each, send_confirmed, send_dead_letter, wall_clock
 from streams.channels import Channels
 
 AGENT = "dispatch"
@@ -45,10 +45,4 @@ def register_dispatcher(app: faust.App, ch: Channels, outbox: SmsOutbox, gateway
 
     @app.agent(ch.notifications, name="ers.dispatch", concurrency=1)
     async def dispatch(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            try:
-                await handle(event)
-            except Exception as exc:  # an agent must never stop on one message
-                log.exception("dispatch failed at %s[%d]@%d", event.message.topic, event.message.partition,
-                              event.message.offset)
-                await send_dead_letter(ch.dlq, event, f"internal error: {type(exc).__name__}: {exc}", AGENT)
+        await process_each(stream, handle, ch.dlq, AGENT)

@@ -21,7 +21,7 @@ from contingency.roster import Roster
 from handlers.phones import mask
 from schemas import ClockTick, Command, DeliveryStatus, Detection, EventDecodeError, Notification, decode, encode
 from schemas.incidents import IncidentEvent
-from streams.agents.common import JSON_TABLE, Output, send_confirmed, send_dead_letter, wall_clock
+from streams.agents.common import JSON_TABLE, Output, process_each, send_confirmed, send_dead_letter, wall_clock
 from streams.channels import Channels
 
 AGENT = "incidents"
@@ -111,11 +111,6 @@ def register_incident_agent(app: faust.App, ch: Channels, plan: Plan, roster: Ro
 
     @app.agent(ch.desk_input, name="ers.incidents", concurrency=1)
     async def incidents(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            try:
-                await handle(event)
-            except Exception as exc:  # an agent must never stop on one message
-                log.exception("incident desk failed on %s@%d", event.message.topic, event.message.offset)
-                await send_dead_letter(ch.dlq, event, f"internal error: {type(exc).__name__}: {exc}", AGENT)
+        await process_each(stream, handle, ch.dlq, AGENT)
 
     return DeskView(table)

@@ -12,7 +12,7 @@ from faust.types import EventT
 
 from contingency import Plan, StationState, evaluate, tick
 from schemas import EventDecodeError, StationReport, StationTick, decode, encode
-from streams.agents.common import JSON_TABLE, Output, send_confirmed, send_dead_letter, wall_clock
+from streams.agents.common import JSON_TABLE, Output, process_each, send_confirmed, send_dead_letter, wall_clock
 from streams.channels import Channels
 
 AGENT = "rules"
@@ -84,10 +84,4 @@ def register_rules_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
 
     @app.agent(ch.station_input, name="ers.rules", concurrency=1)
     async def rules(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            try:
-                await handle(event)
-            except Exception as exc:  # an agent must never stop on one message
-                log.exception("rules failed on %s[%d]@%d", event.message.topic, event.message.partition,
-                              event.message.offset)
-                await send_dead_letter(ch.dlq, event, f"internal error: {type(exc).__name__}: {exc}", AGENT)
+        await process_each(stream, handle, ch.dlq, AGENT)
