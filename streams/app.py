@@ -8,12 +8,14 @@ import faust
 from contingency import Plan
 from contingency.roster import Roster, person_by_phone
 from handlers.database import make_engine
+from handlers.inventory_store import InventoryStore
 from handlers.sms_gateway import TwilioSms
 from handlers.sms_outbox import SmsOutbox
 from handlers.twilio_webhook import WebhookGuard
 from streams.agents.clock import register_clock
 from streams.agents.dispatch import register_dispatcher
 from streams.agents.incidents import register_incident_agent
+from streams.agents.inventory import register_inventory_agent
 from streams.agents.rules import register_rules_agent
 from streams.channels import Channels
 from streams.config import ConfigError, Settings
@@ -73,6 +75,9 @@ def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
     register_rules_agent(app, ch, plan)
     desk = register_incident_agent(app, ch, plan, roster)
     register_dispatcher(app, ch, sms.outbox, sms.gateway, sms.status_callback_url)
+    store = InventoryStore(make_engine(settings.database_url))
+    store.sync_catalogue(plan)
+    register_inventory_agent(app, ch, plan, roster, store)
     register_webhooks(app, ch, plan, roster, desk, sms.guard, sms.outbox, settings.language)
     register_clock(app, ch, plan, settings.tick_seconds)
     return app

@@ -23,6 +23,7 @@ class Channels:
     clock: TopicT
     incidents: TopicT
     notifications: TopicT
+    inventory: TopicT
     dlq: TopicT
 
     @classmethod
@@ -52,5 +53,6 @@ class Channels:
             clock=topic(names.clock),
             incidents=topic(names.incidents),
             notifications=topic(names.notifications),
+            inventory=topic(names.inventory),
             dlq=topic(names.dlq),
         )

@@ -13,9 +13,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.logging import RichHandler
 
+from streams.cli_inventory import add_inventory_commands
+from streams.cli_support import UserError, console, load_plan_or_fail
 from streams.config import ConfigError, Settings, load_settings
 
-console = Console(stderr=True)
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
@@ -41,14 +42,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         console.print(f"[red]error:[/] {exc}")
         return exc.exit_code
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed without a traceback."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     reply.add_argument("--from", dest="sender", required=True, type=_e164, help="sender, E.164 (+8613800000001)")
     reply.add_argument("text", help='the reply, e.g. "1 K7Q"')
     reply.set_defaults(handler=cmd_sms_reply)
+
+    add_inventory_commands(sub)
 
     db = sub.add_parser("db", help="the SQL database")
     db_sub = db.add_subparsers(title="db commands", metavar="ACTION", required=True)
@@ -161,13 +156,7 @@ def _configure_logging(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def _load_plan(path: Path):  # -> contingency.plan.Plan
-    from contingency import PlanError, load_plan
-
-    try:
-        return load_plan(path)
-    except PlanError as exc:
-        raise UserError(str(exc)) from exc
+_load_plan = load_plan_or_fail
 
 
 def _load_roster(path: Path, plan):  # -> contingency.roster.Roster

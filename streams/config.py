@@ -31,6 +31,7 @@ class Settings(BaseModel):
     web_port: int = Field(default=6066, ge=1, le=65535, description="worker web server port")
     language: Literal["zh-CN", "en"] = Field(default="zh-CN", description="language of SMS and console")
     app_id: str = Field(default="ers", pattern=r"^[A-Za-z0-9_-]+$", description="Faust app id (consumer group)")
+    roads: Path = Field(default=Path("plans/arxan-roads.geojson"), description="road graph (GeoJSON) for travel times")
     roster: Path = Field(default=Path("plans/arxan-roster.yaml"), description="duty roster file")
     public_url: str | None = Field(
         default=None, description="the URL Twilio reaches the worker's web server at (webhook signatures are "

@@ -46,6 +46,7 @@ class WorkerProcess:
             "ERS_APP_ID": "ers-" + self.prefix.rstrip("."),
             "ERS_PLAN": str(plan),
             "ERS_ROSTER": str(roster),
+            "ERS_ROADS": str(REPO / "plans" / "arxan-roads.geojson"),
             "ERS_PUBLIC_URL": self.public_url,
             "ERS_TWILIO_ACCOUNT_SID": twilio.account_sid,
             "ERS_TWILIO_AUTH_TOKEN": twilio.auth_token,

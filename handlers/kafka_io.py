@@ -1,0 +1,51 @@
+"""Small kafka-python helpers for commands: send one event, watch a topic for what comes next."""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+
+def send_event(bootstrap: str, topic: str, key: str, value: bytes) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="ers-cli", acks="all")
+    try:
+        producer.send(topic, key=key.encode("utf-8"), value=value)
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+
+
+class TopicWatch:
+    """Positioned at the end of every partition of a topic when made; `find` polls what arrives after."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="ers-cli")
+        partitions = self._consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self._consumer.assign(tps)
+        self._consumer.seek_to_end(*tps)
+        for tp in tps:  # resolve the end offsets now, before anything is sent
+            self._consumer.position(tp)
+
+    def find(self, predicate: Callable[[dict[str, Any]], bool], timeout: float,
+             also: Callable[[], bool] = lambda: False) -> dict[str, Any] | None:
+        """The first JSON record matching `predicate`, or None when `also()` turns true or the time is up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for batch in self._consumer.poll(timeout_ms=300).values():
+                for record in batch:
+                    try:
+                        value = json.loads(record.value)
+                    except ValueError:
+                        continue
+                    if predicate(value):
+                        return value
+            if also():
+                return None
+        return None
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -1,0 +1,231 @@
+"""`ers inventory ...`: ledger movements (sent as events, recorded by the worker), stock, ledger, coverage."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from streams.cli_support import UserError, console, load_plan_or_fail
+from streams.config import Settings
+
+MOVEMENTS = {
+    "receive": ("receipt", "stock arriving at a depot"),
+    "dispatch": ("dispatch", "stock leaving a depot for an incident or a task"),
+    "adjust": ("adjustment", "a stock-take correction (negative allowed; --reason required)"),
+    "transfer": ("transfer", "stock moving from one depot to another (--to)"),
+}
+
+
+def add_inventory_commands(sub: argparse._SubParsersAction) -> None:
+    inventory = sub.add_parser("inventory", help="emergency materials: ledger movements, stock, 2-hour coverage")
+    actions = inventory.add_subparsers(title="inventory commands", metavar="ACTION", required=True)
+    for name, (kind, help_text) in MOVEMENTS.items():
+        command = actions.add_parser(name, help=help_text)
+        command.add_argument("--depot", required=True, help="depot id from the plan")
+        command.add_argument("--item", required=True, help="item id from the plan")
+        command.add_argument("--quantity", required=True, type=_quantity, help="in the item's unit")
+        command.add_argument("--unit", default=None, help="the item's unit (checked; default: the item's unit)")
+        command.add_argument("--lot", default=None, help="lot id (default: a new lot / earliest expiring first)")
+        command.add_argument("--expires", default=None, type=_date, help="expiry date of a received lot, YYYY-MM-DD")
+        command.add_argument("--reason", default="", help="why (required for adjust)")
+        command.add_argument("--actor", default="cli", help="who records it")
+        command.add_argument("--incident", default=None, help="incident id the movement serves")
+        if kind == "transfer":
+            command.add_argument("--to", required=True, dest="to_depot", help="receiving depot id")
+        command.add_argument("--wait", type=float, default=15.0, help="seconds to wait for the worker to record it")
+        command.set_defaults(handler=cmd_movement, kind=kind)
+
+    stock = actions.add_parser("stock", help="stock per depot and item, derived from the ledger")
+    stock.add_argument("--on", type=_date, default=None, help="as of this date (default today)")
+    stock.add_argument("--json", action="store_true")
+    stock.set_defaults(handler=cmd_stock)
+
+    ledger = actions.add_parser("ledger", help="the movements, in the order they were accepted")
+    ledger.add_argument("--depot", default=None)
+    ledger.add_argument("--item", default=None)
+    ledger.set_defaults(handler=cmd_ledger)
+
+    cover = actions.add_parser("coverage", help="what reaches every risk source within the window (2-hour circle)")
+    cover.add_argument("--minutes", type=_positive, default=120.0,
+                       help="window for requirements that do not state their own (default 120)")
+    cover.add_argument("--json", action="store_true", help="print the report as JSON")
+    cover.add_argument("--png", type=Path, default=None, help="also draw a map of sources, depots and reach")
+    cover.set_defaults(handler=cmd_coverage)
+
+
+def _quantity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _quantity(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of minutes, got {text!r}")
+    return value
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _store(settings: Settings):  # -> handlers.inventory_store.InventoryStore
+    from handlers.database import make_engine, migrate
+    from handlers.inventory_store import InventoryStore
+
+    migrate(settings.database_url)
+    return InventoryStore(make_engine(settings.database_url))
+
+
+def _check_names(plan, depot: str, item: str, unit: str | None, to_depot: str | None) -> str:
+    for depot_id in filter(None, (depot, to_depot)):
+        if depot_id not in plan.depots:
+            raise UserError(f"unknown depot {depot_id!r}; the plan's depots: {', '.join(plan.depots)}", exit_code=2)
+    if item not in plan.items:
+        raise UserError(f"unknown item {item!r}; the plan's items: {', '.join(plan.items)}", exit_code=2)
+    expected = plan.items[item].unit
+    if unit is not None and unit != expected:
+        raise UserError(f"unit {unit!r} is not the unit of {item} ({plan.items[item].name}): expected {expected!r}",
+                        exit_code=2)
+    return expected
+
+
+def cmd_movement(args: argparse.Namespace, settings: Settings) -> int:
+    from pydantic import ValidationError
+
+    from handlers.kafka_io import TopicWatch, send_event
+    from schemas import InventoryMovement, encode
+
+    plan = load_plan_or_fail(settings.plan)
+    unit = _check_names(plan, args.depot, args.item, args.unit, getattr(args, "to_depot", None))
+    try:
+        movement = InventoryMovement(
+            kind=args.kind, depot_id=args.depot, item_id=args.item, quantity=args.quantity, unit=unit,
+            lot_id=args.lot, expires_on=args.expires, to_depot_id=getattr(args, "to_depot", None),
+            reason=args.reason, actor=args.actor, incident_id=args.incident,
+            occurred_at=dt.datetime.now(dt.timezone.utc))
+    except ValidationError as exc:
+        raise UserError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()), exit_code=2) from exc
+    bootstrap = settings.broker or f"127.0.0.1:{settings.kafka_port}"
+    store = _store(settings)
+    event_id = str(movement.event_id)
+    watch = TopicWatch(bootstrap, settings.topic_prefix + "dlq")
+    try:
+        send_event(bootstrap, settings.topic_prefix + "inventory", movement.depot_id, encode(movement))
+        recorded = lambda: any(str(m.event_id) == event_id for m in store.movements(depot_id=movement.depot_id))  # noqa: E731
+        refused = watch.find(lambda letter: event_id in letter.get("payload", ""), args.wait, also=recorded)
+    finally:
+        watch.close()
+    if refused is not None:
+        raise UserError(f"the ledger refused movement {event_id}: {refused['error']}")
+    if recorded():
+        console.print(f"recorded {args.kind} {movement.quantity:g} {unit} {args.item} at {args.depot} ({event_id})")
+        return 0
+    raise UserError(f"sent movement {event_id}, but it was not recorded within {args.wait:g} s: is the worker running "
+                    f"(`ers up`)? It will be recorded when the worker reads {settings.topic_prefix}inventory.", 3)
+
+
+def cmd_stock(args: argparse.Namespace, settings: Settings) -> int:
+    from contingency.ledger import available
+
+    plan = load_plan_or_fail(settings.plan)
+    store = _store(settings)
+    on = args.on or dt.date.today()
+    stock = store.stock(on=on)
+    minimums = store.minimum_levels()
+    rows = []
+    for (depot, item) in sorted({(lot.depot, lot.item) for lot in stock.lots.values()} | set(minimums)):
+        lots = stock.lots_of(depot, item)
+        rows.append({"depot": depot, "item": item, "unit": plan.items[item].unit if item in plan.items else "",
+                     "on_hand": stock.on_hand(depot, item), "minimum": minimums.get((depot, item), 0.0),
+                     "available": available(stock, depot, item, on, minimums),
+                     "expired": sum(lot.quantity for lot in lots if lot.expired(on)),
+                     "next_expiry": min((lot.expires_on.isoformat() for lot in lots if lot.expires_on), default=None)})
+    if args.json:
+        print(json.dumps({"on": on.isoformat(), "stock": rows}, ensure_ascii=False, indent=2))
+        return 0
+    table = Table(title=f"库存 stock on {on.isoformat()}")
+    for column in ("depot", "item", "on hand", "expired", "minimum", "available", "next expiry"):
+        table.add_column(column, justify="right" if column in ("on hand", "expired", "minimum", "available") else "left")
+    for row in rows:
+        table.add_row(_name(plan.depots, row["depot"]), _name(plan.items, row["item"]),
+                      f"{row['on_hand']:g} {row['unit']}", f"{row['expired']:g}", f"{row['minimum']:g}",
+                      f"{row['available']:g}", row["next_expiry"] or "")
+    Console().print(table)
+    return 0
+
+
+def cmd_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    table = Table(title="台账 ledger (append-only)")
+    for column in ("occurred", "kind", "depot", "item", "quantity", "lot", "to", "reason", "actor", "event id"):
+        table.add_column(column)
+    for m in store.movements(depot_id=args.depot, item_id=args.item):
+        table.add_row(m.occurred_at.isoformat(timespec="minutes"), m.kind, m.depot_id, m.item_id,
+                      f"{m.quantity:g} {m.unit}", m.lot_id or "", m.to_depot_id or "", m.reason, m.actor,
+                      str(m.event_id))
+    Console().print(table)
+    return 0
+
+
+def cmd_coverage(args: argparse.Namespace, settings: Settings) -> int:
+    from contingency.coverage import coverage
+    from contingency.ledger import available
+    from handlers.road_files import RoadFileError, load_road_file
+
+    plan = load_plan_or_fail(settings.plan)
+    try:
+        graph = load_road_file(settings.roads)
+    except RoadFileError as exc:
+        raise UserError(str(exc), exit_code=2) from exc
+    store = _store(settings)
+    today = dt.date.today()
+    stock, minimums = store.stock(on=today), store.minimum_levels()
+    report = coverage(plan, graph, lambda depot, item: available(stock, depot, item, today, minimums), args.minutes)
+    if args.png is not None:
+        from handlers.coverage_map import draw_coverage_map
+
+        draw_coverage_map(plan, graph, report, args.png)
+    if args.json:
+        print(report.to_json())
+    else:
+        _print_coverage(plan, report)
+        if args.png is not None:
+            console.print(f"map written to {args.png}")
+    return 0 if report.covered else 1
+
+
+def _print_coverage(plan, report) -> None:
+    table = Table(title="2小时应急圈 coverage: what arrives at each risk source in time")
+    for column in ("source", "item", "required", "in window", "shortfall", "earliest", "depots (arrival)"):
+        table.add_column(column, justify="right" if column in ("required", "in window", "shortfall") else "left")
+    for e in report.items:
+        depots = ", ".join(f"{_name(plan.depots, c.depot_id)} {c.quantity:g} ({c.arrival_minutes:.0f}′)"
+                           for c in e.contributions)
+        shortfall = f"[red]{e.shortfall:g}[/]" if e.shortfall > 0 else "0"
+        earliest = "" if e.earliest_arrival_minutes is None else f"{e.earliest_arrival_minutes:.0f} min"
+        table.add_row(_name(plan.sources, e.source_id), _name(plan.items, e.item_id), f"{e.required:g} {e.unit}",
+                      f"{e.in_window:g}", shortfall, earliest, depots)
+    Console().print(table)
+    missing = report.shortfalls()
+    if missing:
+        console.print(f"[red]NOT COVERED[/]: {len(missing)} of {len(report.items)} source/item requirements fall "
+                      "short within their window")
+    else:
+        console.print(f"[green]COVERED[/]: all {len(report.items)} source/item requirements reachable in time")
+
+
+def _name(collection, key: str) -> str:
+    return collection[key].name if key in collection else key
