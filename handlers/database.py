@@ -6,7 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, inspect
+import datetime as dt
+
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger("ers.db")
@@ -35,3 +38,21 @@ def migrate(url: str) -> str:
              revision, ", ".join(sorted(inspect(engine).get_table_names())))
     engine.dispose()
     return revision
+
+
+def is_claimed(engine: Engine, key: str) -> bool:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT 1 FROM processed_events WHERE event_id = :key"),
+                                  {"key": key}).first() is not None
+
+
+def claim_once(engine: Engine, key: str, consumer: str, now: dt.datetime) -> bool:
+    """True the first time `key` is claimed (processed_events), False ever after: for work done once per key."""
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO processed_events (event_id, consumer, processed_at) VALUES (:key, :consumer, :now)"),
+                {"key": key, "consumer": consumer, "now": now})
+    except IntegrityError:
+        return False
+    return True

@@ -105,6 +105,10 @@ class InventoryStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     def sync_catalogue(self, plan: "Plan", shelf_life_days: Mapping[str, int] | None = None) -> None:
         """Insert or update the plan's depots and items (none is deleted: movements name them). An item's shelf
         life is taken from `shelf_life_days` where given, else kept as it is."""

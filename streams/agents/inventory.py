@@ -1,26 +1,33 @@
 """The ledger stage: InventoryMovement events -> the SQL ledger (append-only, idempotent by event id).
 
 A movement the ledger refuses (negative stock, unknown depot or item, wrong unit) becomes a dead letter
-with the reason, and the materials officer gets an SMS.
+with the reason, and the materials officer gets an SMS. Once a day (08:00 local time, or at the
+first check after it) the materials officer gets one SMS listing lots that expire within 30 days
+and stock below its minimum.
 """
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+from zoneinfo import ZoneInfo
 
 import faust
 from faust.types import EventT
 
 from contingency import Plan
-from contingency.ledger import LedgerError
-from contingency.material_notices import refused_movement_notices
+from contingency.ids import derive
+from contingency.ledger import LedgerError, below_minimum, expiring
+from contingency.material_notices import housekeeping_notices, refused_movement_notices
 from contingency.roster import Roster
+from handlers.database import claim_once, is_claimed
 from handlers.inventory_store import InventoryStore
 from schemas import EventDecodeError, InventoryMovement, decode, encode
 from streams.agents.common import Output, process_each, send_confirmed, send_dead_letter, wall_clock
 from streams.channels import Channels
 
 AGENT = "inventory"
+HOUSEKEEPING_HOUR = 8  # local time of the daily stock check
 log = logging.getLogger("ers.inventory")
 
 
@@ -45,3 +52,22 @@ def register_inventory_agent(app: faust.App, ch: Channels, plan: Plan, roster: R
     @app.agent(ch.inventory, name="ers.inventory", concurrency=1)
     async def inventory(stream: faust.StreamT) -> None:
         await process_each(stream, handle, ch.dlq, AGENT)
+
+    @app.timer(interval=300.0, on_leader=True)
+    async def housekeeping() -> None:
+        now = wall_clock()
+        local = now.astimezone(ZoneInfo(roster.timezone))
+        if local.hour < HOUSEKEEPING_HOUR:
+            return
+        key = str(derive("housekeeping", plan.id, local.date().isoformat()))
+        if await asyncio.to_thread(is_claimed, store.engine, key):
+            return  # done today
+        stock = await asyncio.to_thread(store.stock, local.date())
+        minimums = await asyncio.to_thread(store.minimum_levels)
+        notices = housekeeping_notices(plan, roster, expiring(stock, local.date()), below_minimum(stock, minimums),
+                                       local.date(), now)
+        log.info("daily stock check %s: %d notice(s)", local.date(), len(notices))
+        # Sent before the day is marked done: a crash in between sends again, with the same notification
+        # ids, which the SMS outbox sends once.
+        await send_confirmed([Output(ch.notifications, n.person_id, encode(n)) for n in notices])
+        await asyncio.to_thread(claim_once, store.engine, key, "housekeeping", now)
