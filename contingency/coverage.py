@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import takewhile
 from typing import Any
 
 from contingency.plan import Plan, RequiredItem
-from contingency.roads import BOUNDARY_EPSILON_MINUTES, Join, RoadGraph, travel_minutes_from_join
+from contingency.roads import BOUNDARY_EPSILON_MINUTES, RoadGraph, travel_minutes_from_join
 
 Available = Callable[[str, str], float]
 
@@ -95,24 +96,21 @@ class Proposal:
 
 def depot_arrivals(plan: Plan, graph: RoadGraph, source_ids: Sequence[str],
                    cutoff: float | None = None) -> dict[str, dict[str, float]]:
-    """depot -> source -> arrival minutes (mobilisation + travel); one Dijkstra per depot. With `cutoff`, arrivals
-    above it are left out (the search stops there)."""
-    joins: dict[str, Join] = {s: graph.join(_pos(plan.sources[s].location)) for s in source_ids}
+    """depot -> source -> arrival minutes (mobilisation + travel); one Dijkstra from all depots at once. With
+    `cutoff`, arrivals above it are left out (the search stops there)."""
+    sources = [(s, _pos(plan.sources[s].location)) for s in source_ids]
+    source_joins = [graph.join(place) for _, place in sources]
+    depots = [(depot, _pos(depot.location)) for depot in plan.depots.values()]
+    depot_joins = [graph.join(place) for _, place in depots]
+    road_cutoffs = None if cutoff is None else [
+        cutoff - depot.mobilisation_minutes - join.offroad_minutes + BOUNDARY_EPSILON_MINUTES
+        for (depot, _), join in zip(depots, depot_joins)]
+    road = graph.road_minutes([j.node for j in depot_joins], [j.node for j in source_joins], road_cutoffs)
     out: dict[str, dict[str, float]] = {}
-    for depot in plan.depots.values():
-        start = _pos(depot.location)
-        start_join = graph.join(start)
-        road_cutoff = None
-        if cutoff is not None:
-            road_cutoff = cutoff - depot.mobilisation_minutes - start_join.offroad_minutes + BOUNDARY_EPSILON_MINUTES
-        road = graph.road_minutes_from(start_join.node, road_cutoff) if road_cutoff is None or road_cutoff >= 0 else {}
+    for (depot, start), start_join, road_from_depot in zip(depots, depot_joins, road):
         arrivals: dict[str, float] = {}
-        for source_id in source_ids:
-            minutes = travel_minutes_from_join(graph, start, start_join, road,
-                                               _pos(plan.sources[source_id].location), joins[source_id])
-            if minutes is None:
-                continue
-            arrival = depot.mobilisation_minutes + minutes
+        for (source_id, place), join, via in zip(sources, source_joins, road_from_depot):
+            arrival = depot.mobilisation_minutes + travel_minutes_from_join(graph, start, start_join, via, place, join)
             if cutoff is None or arrival <= cutoff + BOUNDARY_EPSILON_MINUTES:
                 arrivals[source_id] = arrival
         out[depot.id] = arrivals
@@ -122,19 +120,20 @@ def depot_arrivals(plan: Plan, graph: RoadGraph, source_ids: Sequence[str],
 def coverage(plan: Plan, graph: RoadGraph, available: Available, window_minutes: float = 120) -> CoverageReport:
     requirements = [(source_id, m) for source_id in plan.sources for m in plan.materials_for(source_id)]
     widest = max([m.within_minutes or window_minutes for _, m in requirements], default=window_minutes)
-    arrivals = depot_arrivals(plan, graph, list(plan.sources), cutoff=widest)
+    reach: dict[str, list[tuple[float, str]]] = {source_id: [] for source_id in plan.sources}  # earliest first
+    for depot_id, by_source in depot_arrivals(plan, graph, list(plan.sources), cutoff=widest).items():
+        for source_id, arrival in by_source.items():
+            reach[source_id].append((arrival, depot_id))
+    for depots in reach.values():
+        depots.sort()
     stock = _StockCache(available)
     entries: list[ItemCoverage] = []
     for source_id, requirement in requirements:
         window = requirement.within_minutes or window_minutes
+        in_time = list(takewhile(lambda a: a[0] <= window + BOUNDARY_EPSILON_MINUTES, reach[source_id]))
         for need in requirement.items:
-            contributions = sorted(
-                (Contribution(depot_id, quantity, arrivals[depot_id][source_id])
-                 for depot_id in plan.depots
-                 if source_id in arrivals[depot_id]
-                 and arrivals[depot_id][source_id] <= window + BOUNDARY_EPSILON_MINUTES
-                 and (quantity := stock(depot_id, need.item)) > 0),
-                key=lambda c: (c.arrival_minutes, c.depot_id))
+            contributions = [Contribution(depot_id, quantity, arrival) for arrival, depot_id in in_time
+                             if (quantity := stock(depot_id, need.item)) > 0]
             in_window = sum(c.quantity for c in contributions)
             entries.append(ItemCoverage(
                 source_id=source_id, scenario=requirement.scenario, item_id=need.item, unit=need.unit,

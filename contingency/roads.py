@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
+from scipy.sparse import csr_array
+from scipy.sparse.csgraph import dijkstra
 
 EARTH_RADIUS_KM = 6371.0088
 LatLon = tuple[float, float]
@@ -107,13 +110,38 @@ class Join:
     offroad_km: float
 
 
+@dataclass(frozen=True)
+class _RoadMatrix:
+    """`graph`'s edge minutes as a symmetric CSR matrix; `column` maps a node id to its row/column."""
+
+    graph: nx.Graph
+    minutes: csr_array
+    column: dict[int, int]
+
+    @classmethod
+    def of(cls, graph: nx.Graph) -> _RoadMatrix:
+        column = {node: i for i, node in enumerate(graph.nodes)}
+        rows: list[int] = []
+        cols: list[int] = []
+        minutes: list[float] = []
+        for u, v, m in graph.edges(data="minutes"):
+            rows += [column[u], column[v]]
+            cols += [column[v], column[u]]
+            minutes += [m, m]
+        n = len(column)
+        return cls(graph, csr_array((np.array(minutes, dtype=float), (rows, cols)), shape=(n, n)), column)
+
+
 @dataclass
 class RoadGraph:
+    """Replace `graph` rather than mutate it: the routing matrix is cached per graph object."""
+
     graph: nx.Graph  # nodes: int with lat, lon; edges: minutes, km, highway
     index: GridIndex
     detour_factor: float
     offroad_kmh: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    _matrix: _RoadMatrix | None = field(default=None, init=False, repr=False, compare=False)
 
     def position(self, node: int) -> LatLon:
         data = self.graph.nodes[node]
@@ -127,9 +155,23 @@ class RoadGraph:
         km = haversine_km(place, self.position(node)) * self.detour_factor
         return Join(node, km / self.offroad_kmh * 60.0, km)
 
-    def road_minutes_from(self, node: int, cutoff: float | None = None) -> dict[int, float]:
-        """Single-source Dijkstra over the road graph (networkx), minutes to every node within `cutoff`."""
-        return nx.single_source_dijkstra_path_length(self.graph, node, cutoff=cutoff, weight="minutes")
+    def road_minutes(self, origins: Sequence[int], targets: Sequence[int],
+                     cutoffs: Sequence[float] | None = None) -> np.ndarray:
+        """Minutes over the roads from each origin node (rows) to each target node (columns), all origins in one
+        scipy Dijkstra; inf where a target is further than that origin's cutoff (a target at the cutoff is kept)."""
+        if self._matrix is None or self._matrix.graph is not self.graph:
+            self._matrix = _RoadMatrix.of(self.graph)
+        matrix = self._matrix
+        limit = np.inf if cutoffs is None else max(cutoffs, default=-np.inf)
+        if not origins or limit < 0:
+            return np.full((len(origins), len(targets)), np.inf)
+        # just above the widest cutoff, so a node exactly at it is found; the mask below applies each origin's own
+        minutes = dijkstra(matrix.minutes, indices=[matrix.column[n] for n in origins],
+                           limit=np.nextafter(limit, np.inf))
+        minutes = np.atleast_2d(minutes)[:, [matrix.column[n] for n in targets]]
+        if cutoffs is not None:
+            minutes[minutes > np.asarray(cutoffs, dtype=float)[:, None]] = np.inf
+        return minutes
 
 
 def load_road_graph(geojson: Mapping[str, Any], speeds_by_class: Mapping[str, float], detour_factor: float,
@@ -200,15 +242,15 @@ def read_geojson(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def travel_minutes_from_join(graph: RoadGraph, origin: LatLon, origin_join: Join, road: Mapping[int, float],
-                             destination: LatLon, destination_join: Join) -> float | None:
-    """Minutes origin -> destination given the origin's Dijkstra result `road` (the quicker of the roads and the
-    direct off-road line). When `road` was cut off, a result above the cutoff is not the true minimum."""
+def travel_minutes_from_join(graph: RoadGraph, origin: LatLon, origin_join: Join, road_minutes: float,
+                             destination: LatLon, destination_join: Join) -> float:
+    """Minutes origin -> destination given the road minutes between their join nodes (inf when not reached): the
+    quicker of the roads and the direct off-road line. When the road search was cut off, a result above the
+    cutoff is not the true minimum."""
     direct = graph.offroad_minutes(origin, destination)
-    via = road.get(destination_join.node)
-    if via is None:
+    if math.isinf(road_minutes):
         return direct
-    return min(direct, origin_join.offroad_minutes + via + destination_join.offroad_minutes)
+    return min(direct, origin_join.offroad_minutes + float(road_minutes) + destination_join.offroad_minutes)
 
 
 def travel_minutes(graph: RoadGraph, origin: LatLon, destinations: Sequence[LatLon],
@@ -216,12 +258,11 @@ def travel_minutes(graph: RoadGraph, origin: LatLon, destinations: Sequence[LatL
     """Minutes from origin to each destination (one Dijkstra); None beyond `cutoff`. Every place can be reached
     off-road (straight line x detour_factor at offroad_kmh), so without a cutoff the answer is never None."""
     start = graph.join(origin)
-    road_cutoff = None if cutoff is None else cutoff - start.offroad_minutes + BOUNDARY_EPSILON_MINUTES
-    road = graph.road_minutes_from(start.node, road_cutoff) if road_cutoff is None or road_cutoff >= 0 else {}
+    joins = [graph.join(dest) for dest in destinations]
+    road_cutoffs = None if cutoff is None else [cutoff - start.offroad_minutes + BOUNDARY_EPSILON_MINUTES]
+    (road,) = graph.road_minutes([start.node], [j.node for j in joins], road_cutoffs)
     out: list[float | None] = []
-    for dest in destinations:
-        minutes = travel_minutes_from_join(graph, origin, start, road, dest, graph.join(dest))
-        if minutes is not None and cutoff is not None and minutes > cutoff + BOUNDARY_EPSILON_MINUTES:
-            minutes = None
-        out.append(minutes)
+    for dest, join, via in zip(destinations, joins, road):
+        minutes = travel_minutes_from_join(graph, origin, start, via, dest, join)
+        out.append(None if cutoff is not None and minutes > cutoff + BOUNDARY_EPSILON_MINUTES else minutes)
     return out
