@@ -146,6 +146,8 @@ def _opened(desk: Desk, event: IncidentOpened) -> None:
         return
     facts = _facts(desk.plan, event.incident_id, event.code, event.level, event.source_id, event.title,
                    event.drill_id, event.evidence, event.occurred_at)
+    if event.materials is not None:
+        facts = facts.model_copy(update={"materials": event.materials.line})
     record = IncidentPaging(facts=facts, stations=_stations(desk.plan, event.source_id, event.evidence),
                             stage="suppressed", started_at=desk.now)
     desk.incidents[key] = record
@@ -162,6 +164,8 @@ def _updated(desk: Desk, event: IncidentUpdated) -> None:
     if event.evidence:
         facts = _facts(desk.plan, before.incident_id, before.code, facts.level, before.source_id, before.title,
                        before.drill_id, event.evidence, event.occurred_at)
+    materials = event.materials.line if event.materials is not None else before.materials
+    facts = facts.model_copy(update={"materials": materials})
     firing = not event.reason.startswith(ALL_CLEAR_REASON)
     record = _store(desk, record.model_copy(update={"facts": facts, "firing": firing}))
     if record.stage == "suppressed":
@@ -332,7 +336,8 @@ def _post(desk: Desk, record: IncidentPaging, recipient: str, kind: Kind, cause:
     facts = desk.incidents.get(str(record.facts.incident_id), record).facts
     waited = (desk.now - record.started_at).total_seconds() // 60
     body = incident_text(kind, facts, language=language_of(desk.roster, person), tz=desk.roster.tz, actor=actor,
-                         waited_minutes=waited, previous_level=previous_level, round_number=record.round + 1)
+                         waited_minutes=waited, previous_level=previous_level, round_number=record.round + 1,
+                         extra_line=facts.materials or None)
     held = Held(message_id=derive("sms", cause, recipient, kind, facts.incident_id), kind=kind, facts=facts,
                 body=body, actor=actor, step=step)
     urgent = facts.level == WarningLevel.RED and kind in ("page", "escalation", "repeat", "raise", "notify")

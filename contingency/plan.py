@@ -282,6 +282,8 @@ class Plan(PlanModel):
                                           "exceedance raises the threshold incident instead of opening its own")
     quality: QualityPolicy = Field(default_factory=QualityPolicy)
     correlation: CorrelationPolicy = Field(default_factory=CorrelationPolicy)
+    propose_materials_from: WarningLevel = Field(
+        default=WarningLevel.ORANGE, description="incidents at or above this level get a dispatch proposal")
 
     # Filled by contingency.compiled.compile_plan: resolved limits and per-station indexes for the engine.
     _compiled: "CompiledPlan | None" = PrivateAttr(default=None)

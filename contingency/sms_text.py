@@ -76,6 +76,7 @@ class Facts(BaseModel):
     unit: str = ""
     limit: str = ""
     observed_at: dt.datetime
+    materials: str = ""  # the dispatch proposal's one line, once the incident has one
 
 
 @dataclass(frozen=True)

@@ -49,3 +49,26 @@ class TopicWatch:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def read_all(bootstrap: str, topic: str, timeout: float = 30) -> list[dict[str, Any]]:
+    """Every JSON record of a topic, from the beginning to the end offsets of when this was called."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="ers-cli")
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = {tp: offset for tp, offset in consumer.end_offsets(tps).items() if offset > 0}
+        records: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while ends and time.monotonic() < deadline:
+            for tp, batch in consumer.poll(timeout_ms=300).items():
+                for record in batch:
+                    try:
+                        records.append(json.loads(record.value))
+                    except ValueError:
+                        pass
+            ends = {tp: end for tp, end in ends.items() if consumer.position(tp) < end}
+        return records
+    finally:
+        consumer.close()

@@ -14,6 +14,8 @@ from schemas.incidents import (
     IncidentOpened,
     IncidentResolved,
     IncidentUpdated,
+    MaterialsAllocation,
+    MaterialsProposal,
     WarningLevel,
     incident_event_adapter,
 )
@@ -41,6 +43,8 @@ __all__ = [
     "IncidentResolved",
     "IncidentUpdated",
     "InventoryMovement",
+    "MaterialsAllocation",
+    "MaterialsProposal",
     "Measurement",
     "Notification",
     "QualityFlag",

@@ -49,6 +49,24 @@ class Evidence(Contract):
     observed_at: Timestamp
 
 
+class MaterialsAllocation(Contract):
+    item_id: Identifier
+    depot_id: Identifier
+    quantity: float = Field(gt=0)
+    unit: str
+    arrival_minutes: float = Field(ge=0, description="mobilisation plus travel to the source")
+    in_window: bool = Field(description="arrives within the plan's window (the 2-hour circle)")
+
+
+class MaterialsProposal(Contract):
+    """Which depots send how much of each required item, earliest arrival first."""
+
+    line: str = Field(description="one line for the alert SMS, e.g. 物资: 活性炭2t 伊尔施库 35分钟")
+    allocations: list[MaterialsAllocation] = Field(default_factory=list)
+    missing: dict[str, float] = Field(default_factory=dict, description="item -> quantity no depot can supply")
+    last_arrival_minutes: float | None = None
+
+
 class IncidentOpened(_IncidentEvent):
     type: Literal["incident.opened"] = "incident.opened"
     code: Annotated[str, Field(min_length=2, max_length=8)]
@@ -58,6 +76,7 @@ class IncidentOpened(_IncidentEvent):
     title: str
     evidence: list[Evidence] = Field(default_factory=list)
     caused_by: uuid.UUID | None = Field(default=None, description="event id of the report that opened it")
+    materials: MaterialsProposal | None = Field(default=None, description="dispatch proposal, from the plan's level")
 
 
 class IncidentUpdated(_IncidentEvent):
@@ -68,6 +87,8 @@ class IncidentUpdated(_IncidentEvent):
     reason: str
     evidence: list[Evidence] = Field(default_factory=list)
     caused_by: uuid.UUID | None = None
+    materials: MaterialsProposal | None = Field(default=None, description="set when the level reaches the plan's "
+                                                                         "proposal level")
 
 
 class IncidentAcknowledged(_IncidentEvent):

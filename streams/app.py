@@ -1,17 +1,24 @@
 """The Faust application factory: settings, plan and roster in, a wired app out."""
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import faust
 
 from contingency import Plan
+from contingency.ledger import available
+from contingency.materials import needs_proposal, with_proposal
+from contingency.roads import RoadGraph
 from contingency.roster import Roster, person_by_phone
 from handlers.database import make_engine
 from handlers.inventory_store import InventoryStore
+from handlers.road_files import RoadFileError, load_road_file
 from handlers.sms_gateway import TwilioSms
 from handlers.sms_outbox import SmsOutbox
 from handlers.twilio_webhook import WebhookGuard
+from schemas.incidents import IncidentEvent
 from streams.agents.clock import register_clock
 from streams.agents.dispatch import register_dispatcher
 from streams.agents.incidents import register_incident_agent
@@ -49,6 +56,20 @@ def sms_for(settings: Settings, roster: Roster) -> Sms:
     return Sms(outbox, gateway, guard, status_url)
 
 
+def materials_enricher(plan: Plan, graph: RoadGraph, store: InventoryStore) -> Callable[[IncidentEvent], IncidentEvent]:
+    """Attach a dispatch proposal to incidents that reach the plan's proposal level, from today's stock.
+
+    Reads the ledger synchronously: it happens a few times a day, when an incident reaches that level."""
+    def enrich(event: IncidentEvent) -> IncidentEvent:
+        if not needs_proposal(plan, event):
+            return event
+        today = dt.date.today()
+        stock, minimums = store.stock(on=today), store.minimum_levels()
+        return with_proposal(plan, graph, lambda depot, item: available(stock, depot, item, today, minimums), event)
+
+    return enrich
+
+
 def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
     sms = sms_for(settings, roster)
     app = faust.App(
@@ -73,10 +94,15 @@ def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
     )
     ch = Channels.declare(app, topics_for(settings))
     register_rules_agent(app, ch, plan)
-    desk = register_incident_agent(app, ch, plan, roster)
-    register_dispatcher(app, ch, sms.outbox, sms.gateway, sms.status_callback_url)
     store = InventoryStore(make_engine(settings.database_url))
     store.sync_catalogue(plan)
+    try:
+        graph = load_road_file(settings.roads)
+    except RoadFileError as exc:
+        raise ConfigError(str(exc)) from exc
+    enrich = materials_enricher(plan, graph, store)
+    desk = register_incident_agent(app, ch, plan, roster, enrich)
+    register_dispatcher(app, ch, sms.outbox, sms.gateway, sms.status_callback_url)
     register_inventory_agent(app, ch, plan, roster, store)
     register_webhooks(app, ch, plan, roster, desk, sms.guard, sms.outbox, settings.language)
     register_clock(app, ch, plan, settings.tick_seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -38,6 +39,12 @@ def add_inventory_commands(sub: argparse._SubParsersAction) -> None:
             command.add_argument("--to", required=True, dest="to_depot", help="receiving depot id")
         command.add_argument("--wait", type=float, default=15.0, help="seconds to wait for the worker to record it")
         command.set_defaults(handler=cmd_movement, kind=kind)
+
+    confirm = actions.add_parser("confirm", help="confirm an incident's materials proposal: writes its dispatches")
+    confirm.add_argument("code", help="the incident's code (e.g. K7Q) or id")
+    confirm.add_argument("--actor", default="cli", help="who confirms")
+    confirm.add_argument("--wait", type=float, default=15.0, help="seconds to wait for the worker to record them")
+    confirm.set_defaults(handler=cmd_confirm)
 
     stock = actions.add_parser("stock", help="stock per depot and item, derived from the ledger")
     stock.add_argument("--on", type=_date, default=None, help="as of this date (default today)")
@@ -135,6 +142,42 @@ def cmd_movement(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     raise UserError(f"sent movement {event_id}, but it was not recorded within {args.wait:g} s: is the worker running "
                     f"(`ers up`)? It will be recorded when the worker reads {settings.topic_prefix}inventory.", 3)
+
+
+def cmd_confirm(args: argparse.Namespace, settings: Settings) -> int:
+    from contingency.materials import dispatch_movements
+    from handlers.kafka_io import read_all, send_event
+    from schemas import MaterialsProposal, encode
+
+    bootstrap = settings.broker or f"127.0.0.1:{settings.kafka_port}"
+    events = read_all(bootstrap, settings.topic_prefix + "incidents")
+    wanted = args.code.upper()
+    ids = {e["incident_id"] for e in events if e.get("code", "").upper() == wanted or e.get("incident_id") == args.code}
+    if not ids:
+        raise UserError(f"no incident with code or id {args.code!r} on {settings.topic_prefix}incidents")
+    incident_id = ids.pop()
+    proposals = [e for e in events if e.get("incident_id") == incident_id and e.get("materials")]
+    if not proposals:
+        raise UserError(f"incident {args.code} has no materials proposal (the plan proposes from level "
+                        f"{load_plan_or_fail(settings.plan).propose_materials_from.value})")
+    proposal = MaterialsProposal.model_validate(proposals[-1]["materials"])
+    drill_id = proposals[-1].get("drill_id")
+    movements = dispatch_movements(incident_id, proposal, args.actor, dt.datetime.now(dt.timezone.utc), drill_id)
+    if not movements:
+        raise UserError(f"the proposal for {args.code} allocates nothing ({proposal.line})")
+    store = _store(settings)
+    for movement in movements:
+        send_event(bootstrap, settings.topic_prefix + "inventory", movement.depot_id, encode(movement))
+    ids_sent = {str(m.event_id) for m in movements}
+    deadline = dt.datetime.now() + dt.timedelta(seconds=args.wait)
+    while dt.datetime.now() < deadline:
+        recorded = {str(m.event_id) for m in store.movements()} & ids_sent
+        if recorded == ids_sent:
+            console.print(f"confirmed {args.code}: {len(movements)} dispatch(es) recorded — {proposal.line}")
+            return 0
+        time.sleep(0.3)
+    raise UserError(f"sent {len(movements)} dispatch(es) for {args.code}; not all recorded within {args.wait:g} s "
+                    f"(see `ers inventory ledger` and {settings.topic_prefix}dlq)", 3)
 
 
 def cmd_stock(args: argparse.Namespace, settings: Settings) -> int:

@@ -50,13 +50,18 @@ class Decision:
     notifications: list[Notification]
 
 
+Enrich = Callable[[IncidentEvent], IncidentEvent]
+
+
 def decide(plan: Plan, roster: Roster, books: Books, item: Detection | Command | DeliveryStatus | ClockTick,
-           now_: Callable[[], object]) -> Decision:
-    """Route one input to its domain function; every incident event also goes through paging."""
+           now_: Callable[[], object], enrich: Enrich = lambda event: event) -> Decision:
+    """Route one input to its domain function; every incident event also goes through paging. `enrich` adds
+    what the incident book cannot know (the materials proposal, from the ledger) before anyone is paged."""
     events: list[IncidentEvent] = []
     notes: list[Notification] = []
     if isinstance(item, Detection):
         books.incidents, events = on_detection(plan, books.incidents, item, now_())
+        events = [enrich(event) for event in events]
         for event in events:
             books.paging, paged = on_incident_event(plan, roster, books.paging, event, now_())
             notes += paged
@@ -83,7 +88,8 @@ class DeskView:
         return Books.from_json(self.table.get(BOOK_KEY))
 
 
-def register_incident_agent(app: faust.App, ch: Channels, plan: Plan, roster: Roster) -> DeskView:
+def register_incident_agent(app: faust.App, ch: Channels, plan: Plan, roster: Roster,
+                            enrich: Enrich = lambda event: event) -> DeskView:
     table = app.Table("incident_book", default=None, partitions=1, schema=JSON_TABLE)
     models = {ch.names.detections: Detection, ch.names.commands: Command, ch.names.delivery: DeliveryStatus,
               ch.names.clock: ClockTick}
@@ -96,7 +102,7 @@ def register_incident_agent(app: faust.App, ch: Channels, plan: Plan, roster: Ro
             return
         stored = table.get(BOOK_KEY)
         books = Books.from_json(stored)
-        decision = decide(plan, roster, books, item, wall_clock)
+        decision = decide(plan, roster, books, item, wall_clock, enrich)
         for e in decision.events:
             log.info("%s %s at %s", e.type, e.incident_id, e.source_id)
         for n in decision.notifications:

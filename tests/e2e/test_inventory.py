@@ -91,3 +91,37 @@ def test_coverage_report_on_the_arxan_data(worker: WorkerProcess, tmp_path) -> N
     carbon = [e for e in report["items"] if e["source_id"] == "yirshi_wwtp_outfall" and e["item_id"] == "activated_carbon"]
     assert carbon and carbon[0]["in_window"] == 2  # the 2 t left at Yirshi after the dispatches above
     assert (tmp_path / "map.png").stat().st_size > 10_000
+
+
+def test_an_orange_incident_gets_a_materials_proposal_that_can_be_confirmed(
+        worker: WorkerProcess, twilio_api, broker: str) -> None:
+    import datetime as dt
+
+    received = ers(worker, "inventory", "receive", "--depot", "yirshi", "--item", "quicklime", "--quantity", "25")
+    assert received.returncode == 0, received.stderr
+    incidents = TopicReader(broker, worker.topic("incidents"))
+    reading = {"station_id": "tailings_example_online", "observed_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+               "measurements": [{"parameter": "phreatic_depth", "value": 4.2, "unit": "m"}]}  # < 4.4 m: orange
+    send(broker, worker.topic("readings"), reading, key="tailings_example_online")
+    records = incidents.wait_for(lambda rs: any(r["type"] == "incident.opened" and r["source_id"] == "tailings_example"
+                                                for r in rs), timeout=10)
+    opened = next(r for r in records if r["type"] == "incident.opened" and r["source_id"] == "tailings_example")
+    assert opened["level"] == "orange"
+    proposal = opened["materials"]
+    lime = [a for a in proposal["allocations"] if a["item_id"] == "quicklime"]
+    assert lime == [{"item_id": "quicklime", "depot_id": "yirshi", "quantity": 20.0, "unit": "t",
+                     "arrival_minutes": lime[0]["arrival_minutes"], "in_window": True}]
+    assert proposal["missing"].get("pumps") == 6  # nobody holds pumps
+    assert proposal["line"].startswith("物资:")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not [m for m in twilio_api.messages if opened["code"] in m.body]:
+        time.sleep(0.2)
+    pages = [m for m in twilio_api.messages if opened["code"] in m.body]
+    assert pages and any("物资" in m.body for m in pages), [m.body for m in pages]
+
+    confirmed = ers(worker, "inventory", "confirm", opened["code"])
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert stock_of(worker, "yirshi", "quicklime") == 5
+    again = ers(worker, "inventory", "confirm", opened["code"])  # the same dispatches: recorded once
+    assert again.returncode == 0, again.stderr
+    assert stock_of(worker, "yirshi", "quicklime") == 5

@@ -1,0 +1,61 @@
+import datetime as dt
+import uuid
+
+from contingency import load_plan
+from contingency.materials import dispatch_movements, needs_proposal, propose, with_proposal
+from contingency.sms_text import fits
+from handlers.road_files import load_road_file
+from schemas import IncidentOpened, IncidentUpdated, WarningLevel
+from tests.integration.harness import DEFAULT_PLAN, REPO
+
+PLAN = load_plan(DEFAULT_PLAN)
+GRAPH = load_road_file(REPO / "plans" / "arxan-roads.geojson")
+NOW = dt.datetime(2026, 7, 1, tzinfo=dt.timezone.utc)
+STOCK = {("yirshi", "quicklime"): 25.0, ("yirshi", "activated_carbon"): 2.0, ("city_centre", "activated_carbon"): 9.0,
+         ("bailang", "sandbags"): 100.0, ("ulanhot_league_reserve", "pumps"): 10.0}
+
+
+def available(depot: str, item: str) -> float:
+    return STOCK.get((depot, item), 0.0)
+
+
+def opened(level: str, source: str = "tailings_example") -> IncidentOpened:
+    return IncidentOpened(incident_id=uuid.uuid4(), source_id=source, occurred_at=NOW, code="K7Q", kind="threshold",
+                          rule_id="r", level=level, title="t")
+
+
+def test_proposals_start_at_the_plans_level() -> None:
+    assert PLAN.propose_materials_from == "orange"
+    assert not needs_proposal(PLAN, opened("yellow"))
+    assert needs_proposal(PLAN, opened("orange")) and needs_proposal(PLAN, opened("red"))
+    assert not needs_proposal(PLAN, opened("red", source="arxan_city_air")), "no materials required for air"
+    crossing = IncidentUpdated(incident_id=uuid.uuid4(), source_id="tailings_example", occurred_at=NOW, rule_id="r",
+                               level="orange", previous_level="yellow", reason="raised")
+    above = crossing.model_copy(update={"level": WarningLevel.RED, "previous_level": WarningLevel.ORANGE})
+    assert needs_proposal(PLAN, crossing) and not needs_proposal(PLAN, above)
+    assert with_proposal(PLAN, GRAPH, available, opened("blue")).materials is None
+
+
+def test_the_proposal_fills_from_the_earliest_depot_and_fits_an_sms() -> None:
+    proposal = propose(PLAN, GRAPH, available, "tailings_example")
+    by_item = {}
+    for a in proposal.allocations:
+        by_item.setdefault(a.item_id, []).append(a)
+    assert [(a.depot_id, a.quantity) for a in by_item["quicklime"]] == [("yirshi", 20.0)]
+    carbon = by_item["activated_carbon"]
+    assert [a.depot_id for a in carbon] == ["yirshi", "city_centre"]  # Yirshi is nearer the pond
+    assert carbon[0].arrival_minutes <= carbon[1].arrival_minutes and sum(a.quantity for a in carbon) == 5
+    pumps = by_item["pumps"][0]
+    assert pumps.depot_id == "ulanhot_league_reserve" and not pumps.in_window, "late help is proposed, marked late"
+    assert proposal.missing == {"pac": 2, "portable_monitors": 2, "ppe": 20, "sandbags": 1900}
+    assert proposal.line.startswith("物资: 生石灰20t 伊尔施库") and "缺4项" in proposal.line
+    assert len(proposal.line) <= 60 and fits(proposal.line)
+
+
+def test_confirming_twice_writes_the_same_dispatches() -> None:
+    proposal = propose(PLAN, GRAPH, available, "tailings_example")
+    first = dispatch_movements("inc-1", proposal, "cli", NOW)
+    second = dispatch_movements("inc-1", proposal, "someone", NOW + dt.timedelta(minutes=5))
+    assert [m.event_id for m in first] == [m.event_id for m in second]
+    assert all(m.kind == "dispatch" and m.incident_id == "inc-1" for m in first)
+    assert len(first) == len(proposal.allocations)
