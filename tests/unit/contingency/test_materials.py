@@ -59,3 +59,19 @@ def test_confirming_twice_writes_the_same_dispatches() -> None:
     assert [m.event_id for m in first] == [m.event_id for m in second]
     assert all(m.kind == "dispatch" and m.incident_id == "inc-1" for m in first)
     assert len(first) == len(proposal.allocations)
+
+
+def test_an_expired_lot_does_not_count_towards_coverage() -> None:
+    from contingency.coverage import coverage
+    from contingency.ledger import available as ledger_available, stock_from
+    from schemas import InventoryMovement
+
+    def receipt(lot: str, quantity: float, expires: dt.date) -> InventoryMovement:
+        return InventoryMovement(kind="receipt", depot_id="yirshi", item_id="activated_carbon", quantity=quantity,
+                                 unit="t", lot_id=lot, expires_on=expires, occurred_at=NOW)
+
+    on = dt.date(2026, 7, 1)
+    stock = stock_from([receipt("old", 4, dt.date(2026, 6, 30)), receipt("new", 1, dt.date(2027, 1, 1))], None)
+    report = coverage(PLAN, GRAPH, lambda depot, item: ledger_available(stock, depot, item, on, {}))
+    outfall = next(e for e in report.items if e.source_id == "yirshi_wwtp_outfall" and e.item_id == "activated_carbon")
+    assert (outfall.in_window, outfall.shortfall) == (1, 1), "2 t required, 4 t expired, 1 t usable"
