@@ -1,0 +1,85 @@
+"""`record` against the real broker: produce to a unique prefix, record, parse back (issue 6)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from handlers.drill_files import read_drill_log, record_topics
+
+pytestmark = pytest.mark.integration
+
+T0 = dt.datetime(2026, 7, 1, 0, 0, tzinfo=dt.timezone.utc)
+
+
+def reading(station: str, minutes: int, value: float) -> dict:
+    return {"event_id": str(uuid.uuid4()), "type": "station_report", "schema_version": 1, "station_id": station,
+            "observed_at": (T0 + dt.timedelta(minutes=minutes)).isoformat(), "drill_id": None,
+            "measurements": [{"parameter": "pH", "value": value, "unit": "dimensionless", "flag": "N"}]}
+
+
+def command(minutes: int) -> dict:
+    return {"event_id": str(uuid.uuid4()), "type": "command", "schema_version": 1, "action": "ack",
+            "incident_id": None, "incident_code": "YJA", "source_id": "halaha_dashankuang", "actor": "zhao_lei",
+            "channel": "drill", "issued_at": (T0 + dt.timedelta(minutes=minutes)).isoformat(), "note": "",
+            "drill_id": None}
+
+
+def ms(minutes: int) -> int:
+    return int((T0 + dt.timedelta(minutes=minutes)).timestamp() * 1000)
+
+
+@pytest.fixture(scope="module")
+def produced(broker: str) -> tuple[str, list[tuple[str, str, int, dict]]]:
+    prefix = f"d{uuid.uuid4().hex[:8]}."
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    try:
+        admin.create_topics([NewTopic(prefix + "readings", 3, 1), NewTopic(prefix + "commands", 1, 1)])
+    finally:
+        admin.close()
+    events = [  # (topic, key, timestamp ms, payload), sent out of order across topics and partitions
+        ("readings", "hlh_dsk_auto", ms(0), reading("hlh_dsk_auto", 0, 7.1)),
+        ("readings", "city_source_auto", ms(5), reading("city_source_auto", 5, 7.3)),
+        ("commands", "halaha_dashankuang", ms(12), command(12)),
+        ("readings", "hlh_dsk_auto", ms(10), reading("hlh_dsk_auto", 10, 5.6)),
+        ("readings", "yirshi_wwtp_online", ms(20), reading("yirshi_wwtp_online", 20, 6.9)),
+    ]
+    producer = KafkaProducer(bootstrap_servers=broker, acks="all")
+    try:
+        for topic, key, timestamp, payload in events:
+            producer.send(prefix + topic, key=key.encode(), value=json.dumps(payload).encode(),
+                          headers=[("ers-drill", b"t1")], timestamp_ms=timestamp)
+        producer.send(prefix + "readings", key=b"junk", value=b"not json", timestamp_ms=ms(15))
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+    time.sleep(0.5)
+    return prefix, events
+
+
+def test_record_merges_topics_by_timestamp_and_parses_back(broker: str, produced, tmp_path: Path) -> None:
+    prefix, events = produced
+    out = tmp_path / "recorded.jsonl"
+    written = record_topics(broker, prefix, ["readings", "commands"], None, None, out)
+    assert written == len(events)  # the garbage record is skipped
+    log = read_drill_log(out)
+    expected = sorted(events, key=lambda e: e[2])
+    assert [(e.topic, e.key, e.payload) for e in log.entries] == [(t, k, p) for t, k, _, p in expected]
+    assert [int(e.at.timestamp() * 1000) for e in log.entries] == [e[2] for e in expected]
+    assert all(e.headers == {"ers-drill": "t1"} for e in log.entries)
+
+
+def test_record_since_and_until(broker: str, produced, tmp_path: Path) -> None:
+    prefix, events = produced
+    out = tmp_path / "window.jsonl"
+    since, until = T0 + dt.timedelta(minutes=5), T0 + dt.timedelta(minutes=20)
+    written = record_topics(broker, prefix, ["readings", "commands"], since, until, out)
+    log = read_drill_log(out)
+    assert written == 3
+    assert [e.at for e in log.entries] == [T0 + dt.timedelta(minutes=m) for m in (5, 10, 12)]
