@@ -185,7 +185,7 @@ def timeline_svg(report: DrillReport) -> str:
         minutes += [m for m in (i.acknowledged_minute, i.resolved_minute, i.first_anomaly_minute) if m is not None]
     span = max(30.0, max(minutes) * 1.05)
     scale = (_WIDTH - _LEFT - 20) / span
-    height = _TOP + _ROW * max(1, len(report.incidents)) + 40
+    height = _TOP + _ROW * max(1, len(report.incidents)) + 60
 
     def x(minute: float) -> float:
         return round(_LEFT + max(0.0, minute) * scale, 1)
@@ -193,7 +193,7 @@ def timeline_svg(report: DrillReport) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" '
            f'viewBox="0 0 {_WIDTH} {height}" role="img" aria-label="时间轴 (Timeline)">',
            f'<rect x="0" y="0" width="{_WIDTH}" height="{height}" fill="#fff"/>']
-    axis_y = height - 30
+    axis_y = height - 50
     out.append(f'<line x1="{_LEFT}" y1="{axis_y}" x2="{_WIDTH - 20}" y2="{axis_y}" stroke="#444"/>')
     step = _tick_step(span)
     tick = 0.0
@@ -232,7 +232,7 @@ def timeline_svg(report: DrillReport) -> str:
               ("acknowledged", "确认 (acknowledged)"), ("resolved", "解除 (resolved)"),
               ("anomaly", "首次异常 (first anomaly)")]
     for k, (kind, label) in enumerate(legend):
-        lx = _LEFT + k * 120
+        lx = 10 + k * 145
         out.append(_marker(kind, lx, height - 8, label, None) +
                    f'<text x="{lx + 8}" y="{height - 4}" font-size="10">{_e(label)}</text>')
     out.append("</svg>")
