@@ -72,7 +72,7 @@ class DrillEntry:
     at: dt.datetime
     payload: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
-    line: int = 0
+    line: int = field(default=0, compare=False)
     event: BaseModel | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -134,27 +134,34 @@ def parse_drill_log(lines: Iterable[str], name: str, plan: "Plan | None" = None)
     """Typed entries of a drill log; raises DrillLogError listing every problem found."""
     entries: list[DrillEntry] = []
     problems: list[Problem] = []
-    previous: DrillEntry | None = None
+    previous: tuple[dt.datetime, int] | None = None
     seen_ids: dict[str, int] = {}
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
-        entry, found = parse_line(text, name, number, plan)
-        problems += found
-        if entry is None:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            problems.append(Problem(WHOLE_LINE, f"not JSON: {exc}", name, number))
             continue
-        if previous is not None and entry.at < previous.at:
-            problems.append(Problem(("at",), f"{entry.at.isoformat()} is before {previous.at.isoformat()} of line "
-                                              f"{previous.line}: times must not decrease", name, number))
-        event_id = entry.payload.get("event_id")
+        entry, found = entry_from_json(data, name, number, plan)
+        problems += found
+        at = _aware_time(data.get("at")) if isinstance(data, dict) else None
+        if at is not None:  # the order of times is checked on every line that has one, valid or not
+            if previous is not None and at < previous[0]:
+                problems.append(Problem(("at",), f"{at.isoformat()} is before {previous[0].isoformat()} of line "
+                                                 f"{previous[1]}: times must not decrease", name, number))
+            previous = (at, number)
+        payload = data.get("payload") if isinstance(data, dict) else None
+        event_id = payload.get("event_id") if isinstance(payload, dict) else None
         if isinstance(event_id, str):
             if event_id in seen_ids:
                 problems.append(Problem(("payload", "event_id"), f"{event_id} is already used on line "
                                                                   f"{seen_ids[event_id]}", name, number))
             else:
                 seen_ids[event_id] = number
-        previous = entry
-        entries.append(entry)
+        if entry is not None:
+            entries.append(entry)
     if problems:
         raise DrillLogError(problems)
     return DrillLog(name=name, entries=tuple(entries))
