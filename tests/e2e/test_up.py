@@ -33,7 +33,8 @@ def test_ers_up_runs_kafka_database_and_worker_and_stops_cleanly(tmp_path: Path)
     port = free_port()
     env = {**os.environ, "ERS_KAFKA_PORT": str(port), "ERS_KAFKA_CONTROLLER_PORT": str(free_port()),
            "ERS_WEB_PORT": str(free_port()), "ERS_PLAN": str(REPO / "plans" / "arxan.yaml"),
-           "ERS_ROSTER": str(REPO / "plans" / "arxan-roster.yaml")}
+           "ERS_ROSTER": str(REPO / "plans" / "arxan-roster.yaml"),
+           "ERS_ROADS": str(REPO / "plans" / "arxan-roads.geojson")}
     for name in ("ERS_BROKER", "ERS_TWILIO_ACCOUNT_SID", "ERS_TWILIO_AUTH_TOKEN", "ERS_TWILIO_FROM", "ERS_TWILIO_API_BASE"):
         env.pop(name, None)  # embedded defaults: local Kafka and the local Twilio sandbox
     log = tmp_path / "up.log"
