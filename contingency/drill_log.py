@@ -244,6 +244,11 @@ def entry_from_json(data: Any, name: str = "<drill>", number: int = 0, plan: "Pl
                       event=event), []
 
 
+def parse_aware_time(value: Any) -> dt.datetime | None:
+    """An ISO 8601 time with an offset (e.g. for --since/--until), else None."""
+    return _aware_time(value)
+
+
 def _aware_time(value: Any) -> dt.datetime | None:
     if not isinstance(value, str):
         return None

@@ -13,6 +13,7 @@ from contingency.drill_log import (
     check_drill_log,
     entry_from_json,
     format_entry,
+    parse_aware_time,
     parse_drill_log,
 )
 from schemas import Command, IncidentReport, InventoryMovement, StationReport
@@ -201,3 +202,9 @@ def test_shipped_scenarios_validate_against_the_arxan_plan(name: str, arxan: Pla
     assert commands and all(e.first_of for e in commands)
     assert all(e.event.channel == "drill" for e in commands)
     assert (log.end - log.start).total_seconds() >= 2.5 * 3600
+
+
+def test_parse_aware_time() -> None:
+    assert parse_aware_time("2026-07-22T06:00+08:00").utcoffset().total_seconds() == 8 * 3600
+    assert parse_aware_time("2026-07-22T06:00") is None
+    assert parse_aware_time("yesterday") is None
