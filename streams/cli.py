@@ -13,8 +13,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.logging import RichHandler
 
+from streams.cli_drill import add_drill_commands
 from streams.cli_inventory import add_inventory_commands
-from streams.cli_support import UserError, console, load_plan_or_fail
+from streams.cli_support import UserError, console, load_plan_or_fail, report_problems
 from streams.config import ConfigError, Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     reply.set_defaults(handler=cmd_sms_reply)
 
     add_inventory_commands(sub)
+    add_drill_commands(sub)
 
     db = sub.add_parser("db", help="the SQL database")
     db_sub = db.add_subparsers(title="db commands", metavar="ACTION", required=True)
@@ -299,18 +301,7 @@ def cmd_schemas_export(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_plan_check(args: argparse.Namespace, settings: Settings) -> int:
     from contingency import check_plan
 
-    return _report_problems(check_plan(args.path), args.path)
-
-
-def _report_problems(problems: list, path: Path) -> int:
-    """One `file:line: field: what is wrong` per line on stdout; exit code 1 if there are any."""
-    for problem in problems:
-        print(problem)
-    if problems:
-        console.print(f"[red]{len(problems)} problem(s)[/] in {path}")
-        return 1
-    console.print(f"[green]ok[/]: {path}")
-    return 0
+    return report_problems(check_plan(args.path), args.path)
 
 
 def cmd_plan_show(args: argparse.Namespace, settings: Settings) -> int:
@@ -346,7 +337,7 @@ def cmd_roster_check(args: argparse.Namespace, settings: Settings) -> int:
     from contingency.roster import check_roster
 
     path = args.path or settings.roster
-    return _report_problems(check_roster(path, _load_plan(settings.plan)), path)
+    return report_problems(check_roster(path, _load_plan(settings.plan)), path)
 
 
 def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:

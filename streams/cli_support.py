@@ -23,3 +23,14 @@ def load_plan_or_fail(path: Path):  # -> contingency.Plan
         return load_plan(path)
     except PlanError as exc:
         raise UserError(str(exc)) from exc
+
+
+def report_problems(problems: list, path: Path) -> int:
+    """One `file:line: field: what is wrong` per line on stdout; exit code 1 if there are any."""
+    for problem in problems:
+        print(problem)
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s)[/] in {path}")
+        return 1
+    console.print(f"[green]ok[/]: {path}")
+    return 0

@@ -73,3 +73,16 @@ def test_bad_cli_arguments_say_what_was_expected(argv: list[str], expected: str,
         main(argv)
     assert exit_info.value.code == 2
     assert expected in capsys.readouterr().err
+
+
+def test_drill_validate_accepts_the_shipped_scenarios_and_names_lines(tmp_path, capsys) -> None:
+    from pathlib import Path
+
+    from streams.cli import main
+
+    for scenario in sorted(Path("drills").glob("*.jsonl")):
+        assert main(["drill", "validate", str(scenario)]) == 0, capsys.readouterr()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"topic": "readings", "key": "x", "at": "2026-07-22T06:00:00+08:00", "payload": {}}\n')
+    assert main(["drill", "validate", str(bad)]) == 1
+    assert f"{bad}:1: payload.station_id: Field required" in capsys.readouterr().out
