@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,14 @@ def twilio_api() -> Iterator["LocalTwilioApi"]:
 
     with LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid(), callback_delay=0.05) as api:
         yield api
+
+
+DATABASES = ["sqlite"] + (["postgres"] if os.environ.get("ERS_TEST_POSTGRES_URL") else [])
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite always (in a folder that does not exist yet); PostgreSQL too when ERS_TEST_POSTGRES_URL is set (CI)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nested' / 'ers.db'}"
+    return os.environ["ERS_TEST_POSTGRES_URL"]

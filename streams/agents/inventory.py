@@ -8,7 +8,6 @@ and stock below its minimum.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
 

@@ -1,21 +1,13 @@
 """Migrations run on SQLite (always) and on PostgreSQL (when ERS_TEST_POSTGRES_URL is set, as in CI)."""
 from __future__ import annotations
 
-import os
 
-import pytest
 from sqlalchemy import inspect
 
 from handlers.database import make_engine, migrate
 
-URLS = ["sqlite"] + (["postgres"] if os.environ.get("ERS_TEST_POSTGRES_URL") else [])
 
 
-@pytest.fixture(params=URLS)
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'nested' / 'ers.db'}"
-    return os.environ["ERS_TEST_POSTGRES_URL"]
 
 
 def test_migrate_creates_the_schema_and_is_repeatable(database_url: str) -> None:

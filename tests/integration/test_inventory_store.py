@@ -18,7 +18,6 @@ from handlers.database import make_engine, migrate
 from handlers.inventory_store import InventoryStore
 from schemas.inventory import InventoryMovement
 
-URLS = ["sqlite"] + (["postgres"] if os.environ.get("ERS_TEST_POSTGRES_URL") else [])
 ARXAN = os.path.join(os.path.dirname(__file__), "..", "..", "plans", "arxan.yaml")
 AT = dt.datetime(2026, 7, 1, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 DAY = dt.date(2026, 7, 1)
@@ -29,11 +28,6 @@ def plan() -> Plan:
     return load_plan(ARXAN)
 
 
-@pytest.fixture(params=URLS)
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ers.db'}"
-    return os.environ["ERS_TEST_POSTGRES_URL"]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ claims are idempotent, a crash between claim and send is reconciled without a se
 the policy, and status callbacks and replies reach the outbox through the webhook guard."""
 from __future__ import annotations
 
-import os
 import secrets
 import time
 import uuid
@@ -23,15 +22,9 @@ from handlers.twilio_local import AiohttpThread, LocalTwilioApi, fake_account_si
 from handlers.twilio_webhook import SIGNATURE_HEADER, WebhookGuard, twiml_empty, twiml_message
 from schemas.notifications import Notification
 
-URLS = ["sqlite"] + (["postgres"] if os.environ.get("ERS_TEST_POSTGRES_URL") else [])
 OUR_NUMBER = "+15005550006"
 
 
-@pytest.fixture(params=URLS)
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ers.db'}"
-    return os.environ["ERS_TEST_POSTGRES_URL"]
 
 
 @pytest.fixture
