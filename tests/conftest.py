@@ -26,7 +26,7 @@ def broker() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def twilio_api() -> Iterator["LocalTwilioApi"]:
+def twilio_api() -> Iterator[object]:  # handlers.twilio_local.LocalTwilioApi
     """A local server speaking Twilio's Messages API; the real twilio library is pointed at it."""
     from handlers.twilio_local import LocalTwilioApi, fake_account_sid, fake_auth_token
 

@@ -6,7 +6,6 @@ import pytest
 
 from schemas import (
     Command,
-    DeadLetter,
     EventDecodeError,
     IncidentOpened,
     InventoryMovement,
