@@ -12,11 +12,12 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 from faust.types import EventT, TopicT
 
-from schemas import encode
+from schemas import EventDecodeError, decode, encode
 from streams.dead_letters import dead_letter_for
 
 log = logging.getLogger("ers.streams")
@@ -37,6 +38,15 @@ async def send_dead_letter(dlq: TopicT, event: EventT, error: str, agent: str) -
     )
     log.warning("dead letter from %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, error)
     await dlq.send(key=_bytes(msg.key), value=encode(letter))
+
+
+async def decode_or_dead_letter(event: EventT, model: Any, dlq: TopicT, agent: str) -> Any | None:
+    """The message as `model`, or None after sending it to the dead-letter topic with the reason."""
+    try:
+        return decode(model, event.message.value)
+    except EventDecodeError as exc:
+        await send_dead_letter(dlq, event, exc.reason, agent)
+        return None
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from faust.types import EventT
 from handlers.phones import mask
 from handlers.sms_gateway import TwilioSms
 from handlers.sms_outbox import SmsOutbox, deliver
-from schemas import DeliveryStatus, EventDecodeError, Notification, decode, encode
-from streams.agents.common import Output, process_each, send_confirmed, send_dead_letter, wall_clock
+from schemas import DeliveryStatus, Notification, encode
+from streams.agents.common import Output, decode_or_dead_letter, process_each, send_confirmed, wall_clock
 from streams.channels import Channels
 
 AGENT = "dispatch"
@@ -24,10 +24,8 @@ OUTCOME_STATUS = {"sent": "sent", "reconciled": "sent", "failed": "failed"}
 def register_dispatcher(app: faust.App, ch: Channels, outbox: SmsOutbox, gateway: TwilioSms,
                         status_callback_url: str) -> None:
     async def handle(event: EventT) -> None:
-        try:
-            notification = decode(Notification, event.message.value)
-        except EventDecodeError as exc:
-            await send_dead_letter(ch.dlq, event, exc.reason, AGENT)
+        notification = await decode_or_dead_letter(event, Notification, ch.dlq, AGENT)
+        if notification is None:
             return
         # twilio and SQLAlchemy block: keep the event loop (heartbeats, other agents) free.
         result = await asyncio.to_thread(deliver, outbox, gateway, notification, status_callback_url, wall_clock())

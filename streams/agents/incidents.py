@@ -19,9 +19,9 @@ from contingency import IncidentBook, Plan, apply_event, on_detection
 from contingency.paging import PagingBook, on_clock, on_command, on_delivery, on_incident_event
 from contingency.roster import Roster
 from handlers.phones import mask
-from schemas import ClockTick, Command, DeliveryStatus, Detection, EventDecodeError, Notification, decode, encode
+from schemas import ClockTick, Command, DeliveryStatus, Detection, Notification, encode
 from schemas.incidents import IncidentEvent
-from streams.agents.common import JSON_TABLE, Output, process_each, send_confirmed, send_dead_letter, wall_clock
+from streams.agents.common import JSON_TABLE, Output, decode_or_dead_letter, process_each, send_confirmed, wall_clock
 from streams.channels import Channels
 
 AGENT = "incidents"
@@ -95,10 +95,8 @@ def register_incident_agent(app: faust.App, ch: Channels, plan: Plan, roster: Ro
               ch.names.clock: ClockTick}
 
     async def handle(event: EventT) -> None:
-        try:
-            item = decode(models[event.message.topic], event.message.value)
-        except EventDecodeError as exc:
-            await send_dead_letter(ch.dlq, event, exc.reason, AGENT)
+        item = await decode_or_dead_letter(event, models[event.message.topic], ch.dlq, AGENT)
+        if item is None:
             return
         stored = table.get(BOOK_KEY)
         books = Books.from_json(stored)

@@ -21,8 +21,10 @@ from contingency.material_notices import housekeeping_notices, refused_movement_
 from contingency.roster import Roster
 from handlers.database import claim_once, is_claimed
 from handlers.inventory_store import InventoryStore
-from schemas import EventDecodeError, InventoryMovement, decode, encode
-from streams.agents.common import Output, process_each, send_confirmed, send_dead_letter, wall_clock
+from schemas import InventoryMovement, encode
+from streams.agents.common import (
+    Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter, wall_clock,
+)
 from streams.channels import Channels
 
 AGENT = "inventory"
@@ -33,10 +35,8 @@ log = logging.getLogger("ers.inventory")
 def register_inventory_agent(app: faust.App, ch: Channels, plan: Plan, roster: Roster,
                              store: InventoryStore) -> None:
     async def handle(event: EventT) -> None:
-        try:
-            movement = decode(InventoryMovement, event.message.value)
-        except EventDecodeError as exc:
-            await send_dead_letter(ch.dlq, event, exc.reason, AGENT)
+        movement = await decode_or_dead_letter(event, InventoryMovement, ch.dlq, AGENT)
+        if movement is None:
             return
         try:
             result = await asyncio.to_thread(store.record, movement)

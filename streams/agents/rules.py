@@ -11,8 +11,10 @@ import faust
 from faust.types import EventT
 
 from contingency import Plan, StationState, evaluate, tick
-from schemas import EventDecodeError, StationReport, StationTick, decode, encode
-from streams.agents.common import JSON_TABLE, Output, process_each, send_confirmed, send_dead_letter, wall_clock
+from schemas import StationReport, StationTick, encode
+from streams.agents.common import (
+    JSON_TABLE, Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter, wall_clock,
+)
 from streams.channels import Channels
 
 AGENT = "rules"
@@ -50,10 +52,8 @@ def register_rules_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
     async def handle(event: EventT) -> None:
         msg = event.message
         is_tick = msg.topic == ch.names.ticks
-        try:
-            item: StationReport | StationTick = decode(StationTick if is_tick else StationReport, msg.value)
-        except EventDecodeError as exc:
-            await send_dead_letter(ch.dlq, event, exc.reason, AGENT)
+        item = await decode_or_dead_letter(event, StationTick if is_tick else StationReport, ch.dlq, AGENT)
+        if item is None:
             return
         station_id = item.station_id
         if msg.key != station_id.encode("utf-8"):
