@@ -54,9 +54,18 @@ def worker(broker: str, sms_api: LocalTwilioApi, fast_plan: Path, fast_roster: P
     process.stop()
 
 
-def on_duty_phone(role: str) -> str:
+def on_duty_person(role: str):
     roster = load_roster(DEFAULT_ROSTER, load_plan(DEFAULT_PLAN))
-    return on_duty(roster, role, dt.datetime.now(dt.timezone.utc))[0].phone
+    return on_duty(roster, role, dt.datetime.now(dt.timezone.utc))[0]
+
+
+def on_duty_phone(role: str) -> str:
+    return on_duty_person(role).phone
+
+
+# Who is on duty depends on the day (weekly rotation, handover 08:30); one duty officer reads English.
+BLUE = {"zh-CN": "蓝色", "en": "BLUE"}
+ACKNOWLEDGED = {"zh-CN": "已确认", "en": "Acknowledged"}
 
 
 def reading(station: str, parameter: str, value: float, unit: str = "mg/L") -> dict:
@@ -88,20 +97,21 @@ def opened_code(reader: TopicReader, source: str) -> str:
 
 def test_page_within_5_s_then_acknowledged_by_sms_reply(broker: str, worker: WorkerProcess,
                                                         sms_api: LocalTwilioApi) -> None:
-    officer = on_duty_phone("duty_officer")
+    person = on_duty_person("duty_officer")
+    officer, language = person.phone, person.language or "zh-CN"
     incidents = TopicReader(broker, worker.topic("incidents"))
     started = time.monotonic()
     send(broker, worker.topic("readings"), reading("yirshi_wwtp_online", "cod", 80.0), key="yirshi_wwtp_online")
     code = opened_code(incidents, "yirshi_wwtp_outfall")
     page = wait_for_sms(sms_api, officer, code, timeout=5)[0]
     assert time.monotonic() - started < 5
-    assert "蓝色" in page.body and f"1 {code}" in page.body, page.body
+    assert BLUE[language] in page.body and f"1 {code}" in page.body, page.body
 
     status, body = sms_api.post_inbound(worker.public_url + "/twilio/sms", from_=officer, to=SANDBOX_NUMBER,
                                         body=f"1 {code}")
     assert status == 200 and body.startswith("<?xml"), body
     incidents.wait_for(lambda rs: any(r["type"] == "incident.acknowledged" for r in rs), timeout=10)
-    confirmations = wait_for_sms(sms_api, officer, "确认", timeout=10)
+    confirmations = wait_for_sms(sms_api, officer, ACKNOWLEDGED[language], timeout=10)
     assert any(code in m.body for m in confirmations)
 
     time.sleep(WAIT_SECONDS + 4)  # past tier 1's wait: an acknowledged incident is not escalated
