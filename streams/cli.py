@@ -15,7 +15,7 @@ from rich.logging import RichHandler
 
 from streams.cli_drill import add_drill_commands
 from streams.cli_inventory import add_inventory_commands
-from streams.cli_support import UserError, console, load_plan_or_fail, report_problems
+from streams.cli_support import UserError, aware_time, console, load_plan_or_fail, report_problems
 from streams.config import ConfigError, Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     roster = sub.add_parser("roster", help="the duty roster")
     roster_sub = roster.add_subparsers(title="roster commands", metavar="ACTION", required=True)
     now = roster_sub.add_parser("now", help="who holds each role of the plan now (or --at a time)")
-    now.add_argument("--at", type=_aware_time, default=None, help="ISO time with offset, e.g. 2026-07-01T09:00+08:00")
+    now.add_argument("--at", type=aware_time, default=None, help="ISO time with offset, e.g. 2026-07-01T09:00+08:00")
     now.set_defaults(handler=cmd_roster_now)
     rcheck = roster_sub.add_parser("check", help="validate the roster against the plan; exit 0 if valid")
     rcheck.add_argument("path", type=Path, nargs="?", default=None, help="roster file (default: the configured one)")
@@ -122,16 +122,6 @@ def _e164(text: str) -> str:
     if not re.fullmatch(r"\+[1-9]\d{6,14}", text):
         raise argparse.ArgumentTypeError(f"expected an E.164 phone number like +8613800000001, got {text!r}")
     return text
-
-
-def _aware_time(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an ISO time like 2026-07-01T09:00+08:00, got {text!r}") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"expected a time with its offset (+08:00), got {text!r}")
-    return value
 
 
 def _existing_file(text: str) -> Path:
@@ -280,13 +270,11 @@ def _kafka_action(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.event_files import EventFileError, produce_file
 
-    if settings.broker is None:
-        settings = settings.model_copy(update={"broker": "127.0.0.1:9092"})
     try:
-        count = produce_file(settings.bootstrap, args.file, settings.topic_prefix + args.topic)
+        count = produce_file(settings.client_bootstrap, args.file, settings.topic_prefix + args.topic)
     except EventFileError as exc:
         raise UserError(str(exc)) from exc
-    console.print(f"sent {count} events to {settings.bootstrap}")
+    console.print(f"sent {count} events to {settings.client_bootstrap}")
     return 0
 
 

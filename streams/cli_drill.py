@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 
-from streams.cli_support import UserError, console, load_plan_or_fail, report_problems
+from streams.cli_support import UserError, aware_time, console, load_plan_or_fail, report_problems
 from streams.config import Settings
 
 RECORDABLE = ("readings", "reports", "commands", "inventory")
@@ -20,20 +19,10 @@ def add_drill_commands(sub: argparse._SubParsersAction) -> None:
     record = actions.add_parser("record", help="write a drill log from the live topics")
     record.add_argument("--topics", default=",".join(RECORDABLE),
                         help=f"comma-separated topic suffixes among {', '.join(RECORDABLE)} (default: all)")
-    record.add_argument("--since", type=_aware_time, default=None, help="ISO time with offset (inclusive)")
-    record.add_argument("--until", type=_aware_time, default=None, help="ISO time with offset (exclusive)")
+    record.add_argument("--since", type=aware_time, default=None, help="ISO time with offset (inclusive)")
+    record.add_argument("--until", type=aware_time, default=None, help="ISO time with offset (exclusive)")
     record.add_argument("--out", type=Path, required=True, help="the drill log to write (JSON Lines)")
     record.set_defaults(handler=cmd_drill_record)
-
-
-def _aware_time(text: str) -> dt.datetime:
-    from contingency.drill_log import parse_aware_time
-
-    value = parse_aware_time(text)
-    if value is None:
-        raise argparse.ArgumentTypeError(f"expected an ISO time with its offset, like 2026-07-22T06:00+08:00, "
-                                         f"got {text!r}")
-    return value
 
 
 def cmd_drill_validate(args: argparse.Namespace, settings: Settings) -> int:
@@ -50,7 +39,6 @@ def cmd_drill_record(args: argparse.Namespace, settings: Settings) -> int:
     if unknown:
         raise UserError(f"--topics: cannot record {', '.join(unknown)}; expected some of {', '.join(RECORDABLE)}",
                         exit_code=2)
-    bootstrap = settings.broker or f"127.0.0.1:{settings.kafka_port}"
-    count = record_topics(bootstrap, settings.topic_prefix, topics, args.since, args.until, args.out)
+    count = record_topics(settings.client_bootstrap, settings.topic_prefix, topics, args.since, args.until, args.out)
     console.print(f"wrote {count} events to {args.out}")
     return 0

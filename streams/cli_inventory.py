@@ -125,7 +125,7 @@ def cmd_movement(args: argparse.Namespace, settings: Settings) -> int:
             occurred_at=dt.datetime.now(dt.timezone.utc))
     except ValidationError as exc:
         raise UserError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()), exit_code=2) from exc
-    bootstrap = settings.broker or f"127.0.0.1:{settings.kafka_port}"
+    bootstrap = settings.client_bootstrap
     store = _store(settings)
     event_id = str(movement.event_id)
     watch = TopicWatch(bootstrap, settings.topic_prefix + "dlq")
@@ -149,7 +149,7 @@ def cmd_confirm(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.kafka_io import read_all, send_event
     from schemas import MaterialsProposal, encode
 
-    bootstrap = settings.broker or f"127.0.0.1:{settings.kafka_port}"
+    bootstrap = settings.client_bootstrap
     events = read_all(bootstrap, settings.topic_prefix + "incidents")
     wanted = args.code.upper()
     ids = {e["incident_id"] for e in events if e.get("code", "").upper() == wanted or e.get("incident_id") == args.code}

@@ -1,6 +1,8 @@
 """What every `ers` command shares: the console, user errors, loading the plan."""
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 from pathlib import Path
 
 from rich.console import Console
@@ -34,3 +36,14 @@ def report_problems(problems: list, path: Path) -> int:
         return 1
     console.print(f"[green]ok[/]: {path}")
     return 0
+
+
+def aware_time(text: str) -> dt.datetime:
+    """argparse type: an ISO time that carries its offset."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO time like 2026-07-01T09:00+08:00, got {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"expected a time with its offset (+08:00), got {text!r}")
+    return value

@@ -53,6 +53,11 @@ class Settings(BaseModel):
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
 
     @property
+    def client_bootstrap(self) -> str:
+        """Where command-line clients connect: the configured broker, else the local one `ers up` runs."""
+        return self.bootstrap if self.broker else f"127.0.0.1:{self.kafka_port}"
+
+    @property
     def bootstrap(self) -> str:
         if self.broker is None:
             raise ConfigError("no broker configured (set ERS_BROKER or use `ers up`)")

@@ -14,6 +14,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from handlers.local_kafka import free_port
 from handlers.twilio_local import LocalTwilioApi
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,12 +22,12 @@ DEFAULT_PLAN = REPO / "plans" / "arxan.yaml"
 DEFAULT_ROSTER = REPO / "plans" / "arxan-roster.yaml"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)
 
 
 class WorkerProcess:

@@ -4,9 +4,8 @@ the policy, and status callbacks and replies reach the outbox through the webhoo
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,6 +18,7 @@ from handlers.database import make_engine, migrate
 from handlers.sms_gateway import RetryPolicy, TwilioSms
 from handlers.sms_outbox import SmsOutbox, deliver
 from handlers.twilio_local import AiohttpThread, LocalTwilioApi, fake_account_sid, fake_auth_token
+from tests.integration.harness import wait_until
 from handlers.twilio_webhook import SIGNATURE_HEADER, WebhookGuard, twiml_empty, twiml_message
 from schemas.notifications import Notification
 
@@ -59,14 +59,6 @@ class Sleeps(list[float]):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
 
 
 def state_of(outbox: SmsOutbox, notification_id: str) -> str | None:

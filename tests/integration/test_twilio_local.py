@@ -3,8 +3,7 @@ segments, injected failures, and status callbacks and inbound SMS signed like Tw
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -19,19 +18,12 @@ from handlers.sms_gateway import RedirectingHttpClient
 from handlers.twilio_local import (
     AiohttpThread, LocalTwilioApi, count_segments, fake_account_sid, fake_auth_token, sms_encoding,
 )
+from tests.integration.harness import wait_until
 from handlers.twilio_webhook import SIGNATURE_HEADER, twiml_message
 
 OFFICER = "+8613800000001"
 DEPUTY = "+8613800000002"
 OUR_NUMBER = "+15005550006"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
 
 
 @pytest.fixture
