@@ -16,6 +16,7 @@ class Channels:
     station_input: TopicT  # readings and ticks, co-partitioned, consumed by one agent
     readings: TopicT
     ticks: TopicT
+    reports: TopicT
     detections: TopicT
     desk_input: TopicT  # detections, commands, delivery receipts and clock ticks, read by the incident desk
     commands: TopicT
@@ -46,6 +47,7 @@ class Channels:
             station_input=topic(names.readings, names.ticks),
             readings=topic(names.readings),
             ticks=topic(names.ticks),
+            reports=topic(names.reports),
             detections=topic(names.detections),
             desk_input=topic(names.detections, names.commands, names.delivery, names.clock),
             commands=topic(names.commands),
