@@ -261,6 +261,24 @@ class CorrelationPolicy(PlanModel):
     raise_by: int = Field(1, ge=0, le=3, description="warning levels added when pollution reaches downstream")
 
 
+class ReportCategory(PlanModel):
+    name: Text = Field(description="display name for titles and SMS, e.g. 油类泄漏")
+    level: WarningLevel
+    source_kinds: list[SourceKind] = Field(
+        default_factory=list, description="kinds a report naming no source may attach to; empty: any kind")
+    note: str = ""
+
+
+class ReportPolicy(PlanModel):
+    """How field and public reports open incidents: the level per report category, and how far from a risk
+    source a report may be and still belong to it (a farther one is still attached to the nearest source)."""
+
+    default_level: WarningLevel = Field(WarningLevel.BLUE, description="level of a category not listed")
+    attach_within_km: float = Field(10.0, gt=0, le=1000)
+    categories: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], ReportCategory] = Field(
+        default_factory=dict, description="keyed by the report's `category` as the reporting channel sends it")
+
+
 class Plan(PlanModel):
     id: Identifier
     name: Text
@@ -284,6 +302,7 @@ class Plan(PlanModel):
     correlation: CorrelationPolicy = Field(default_factory=CorrelationPolicy)
     propose_materials_from: WarningLevel = Field(
         default=WarningLevel.ORANGE, description="incidents at or above this level get a dispatch proposal")
+    reports: ReportPolicy = Field(default_factory=ReportPolicy)
 
     # Filled by contingency.compiled.compile_plan: resolved limits and per-station indexes for the engine.
     _compiled: "CompiledPlan | None" = PrivateAttr(default=None)

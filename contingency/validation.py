@@ -4,6 +4,9 @@ from __future__ import annotations
 from contingency.limits import resolve_bound, same_unit
 from contingency.plan import FlatlineRule, Plan, RateOfChangeRule, SustainedRule, ThresholdRule
 from contingency.problems import Problem
+from contingency.reports import FAMILY as REPORT_FAMILY
+from contingency.reports import RULE_ID as REPORT_RULE_ID
+from contingency.reports import STATION_ID as REPORT_STATION_ID
 from contingency.rivers import find_cycle
 from contingency.standards import StandardLookupError, Standards
 from contingency.targets import stations_for_rule
@@ -18,6 +21,31 @@ def check_references(plan: Plan, standards: Standards) -> list[Problem]:
     problems += _check_levels(plan)
     problems += _check_materials(plan)
     problems += _check_correlation(plan)
+    problems += _check_reports(plan)
+    return problems
+
+
+def _check_reports(plan: Plan) -> list[Problem]:
+    problems = []
+    if plan.reports.default_level not in plan.levels:
+        unset = "default_level" not in plan.reports.model_fields_set
+        problems.append(Problem(("reports", "default_level"),
+                                f"level {plan.reports.default_level.value} is not defined under levels"
+                                + (" (it is the default: set reports.default_level)" if unset else "")))
+    kinds_in_plan = {source.kind for source in plan.sources.values()}
+    for category_id, category in plan.reports.categories.items():
+        if category.level not in plan.levels:
+            problems.append(Problem(("reports", "categories", category_id, "level"),
+                                    f"level {category.level.value} is not defined under levels"))
+        if category.source_kinds and not kinds_in_plan & set(category.source_kinds):
+            problems.append(Problem(("reports", "categories", category_id, "source_kinds"),
+                                    f"no source of kind {', '.join(category.source_kinds)} in the plan "
+                                    f"(kinds: {', '.join(sorted(kinds_in_plan))})"))
+    if REPORT_RULE_ID in plan.rules:
+        problems.append(Problem(("rules", REPORT_RULE_ID), f"the rule id {REPORT_RULE_ID} is reserved for reports"))
+    if REPORT_STATION_ID in plan.stations:
+        problems.append(Problem(("stations", REPORT_STATION_ID),
+                                f"the station id {REPORT_STATION_ID} is reserved for reports"))
     return problems
 
 
@@ -27,7 +55,8 @@ def _check_correlation(plan: Plan) -> list[Problem]:
     families = {plan.family_of(rule) for rule in plan.rules.values()}
     return [Problem(("correlation", "families", index), f"no rule is in family {family!r} "
                     f"(families in use: {', '.join(sorted(families))})")
-            for index, family in enumerate(plan.correlation.families) if family not in families]
+            for index, family in enumerate(plan.correlation.families)
+            if family not in families and family != REPORT_FAMILY]
 
 
 def _check_keys(plan: Plan) -> list[Problem]:

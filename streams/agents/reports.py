@@ -1,0 +1,34 @@
+"""The reports stage: field and public reports -> contingency.reports -> detections.
+
+Stateless: a report's detection depends on the report and the plan alone, with ids derived from the report's
+event id, so a redelivered report gives the same detection, which the incident book applies once.
+"""
+from __future__ import annotations
+
+import logging
+
+import faust
+from faust.types import EventT
+
+from contingency import Plan
+from contingency.reports import report_detection
+from schemas import IncidentReport, encode
+from streams.agents.common import Output, decode_or_dead_letter, process_each, send_confirmed
+from streams.channels import Channels
+
+AGENT = "reports"
+log = logging.getLogger("ers.reports")
+
+
+def register_reports_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
+    async def handle(event: EventT) -> None:
+        report = await decode_or_dead_letter(event, IncidentReport, ch.dlq, AGENT)
+        if report is None:
+            return
+        d = report_detection(plan, report)
+        log.info("detection %s %s at %s (%s): %s", d.status, d.level, d.source_id, d.rule_id, d.title)
+        await send_confirmed([Output(ch.detections, d.source_id, encode(d))])
+
+    @app.agent(ch.reports, name="ers.reports", concurrency=1)
+    async def reports(stream: faust.StreamT) -> None:
+        await process_each(stream, handle, ch.dlq, AGENT)
