@@ -60,7 +60,7 @@ IncidentReport
 | level_name                     | str               | the plan's name of it, e.g. 橙色预警                     |
 | levels                         | [LevelStep]       | level over time: at, minute, level, rule_id, reason      |
 | first_anomaly_at / _minute     | str / float, null | first anomaly of the source in the log (runner's input)  |
-| opened_at / opened_minute      | str / float       | incident.opened                                          |
+| opened_at / opened_minute      | str / float       | when ERS opened it (see `opened_at` of build_report)     |
 | acknowledged_at / _minute      | str / float, null | first incident.acknowledged                              |
 | acknowledged_by                | str or null       | its actor                                                |
 | resolved_at / resolved_minute  | str / float, null | first incident.resolved                                  |
@@ -260,12 +260,15 @@ def build_report(plan: Plan, drill_id: str, log_start: dt.datetime,
                  first_anomaly_at: Mapping[str, dt.datetime] | None,
                  incident_events: Iterable[AnyIncidentEvent], notifications: Iterable[Notification],
                  statuses: Iterable[DeliveryStatus], *, speed: str, started_wall: dt.datetime,
-                 finished_wall: dt.datetime, partial: bool = False) -> DrillReport:
+                 finished_wall: dt.datetime, partial: bool = False,
+                 opened_at: Mapping[uuid.UUID, dt.datetime] | None = None) -> DrillReport:
     """Pure: the report of one drill run. Input order does not matter; duplicates (same event id) count once.
 
     `log_start`, `first_anomaly_at` and every incident event's `occurred_at` and notification's `created_at`
     must be on the log's (virtual) time axis; `started_wall`/`finished_wall` and receipts' `at` are wall clock.
     Incident events without an `incident.opened` (e.g. the run began mid-incident) are ignored.
+    `opened_at`: per incident id, when ERS opened it (the incident.opened record's time on the log's axis); where
+    missing, the time of the data that opened it (`occurred_at`), which makes time to detect 0 for the first one.
     """
     if log_start.tzinfo is None:
         raise ValueError("log_start must be time-zone aware")
@@ -284,7 +287,8 @@ def build_report(plan: Plan, drill_id: str, log_start: dt.datetime,
     last_status = _last_statuses(statuses)
     rows = {n.notification_id: _note_row(n, last_status.get(n.notification_id), axis) for n in unique_notes}
 
-    incidents = [_incident(plan, evs, unique_notes, rows, anomalies, axis)
+    opened = dict(opened_at or {})
+    incidents = [_incident(plan, evs, unique_notes, rows, anomalies, axis, opened.get(evs[0].incident_id))
                  for evs in by_incident.values() if isinstance(evs[0], IncidentOpened)]
     incidents.sort(key=lambda i: (i.opened_minute, i.source_id, i.rule_id, i.code, i.incident_id))
     linked = {str(i) for i in by_incident}
@@ -370,12 +374,13 @@ def _materials(plan: Plan, proposal: MaterialsProposal, window: float) -> Materi
 
 def _incident(plan: Plan, events: list[AnyIncidentEvent], notes: list[Notification],
               rows: dict[uuid.UUID, NotificationRow], anomalies: Mapping[str, dt.datetime],
-              axis: _Axis) -> IncidentReport:
+              axis: _Axis, opened_at: dt.datetime | None) -> IncidentReport:
     opened = events[0]
     assert isinstance(opened, IncidentOpened)
+    opened_at = opened_at or opened.occurred_at
     window = _window(plan, opened.source_id)
     level = opened.level
-    levels = [LevelStep(at=axis.iso(opened.occurred_at), minute=axis.minute(opened.occurred_at), level=level.value,
+    levels = [LevelStep(at=axis.iso(opened_at), minute=axis.minute(opened_at), level=level.value,
                         rule_id=opened.rule_id, reason=opened.title)]
     proposal = opened.materials
     escalations: list[EscalationStep] = []
@@ -397,7 +402,7 @@ def _incident(plan: Plan, events: list[AnyIncidentEvent], notes: list[Notificati
             resolved = event
 
     mine = [rows[n.notification_id] for n in notes if opened.incident_id in n.incident_ids]
-    opened_minute = axis.minute(opened.occurred_at)
+    opened_minute = axis.minute(opened_at)
     anomaly = anomalies.get(opened.source_id)
     source = plan.sources.get(opened.source_id)
     policy = plan.levels.get(level)
@@ -407,7 +412,7 @@ def _incident(plan: Plan, events: list[AnyIncidentEvent], notes: list[Notificati
         level=level.value, level_name=policy.name if policy else level.value, levels=levels,
         first_anomaly_at=axis.iso(anomaly) if anomaly else None,
         first_anomaly_minute=axis.minute(anomaly) if anomaly else None,
-        opened_at=axis.iso(opened.occurred_at), opened_minute=opened_minute,
+        opened_at=axis.iso(opened_at), opened_minute=opened_minute,
         acknowledged_at=axis.iso(acknowledged.occurred_at) if acknowledged else None,
         acknowledged_minute=axis.minute(acknowledged.occurred_at) if acknowledged else None,
         acknowledged_by=acknowledged.actor if acknowledged else None,

@@ -48,6 +48,8 @@ def propose(plan: Plan, graph: RoadGraph, available: Available, source_id: str) 
 def sms_line(proposal: Proposal) -> str:
     """The proposal in a few words for the alert SMS: the earliest allocations, then how many more and how
     many items nobody holds, e.g. `物资: 生石灰20t 伊尔施库 40分钟; 活性炭2t 伊尔施库 40分钟 等3项,缺2项`."""
+    if not proposal.allocations and proposal.missing:
+        return f"物资: 无可调库存,缺{len(proposal.missing)}项"  # not "无需求": the plan does require them
     head = dataclasses.replace(proposal, allocations=proposal.allocations[:SMS_ALLOCATIONS], missing={})
     line = proposal_line(head)
     more = len(proposal.allocations) - SMS_ALLOCATIONS

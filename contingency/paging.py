@@ -29,7 +29,7 @@ from contingency.incidents import IncidentBook, IncidentEvent, OpenIncident
 from contingency.paging_mail import Desk
 from contingency.paging_state import Closed, Held, IncidentPaging, PagingBook
 from contingency.plan import EscalationChain, Plan
-from contingency.roster import (Person, Roster, drill_phone_for, is_drill_phone, language_of, on_duty, person_by_id,
+from contingency.roster import (Person, Roster, drill_recipient, is_drill_phone, language_of, on_duty, person_by_id,
                                 under_maintenance)
 from contingency.sms_text import Facts, Kind, incident_text, local_time, reply
 
@@ -356,7 +356,7 @@ def _recipients(desk: Desk, roles: list[str], drill: bool) -> list[str]:
     out: list[str] = []
     for role in roles:
         for person in on_duty(desk.roster, role, desk.now):
-            recipient = drill_phone_for(desk.roster, person.id) if drill else person.id
+            recipient = drill_recipient(desk.roster, person.id) if drill else person.id
             if recipient is not None and recipient not in out:
                 out.append(recipient)
     return out

@@ -122,12 +122,17 @@ class Roster(RosterModel):
     overrides: list[Override] = Field(default_factory=list)
     drill_phones: dict[Identifier, DrillPhone] = Field(default_factory=dict)
     maintenance: list[Maintenance] = Field(default_factory=list)
+    # Never read from a file: only `ers drill run --live-roster` turns it on (see `for_live_drills`).
+    live_drills: bool = Field(False, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
     def _prepare(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        if "live_drills" in data:
+            raise ValueError("live_drills cannot be set in a roster file: drills page drill phones unless "
+                             "`ers drill run --live-roster` is given")
         data = dict(data)
         for section in ("people", "drill_phones"):
             if isinstance(data.get(section), dict):
@@ -214,6 +219,16 @@ def person_by_id(roster: Roster, person_id: str) -> Person | None:
 
 def is_drill_phone(roster: Roster, person_id: str) -> bool:
     return person_id in roster.drill_phones
+
+
+def for_live_drills(roster: Roster) -> Roster:
+    """The roster as `ers drill run --live-roster` uses it: drills page the people themselves."""
+    return roster.model_copy(update={"live_drills": True})
+
+
+def drill_recipient(roster: Roster, person_id: str) -> str | None:
+    """Who receives a drill's SMS meant for `person_id`: a drill phone, or the person in a live-roster drill."""
+    return person_id if roster.live_drills else drill_phone_for(roster, person_id)
 
 
 def drill_phone_for(roster: Roster, person_id: str) -> str | None:

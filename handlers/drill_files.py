@@ -26,6 +26,7 @@ from contingency.drill_log import (
 )
 
 if TYPE_CHECKING:
+    from contingency.drill_report import DrillReport
     from contingency.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -148,3 +149,20 @@ def _ms(moment: dt.datetime) -> int:
     if moment.tzinfo is None:
         raise ValueError(f"{moment.isoformat()}: give --since/--until with an offset")
     return int(moment.timestamp() * 1000)
+
+
+def write_report_files(report: "DrillReport", workdir: Path | None, json_path: Path | None,
+                       html_path: Path | None) -> list[Path]:
+    """The report as JSON and HTML in the drill's folder, and where the user asked; returns the paths written."""
+    from handlers.drill_html import render_html
+
+    text = report.model_dump_json(indent=2)
+    page = render_html(report)
+    paths: list[Path] = []
+    for path, content in ((workdir / "report.json" if workdir else None, text), (json_path, text),
+                          (workdir / "report.html" if workdir else None, page), (html_path, page)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content + ("\n" if not content.endswith("\n") else ""), encoding="utf-8")
+            paths.append(path)
+    return paths

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from contingency.ledger import Catalogue, ItemSpec, MinimumLevels, Stock, apply_movement, stock_from
+from contingency.ledger import Catalogue, ItemSpec, LedgerError, MinimumLevels, Stock, apply_movement, stock_from
 from schemas.inventory import InventoryMovement
 
 if TYPE_CHECKING:
@@ -234,3 +234,22 @@ def _utc(moment: datetime | None) -> datetime:
     if moment is None:
         return datetime.now(timezone.utc)
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def copy_ledger(source: InventoryStore, target: InventoryStore, plan: "Plan") -> int:
+    """Start `target` (a drill's ledger) as a copy of `source`: catalogue, minimum levels and every accepted
+    movement, in acceptance order. Returns the number of movements copied. `source` is only read."""
+    shelf = {item_id: spec.shelf_life_days for item_id, spec in source.catalogue().items.items()
+             if spec.shelf_life_days is not None}
+    target.sync_catalogue(plan, shelf)
+    for (depot_id, item_id), quantity in source.minimum_levels().items():
+        target.set_minimum(depot_id, item_id, quantity)
+    copied = 0
+    for movement in source.movements():
+        try:
+            target.record(movement)
+        except LedgerError as exc:  # e.g. a depot the plan no longer has
+            log.warning("not copied into the drill ledger: %s: %s: %s", movement.event_id, exc.field, exc.reason)
+            continue
+        copied += 1
+    return copied

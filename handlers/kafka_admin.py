@@ -37,7 +37,7 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
         missing = [s for s in specs if s.name not in existing]
         if missing:
             admin.create_topics(
-                {s.name: {"num_partitions": s.partitions, "replication_factor": 1} for s in missing},
+                {s.name: {"num_partitions": s.partitions, "replication_factor": 1, "configs": s.config} for s in missing},
                 wait_for_metadata=True,
             )
             log.info("created topics: %s", ", ".join(s.name for s in missing))

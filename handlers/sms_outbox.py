@@ -190,7 +190,6 @@ class SmsOutbox:
             row = connection.execute(select(sms_outbox.c.notification_id, sms_outbox.c.state)
                                      .where(sms_outbox.c.provider_sid == sid)).first()
             if row is None:
-                log.warning("status %s for unknown message %s", status, sid)
                 return None
             notification_id, state = row
             if new_state is not None and _RANK[new_state] > _RANK[state]:

@@ -272,6 +272,8 @@ class LocalTwilioApi:
         self._failing_numbers: dict[str, _NumberFailure] = {}
         self._refused_numbers: dict[str, tuple[int, str]] = {}
         self._lifecycles: set[asyncio.Task[None]] = set()
+        self._created = 0
+        self._settled = 0
         self._session: aiohttp.ClientSession | None = None
         # a short shutdown: a stalled answer (stall_next) is cancelled on stop() rather than waited for
         self._server = AiohttpThread(self._make_app(), host, port, shutdown_timeout=0.1)
@@ -321,6 +323,12 @@ class LocalTwilioApi:
     def callbacks(self) -> list[PostedCallback]:
         with self._lock:
             return list(self._callbacks)
+
+    def settled(self) -> int | None:
+        """How many messages were created, when every one of them has made its last status callback; None while
+        some are still on their way. Equal answers at two moments mean nothing happened in between."""
+        with self._lock:
+            return self._created if self._settled == self._created else None
 
     # ----- failure injection
 
@@ -467,6 +475,7 @@ class LocalTwilioApi:
             messaging_service_sid=service_sid, status_callback=callback)
         with self._lock:
             self._messages[message.sid] = message
+            self._created += 1
             stall = self._stalls.popleft() if self._stalls else None
         log.info("local Twilio API accepted %s to %s (%d segment(s))", message.sid, mask(to), message.num_segments)
         task = asyncio.get_running_loop().create_task(self._lifecycle(message.sid))
@@ -531,6 +540,13 @@ class LocalTwilioApi:
     # ----- status progression and signed callbacks
 
     async def _lifecycle(self, sid: str) -> None:
+        try:
+            await self._progress(sid)
+        finally:
+            with self._lock:
+                self._settled += 1
+
+    async def _progress(self, sid: str) -> None:
         with self._lock:
             failing = self._failing_numbers.get(self._messages[sid].to)
         await asyncio.sleep(self.callback_delay)

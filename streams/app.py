@@ -1,7 +1,6 @@
 """The Faust application factory: settings, plan and roster in, a wired app out."""
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,7 +10,7 @@ from contingency import Plan
 from contingency.ledger import available
 from contingency.materials import needs_proposal, with_proposal
 from contingency.roads import RoadGraph
-from contingency.roster import Roster, person_by_phone
+from contingency.roster import Roster, for_live_drills, person_by_phone
 from handlers.database import make_engine
 from handlers.inventory_store import InventoryStore
 from handlers.road_files import RoadFileError, load_road_file
@@ -23,15 +22,17 @@ from streams.agents.clock import register_clock
 from streams.agents.dispatch import register_dispatcher
 from streams.agents.incidents import register_incident_agent
 from streams.agents.inventory import register_inventory_agent
+from streams.agents.reports import register_reports_agent
 from streams.agents.rules import register_rules_agent
 from streams.channels import Channels
+from streams.clocks import clock_for
 from streams.config import ConfigError, Settings
 from streams.topics import Topics
 from streams.web import STATUS_PATH, register_webhooks
 
 
 def topics_for(settings: Settings) -> Topics:
-    return Topics(prefix=settings.topic_prefix, partitions=settings.partitions)
+    return Topics(prefix=settings.topic_prefix, partitions=settings.partitions, any_time=settings.clock == "record")
 
 
 @dataclass(frozen=True)
@@ -57,21 +58,25 @@ def sms_for(settings: Settings, roster: Roster) -> Sms:
 
 
 def materials_enricher(plan: Plan, graph: RoadGraph, store: InventoryStore) -> Callable[[IncidentEvent], IncidentEvent]:
-    """Attach a dispatch proposal to incidents that reach the plan's proposal level, from today's stock.
+    """Attach a dispatch proposal to incidents that reach the plan's proposal level, from the stock recorded so far
+    (lots expired on the incident's day excluded).
 
     Reads the ledger synchronously: it happens a few times a day, when an incident reaches that level."""
     def enrich(event: IncidentEvent) -> IncidentEvent:
         if not needs_proposal(plan, event):
             return event
-        today = dt.date.today()
-        stock, minimums = store.stock(on=today), store.minimum_levels()
-        return with_proposal(plan, graph, lambda depot, item: available(stock, depot, item, today, minimums), event)
+        day = event.occurred_at.date()
+        stock, minimums = store.stock(), store.minimum_levels()
+        return with_proposal(plan, graph, lambda depot, item: available(stock, depot, item, day, minimums), event)
 
     return enrich
 
 
 def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
+    if settings.drill_live_roster:
+        roster = for_live_drills(roster)
     sms = sms_for(settings, roster)
+    clock = clock_for(settings.clock)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -84,8 +89,9 @@ def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
         web_port=settings.web_port,
         web_bind="127.0.0.1",
         producer_acks=-1,
-        # A reading should become an incident in seconds: commit (and flush outputs) often.
-        broker_commit_interval=1.0,
+        # A reading should become an incident in seconds: commit (and flush outputs) often. A drill runner
+        # learns that the pipeline is quiet from committed offsets, so on a virtual clock commit at once.
+        broker_commit_interval=1.0 if clock.mode == "wall" else 0.02,
         consumer_auto_offset_reset="earliest",
         # A killed worker's partitions move on after this long without heartbeats (Faust's default is 60 s,
         # too long for an alerting system restarted by its supervisor).
@@ -93,7 +99,8 @@ def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
         broker_heartbeat_interval=1.0,
     )
     ch = Channels.declare(app, topics_for(settings))
-    register_rules_agent(app, ch, plan)
+    register_rules_agent(app, ch, plan, clock)
+    register_reports_agent(app, ch, plan, clock)
     store = InventoryStore(make_engine(settings.database_url))
     store.sync_catalogue(plan)
     try:
@@ -101,9 +108,10 @@ def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
     except RoadFileError as exc:
         raise ConfigError(str(exc)) from exc
     enrich = materials_enricher(plan, graph, store)
-    desk = register_incident_agent(app, ch, plan, roster, enrich)
-    register_dispatcher(app, ch, sms.outbox, sms.gateway, sms.status_callback_url)
-    register_inventory_agent(app, ch, plan, roster, store)
-    register_webhooks(app, ch, plan, roster, desk, sms.guard, sms.outbox, settings.language)
-    register_clock(app, ch, plan, settings.tick_seconds)
+    desk = register_incident_agent(app, ch, plan, roster, clock, enrich)
+    register_dispatcher(app, ch, sms.outbox, sms.gateway, sms.status_callback_url, clock)
+    register_inventory_agent(app, ch, plan, roster, store, clock)
+    register_webhooks(app, ch, plan, roster, desk, sms.guard, sms.outbox, settings.language, clock)
+    if clock.mode == "wall":  # on a virtual clock, the drill runner sends the ticks
+        register_clock(app, ch, plan, settings.tick_seconds)
     return app

@@ -15,7 +15,8 @@ from rich.logging import RichHandler
 
 from streams.cli_drill import add_drill_commands
 from streams.cli_inventory import add_inventory_commands
-from streams.cli_support import UserError, aware_time, console, load_plan_or_fail, report_problems
+from streams.cli_support import (UserError, aware_time, console, load_plan_or_fail, load_roster_or_fail,
+                                 report_problems)
 from streams.config import ConfigError, Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -148,19 +149,6 @@ def _configure_logging(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-_load_plan = load_plan_or_fail
-
-
-def _load_roster(path: Path, plan):  # -> contingency.roster.Roster
-    from contingency import PlanError
-    from contingency.roster import load_roster
-
-    try:
-        return load_roster(path, plan)
-    except PlanError as exc:
-        raise UserError(str(exc)) from exc
-
-
 def _sandbox_credentials(settings: Settings) -> tuple[str, str]:
     from handlers.twilio_local import sandbox_credentials
 
@@ -181,8 +169,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.twilio_local import SANDBOX_FROM, LocalTwilioApi
     from streams.worker import run_worker
 
-    plan = _load_plan(settings.plan)
-    roster = _load_roster(settings.roster, plan)
+    plan = load_plan_or_fail(settings.plan)
+    roster = load_roster_or_fail(settings.roster, plan)
     migrate(settings.database_url)
     kafka = sandbox = None
     try:
@@ -225,8 +213,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.sms_configured:
         raise UserError("SMS is not configured: set ERS_TWILIO_ACCOUNT_SID, ERS_TWILIO_AUTH_TOKEN and ERS_TWILIO_FROM "
                         "(ERS_TWILIO_API_BASE for a Twilio-compatible sandbox), or use `ers up`", exit_code=2)
-    plan = _load_plan(settings.plan)
-    run_worker(settings, plan, _load_roster(settings.roster, plan))
+    plan = load_plan_or_fail(settings.plan)
+    run_worker(settings, plan, load_roster_or_fail(settings.roster, plan))
     return 0
 
 
@@ -295,7 +283,7 @@ def cmd_plan_check(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_plan_show(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.plan_view import render_plan_summary
 
-    plan = _load_plan(args.path or settings.plan)
+    plan = load_plan_or_fail(args.path or settings.plan)
     Console().print(render_plan_summary(plan))
     return 0
 
@@ -306,8 +294,8 @@ def cmd_roster_now(args: argparse.Namespace, settings: Settings) -> int:
     from contingency.roster import on_duty
     from handlers.phones import mask
 
-    plan = _load_plan(settings.plan)
-    roster = _load_roster(settings.roster, plan)
+    plan = load_plan_or_fail(settings.plan)
+    roster = load_roster_or_fail(settings.roster, plan)
     at = args.at or dt.datetime.now(dt.timezone.utc)
     table = Table(title=f"{roster.id}: on duty at {at.isoformat(timespec='minutes')}")
     for column in ("role", "name", "person", "phone"):
@@ -325,7 +313,7 @@ def cmd_roster_check(args: argparse.Namespace, settings: Settings) -> int:
     from contingency.roster import check_roster
 
     path = args.path or settings.roster
-    return report_problems(check_roster(path, _load_plan(settings.plan)), path)
+    return report_problems(check_roster(path, load_plan_or_fail(settings.plan)), path)
 
 
 def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:

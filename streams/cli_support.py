@@ -27,6 +27,16 @@ def load_plan_or_fail(path: Path):  # -> contingency.Plan
         raise UserError(str(exc)) from exc
 
 
+def load_roster_or_fail(path: Path, plan):  # -> contingency.roster.Roster
+    from contingency import PlanError
+    from contingency.roster import load_roster
+
+    try:
+        return load_roster(path, plan)
+    except PlanError as exc:
+        raise UserError(str(exc)) from exc
+
+
 def report_problems(problems: list, path: Path) -> int:
     """One `file:line: field: what is wrong` per line on stdout; exit code 1 if there are any."""
     for problem in problems:

@@ -42,6 +42,12 @@ class Settings(BaseModel):
     twilio_api_base: str | None = Field(
         default=None, description="send to this Twilio-compatible API instead of api.twilio.com (local sandbox)")
     tick_seconds: float = Field(default=5.0, gt=0, le=3600, description="how often time-driven rules are checked")
+    clock: Literal["wall", "record"] = Field(
+        default="wall", description="wall: agents read the wall clock and tick it; record: agents take the time from "
+                                     "each record's Kafka timestamp and nothing ticks (`ers drill run` sets this)")
+    drill_live_roster: bool = Field(
+        default=False, description="drills page the roster's people instead of its drill phones (`ers drill run "
+                                   "--live-roster`); drill SMS keep the 【演练】 prefix")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @property

@@ -1,20 +1,28 @@
 """Topic names and their partition counts, in one place."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+# Drill topics hold records stamped with a log's own times, months old or in the future: keep them and accept them.
+ANY_TIME_CONFIG = {
+    "retention.ms": "-1",
+    "message.timestamp.before.max.ms": str(2**63 - 1),
+    "message.timestamp.after.max.ms": str(2**63 - 1),
+}
 
 
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
     partitions: int
-    compacted: bool = False
+    config: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Topics:
     prefix: str
     partitions: int
+    any_time: bool = False  # records carry a drill's virtual times (streams.clocks.RecordClock)
 
     @property
     def readings(self) -> str:
@@ -68,16 +76,13 @@ class Topics:
         # acknowledgements, delivery failures) need one ordered view of the county: everything the
         # incident desk reads has a single partition. Rates there are incidents per day, not readings
         # per second.
-        return [
-            TopicSpec(self.readings, keyed),
-            TopicSpec(self.ticks, keyed),
-            TopicSpec(self.reports, 1),
-            TopicSpec(self.detections, 1),
-            TopicSpec(self.commands, 1),
-            TopicSpec(self.delivery, 1),
-            TopicSpec(self.clock, 1),
-            TopicSpec(self.incidents, keyed),
-            TopicSpec(self.notifications, keyed),
-            TopicSpec(self.inventory, keyed),
-            TopicSpec(self.dlq, 1),
-        ]
+        layout = [(self.readings, keyed), (self.ticks, keyed), (self.reports, 1), (self.detections, 1),
+                  (self.commands, 1), (self.delivery, 1), (self.clock, 1), (self.incidents, keyed),
+                  (self.notifications, keyed), (self.inventory, keyed), (self.dlq, 1)]
+        config = ANY_TIME_CONFIG if self.any_time else {}
+        return [TopicSpec(name, partitions, dict(config)) for name, partitions in layout]
+
+    def consumed(self) -> list[str]:
+        """The topics the worker's agents read (a drill waits until the worker has committed all of them)."""
+        return [self.readings, self.ticks, self.reports, self.detections, self.commands, self.delivery, self.clock,
+                self.notifications, self.inventory]

@@ -19,13 +19,15 @@ from handlers.phones import mask
 from handlers.sms_outbox import SmsOutbox
 from handlers.twilio_webhook import Verdict, WebhookGuard, twiml_empty, twiml_message
 from schemas import DeliveryStatus, encode
-from streams.agents.common import Output, send_confirmed, wall_clock
+from streams.agents.common import Output, send_confirmed
 from streams.agents.incidents import DeskView
 from streams.channels import Channels
+from streams.clocks import AgentClock
 
 SMS_PATH = "/twilio/sms"
 STATUS_PATH = "/twilio/status"
 XML = "application/xml"
+UNKNOWN_SID_RETRIES = 20  # x 0.1 s
 log = logging.getLogger("ers.webhook")
 
 
@@ -37,7 +39,7 @@ async def verified_form(request: Request, guard: WebhookGuard) -> tuple[dict[str
 
 
 def register_webhooks(app: faust.App, ch: Channels, plan: Plan, roster: Roster, desk: DeskView,
-                      guard: WebhookGuard, outbox: SmsOutbox, language: str) -> None:
+                      guard: WebhookGuard, outbox: SmsOutbox, language: str, clock: AgentClock) -> None:
     @app.page(SMS_PATH)
     class InboundSms(View):
         async def post(self, request: Request) -> Response:
@@ -47,10 +49,10 @@ def register_webhooks(app: faust.App, ch: Channels, plan: Plan, roster: Roster, 
             person = person_by_phone(roster, params.get("From", ""))
             books = desk.books()
             text, command = answer_reply(plan, roster, books.incidents, books.paging, person,
-                                         parse_reply(params.get("Body", "")), wall_clock(), language,
+                                         parse_reply(params.get("Body", "")), clock.now(), language,
                                          message_id=params.get("MessageSid", ""))
             if command is not None:
-                await send_confirmed([Output(ch.commands, command.key, encode(command))])
+                await send_confirmed([Output(ch.commands, command.key, encode(command))], clock.stamp())
                 log.info("sms from %s: %s %s", mask(params.get("From")), command.action,
                          command.incident_code or command.incident_id)
             return self.text(twiml_message(text) if text else twiml_empty(), content_type=XML)
@@ -63,12 +65,19 @@ def register_webhooks(app: faust.App, ch: Channels, plan: Plan, roster: Roster, 
                 return self.text(verdict.reason, status=verdict.status_code)
             sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
             error = params.get("ErrorCode") or None
-            notification_id = await asyncio.to_thread(outbox.record_status, sid, status, error)
+            for attempt in range(UNKNOWN_SID_RETRIES + 1):
+                if attempt:  # Twilio can call back before the dispatcher has stored the sid its create returned
+                    await asyncio.sleep(0.1)
+                notification_id = await asyncio.to_thread(outbox.record_status, sid, status, error)
+                if notification_id is not None:
+                    break
+            else:
+                log.warning("status %s for unknown message %s", status, sid)
             if notification_id is not None and status in ("delivered", "undelivered", "failed"):
                 receipt = DeliveryStatus(
                     event_id=uuid.uuid5(uuid.UUID(notification_id), f"twilio:{status}"),
                     notification_id=uuid.UUID(notification_id), provider_sid=sid, status=status,
-                    error_code=int(error) if error and error.isdigit() else None, at=wall_clock(),
+                    error_code=int(error) if error and error.isdigit() else None, at=clock.now(),
                 )
-                await send_confirmed([Output(ch.delivery, "delivery", encode(receipt))])
+                await send_confirmed([Output(ch.delivery, "delivery", encode(receipt))], clock.stamp())
             return self.text(twiml_empty(), content_type=XML)

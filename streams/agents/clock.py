@@ -5,7 +5,7 @@ import faust
 
 from contingency import Plan
 from schemas import ClockTick, StationTick, encode
-from streams.agents.common import wall_clock
+from streams.clocks import wall_clock
 from streams.channels import Channels
 
 

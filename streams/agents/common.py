@@ -1,4 +1,4 @@
-"""What every agent does the same way: dead letters, sending outputs, wall-clock time.
+"""What every agent does the same way: dead letters and sending outputs.
 
 Nothing lost, nothing doubled: an agent first sends what an input produced and waits until the broker
 has it, and only then records its new state in its table. A worker killed in between comes back
@@ -8,7 +8,6 @@ the outputs are the same events with the same ids, which their consumers dedupli
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -18,16 +17,13 @@ import faust
 from faust.types import EventT, TopicT
 
 from schemas import EventDecodeError, decode, encode
+from streams.clocks import wall_clock
 from streams.dead_letters import dead_letter_for
 
 log = logging.getLogger("ers.streams")
 
 # Table keys are ids and values are the JSON of domain state: str keys must survive a changelog recovery.
 JSON_TABLE = faust.Schema(key_serializer="json", value_serializer="json")
-
-
-def wall_clock() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 async def send_dead_letter(dlq: TopicT, event: EventT, error: str, agent: str) -> None:
@@ -56,9 +52,10 @@ class Output:
     value: bytes
 
 
-async def send_confirmed(outputs: Iterable[Output]) -> None:
-    """Send, then wait for the broker's acknowledgement of every message."""
-    pending = [await out.topic.send(key=out.key.encode("utf-8"), value=out.value) for out in outputs]
+async def send_confirmed(outputs: Iterable[Output], timestamp: float | None = None) -> None:
+    """Send, then wait for the broker's acknowledgement of every message. `timestamp`: see streams.clocks."""
+    pending = [await out.topic.send(key=out.key.encode("utf-8"), value=out.value, timestamp=timestamp)
+               for out in outputs]
     if pending:
         await asyncio.gather(*pending)
 

@@ -21,8 +21,9 @@ from contingency.roster import Roster
 from handlers.phones import mask
 from schemas import ClockTick, Command, DeliveryStatus, Detection, Notification, encode
 from schemas.incidents import IncidentEvent
-from streams.agents.common import JSON_TABLE, Output, decode_or_dead_letter, process_each, send_confirmed, wall_clock
+from streams.agents.common import JSON_TABLE, Output, decode_or_dead_letter, process_each, send_confirmed
 from streams.channels import Channels
+from streams.clocks import AgentClock
 
 AGENT = "incidents"
 BOOK_KEY = "book"
@@ -88,7 +89,7 @@ class DeskView:
         return Books.from_json(self.table.get(BOOK_KEY))
 
 
-def register_incident_agent(app: faust.App, ch: Channels, plan: Plan, roster: Roster,
+def register_incident_agent(app: faust.App, ch: Channels, plan: Plan, roster: Roster, clock: AgentClock,
                             enrich: Enrich = lambda event: event) -> DeskView:
     table = app.Table("incident_book", default=None, partitions=1, schema=JSON_TABLE)
     models = {ch.names.detections: Detection, ch.names.commands: Command, ch.names.delivery: DeliveryStatus,
@@ -100,14 +101,15 @@ def register_incident_agent(app: faust.App, ch: Channels, plan: Plan, roster: Ro
             return
         stored = table.get(BOOK_KEY)
         books = Books.from_json(stored)
-        decision = decide(plan, roster, books, item, wall_clock, enrich)
+        decision = decide(plan, roster, books, item, lambda: clock.now(event), enrich)
         for e in decision.events:
             log.info("%s %s at %s", e.type, e.incident_id, e.source_id)
         for n in decision.notifications:
             log.info("notify %s (%s): %s", n.person_id, mask(n.to), n.body.replace("\n", " ")[:60])
         await send_confirmed(
             [Output(ch.incidents, e.source_id, encode(e)) for e in decision.events]
-            + [Output(ch.notifications, n.person_id, encode(n)) for n in decision.notifications]
+            + [Output(ch.notifications, n.person_id, encode(n)) for n in decision.notifications],
+            clock.stamp(event),
         )
         new_books = books.to_json()
         if new_books != stored:

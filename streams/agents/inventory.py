@@ -23,9 +23,10 @@ from handlers.database import claim_once, is_claimed
 from handlers.inventory_store import InventoryStore
 from schemas import InventoryMovement, encode
 from streams.agents.common import (
-    Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter, wall_clock,
+    Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter,
 )
 from streams.channels import Channels
+from streams.clocks import AgentClock, wall_clock
 
 AGENT = "inventory"
 HOUSEKEEPING_HOUR = 8  # local time of the daily stock check
@@ -33,16 +34,17 @@ log = logging.getLogger("ers.inventory")
 
 
 def register_inventory_agent(app: faust.App, ch: Channels, plan: Plan, roster: Roster,
-                             store: InventoryStore) -> None:
+                             store: InventoryStore, clock: AgentClock) -> None:
     async def handle(event: EventT) -> None:
         movement = await decode_or_dead_letter(event, InventoryMovement, ch.dlq, AGENT)
         if movement is None:
             return
         try:
-            result = await asyncio.to_thread(store.record, movement)
+            result = await asyncio.to_thread(store.record, movement, clock.now(event))
         except LedgerError as exc:
-            notices = refused_movement_notices(plan, roster, movement, exc, wall_clock())
-            await send_confirmed([Output(ch.notifications, n.person_id, encode(n)) for n in notices])
+            notices = refused_movement_notices(plan, roster, movement, exc, clock.now(event))
+            await send_confirmed([Output(ch.notifications, n.person_id, encode(n)) for n in notices],
+                                 clock.stamp(event))
             await send_dead_letter(ch.dlq, event, f"{exc.field}: {exc.reason}", AGENT)
             return
         log.info("ledger %s %s %s %s %g %s: %s", movement.event_id, movement.kind, movement.depot_id,
@@ -51,6 +53,9 @@ def register_inventory_agent(app: faust.App, ch: Channels, plan: Plan, roster: R
     @app.agent(ch.inventory, name="ers.inventory", concurrency=1)
     async def inventory(stream: faust.StreamT) -> None:
         await process_each(stream, handle, ch.dlq, AGENT)
+
+    if clock.mode != "wall":
+        return  # a drill's virtual day has no daily stock check
 
     @app.timer(interval=300.0, on_leader=True)
     async def housekeeping() -> None:

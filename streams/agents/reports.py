@@ -15,19 +15,20 @@ from contingency.reports import report_detection
 from schemas import IncidentReport, encode
 from streams.agents.common import Output, decode_or_dead_letter, process_each, send_confirmed
 from streams.channels import Channels
+from streams.clocks import AgentClock
 
 AGENT = "reports"
 log = logging.getLogger("ers.reports")
 
 
-def register_reports_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
+def register_reports_agent(app: faust.App, ch: Channels, plan: Plan, clock: AgentClock) -> None:
     async def handle(event: EventT) -> None:
         report = await decode_or_dead_letter(event, IncidentReport, ch.dlq, AGENT)
         if report is None:
             return
         d = report_detection(plan, report)
         log.info("detection %s %s at %s (%s): %s", d.status, d.level, d.source_id, d.rule_id, d.title)
-        await send_confirmed([Output(ch.detections, d.source_id, encode(d))])
+        await send_confirmed([Output(ch.detections, d.source_id, encode(d))], clock.stamp(event))
 
     @app.agent(ch.reports, name="ers.reports", concurrency=1)
     async def reports(stream: faust.StreamT) -> None:

@@ -13,9 +13,10 @@ from faust.types import EventT
 from contingency import Plan, StationState, evaluate, tick
 from schemas import StationReport, StationTick, encode
 from streams.agents.common import (
-    JSON_TABLE, Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter, wall_clock,
+    JSON_TABLE, Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter,
 )
 from streams.channels import Channels
+from streams.clocks import AgentClock
 
 AGENT = "rules"
 log = logging.getLogger("ers.rules")
@@ -44,7 +45,7 @@ class ParsedStates:
         self._states[station_id] = (stored, state)
 
 
-def register_rules_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
+def register_rules_agent(app: faust.App, ch: Channels, plan: Plan, clock: AgentClock) -> None:
     table = app.Table("station_state", default=None, partitions=ch.names.partitions, schema=JSON_TABLE)
 
     parsed = ParsedStates()
@@ -58,7 +59,7 @@ def register_rules_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
         station_id = item.station_id
         if msg.key != station_id.encode("utf-8"):
             # Per-station state must live in the station's partition: re-key once and move on.
-            await ch.readings.send(key=station_id.encode("utf-8"), value=msg.value)
+            await ch.readings.send(key=station_id.encode("utf-8"), value=msg.value, timestamp=clock.stamp(event))
             return
         if station_id not in plan.stations:
             await send_dead_letter(
@@ -73,10 +74,10 @@ def register_rules_agent(app: faust.App, ch: Channels, plan: Plan) -> None:
             # never reported is silent from the moment the worker first looks at it.
             state, detections = tick(plan, state or StationState.initial(station_id, item.at), station_id, item.at)
         else:
-            state, detections = evaluate(plan, state, item, wall_clock())
+            state, detections = evaluate(plan, state, item, clock.now(event))
         for d in detections:
             log.info("detection %s %s at %s (%s): %s", d.status, d.level, d.source_id, d.rule_id, d.title)
-        await send_confirmed(Output(ch.detections, d.source_id, encode(d)) for d in detections)
+        await send_confirmed((Output(ch.detections, d.source_id, encode(d)) for d in detections), clock.stamp(event))
         new_state = state.to_json()
         if new_state != stored:
             table[station_id] = new_state

@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -14,6 +11,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+import handlers.worker_process
 from handlers.local_kafka import free_port
 from handlers.twilio_local import LocalTwilioApi
 
@@ -30,17 +28,15 @@ def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
         time.sleep(0.01)
 
 
-class WorkerProcess:
+class WorkerProcess(handlers.worker_process.WorkerProcess):
     """One `ers worker` in a child process, with its own topic prefix and consumer group."""
 
     def __init__(self, broker: str, workdir: Path, twilio: LocalTwilioApi, prefix: str | None = None,
                  plan: Path = DEFAULT_PLAN, roster: Path = DEFAULT_ROSTER, env: dict[str, str] | None = None) -> None:
         self.prefix = prefix or f"t{uuid.uuid4().hex[:8]}."
-        self.workdir = workdir
-        self.log_path = workdir / "worker.log"
         self.web_port = free_port()
         self.public_url = f"http://127.0.0.1:{self.web_port}"
-        self.env = {
+        super().__init__({
             **os.environ,
             "ERS_BROKER": broker,
             "ERS_TOPIC_PREFIX": self.prefix,
@@ -58,45 +54,7 @@ class WorkerProcess:
             "ERS_WEB_PORT": str(self.web_port),
             "ERS_TICK_SECONDS": "1",
             **(env or {}),
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log_offset = 0
-
-    def start(self, timeout: float = 90.0) -> "WorkerProcess":
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"], cwd=self.workdir, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        self.wait_for_log("Ready", timeout)
-        return self
-
-    def wait_for_log(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log_since_start():
-                return
-            if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"worker exited ({self.process.returncode}):\n{self.log_since_start()[-4000:]}")
-            time.sleep(0.2)
-        raise AssertionError(f"worker not {text!r} within {timeout}s:\n{self.log_since_start()[-4000:]}")
-
-    def log_since_start(self) -> str:
-        if not self.log_path.exists():
-            return ""
-        with self.log_path.open("rb") as f:
-            f.seek(self._log_offset)
-            return f.read().decode("utf-8", "replace")
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(timeout=60)
-
-    def stop(self) -> None:
-        self.kill(signal.SIGTERM)
+        }, workdir)
 
     def topic(self, suffix: str) -> str:
         return self.prefix + suffix

@@ -52,6 +52,12 @@ def test_the_proposal_fills_from_the_earliest_depot_and_fits_an_sms() -> None:
     assert len(proposal.line) <= 60 and fits(proposal.line)
 
 
+def test_an_empty_ledger_says_nothing_is_available_not_that_nothing_is_needed() -> None:
+    proposal = propose(PLAN, GRAPH, lambda depot, item: 0.0, "tailings_example")
+    assert not proposal.allocations and proposal.missing
+    assert proposal.line == f"物资: 无可调库存,缺{len(proposal.missing)}项"
+
+
 def test_confirming_twice_writes_the_same_dispatches() -> None:
     proposal = propose(PLAN, GRAPH, available, "tailings_example")
     first = dispatch_movements("inc-1", proposal, "cli", NOW)

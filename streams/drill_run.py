@@ -1,0 +1,236 @@
+"""`ers drill run`: replay a drill log through a worker of its own, on a virtual clock, and report.
+
+Isolation: the drill's worker has its own topic prefix (`drill.<id>.`), consumer group, SQLite database (the
+ledger starts as a copy of production's, which is only read) and, unless `--live-roster`, its own local Twilio
+sandbox; the paging domain sends drill incidents to the roster's drill phones with 【演练】.
+
+Determinism: the worker runs with `clock = record` (streams.clocks): agents take the time from each record's
+Kafka timestamp, which the runner sets on the log's time axis. After every step the runner waits until the
+worker has committed everything on its topics and the sandbox has made its status callbacks, so each step
+meets the state the previous ones left, whatever the speed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka import KafkaProducer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from contingency import Plan
+from contingency.drill_log import DrillLog
+from contingency.drill_report import DrillReport, build_report
+from contingency.drill_steps import Step, drill_steps, log_stations, step_events
+from contingency.roster import Roster
+from handlers.database import make_engine, migrate
+from handlers.drill_outputs import DrillOutputs
+from handlers.inventory_store import InventoryStore, copy_ledger
+from handlers.kafka_progress import GroupProgress
+from handlers.local_kafka import free_port
+from handlers.twilio_local import SANDBOX_FROM, LocalTwilioApi, fake_account_sid, fake_auth_token
+from handlers.worker_process import WorkerProcess
+from schemas import encode
+from streams.config import Settings
+from streams.topics import Topics
+
+QUIET_TIMEOUT = 120.0  # seconds one step may take before the run is declared stuck
+
+
+class DrillError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    speed: float | None  # None: as fast as the pipeline goes
+    tick: dt.timedelta
+    live_roster: bool = False
+
+    @property
+    def speed_label(self) -> str:
+        return "max" if self.speed is None else f"{self.speed:g}x"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    line: int
+    reason: str
+
+
+@dataclass
+class DrillResult:
+    report: DrillReport
+    skipped: list[Skipped] = field(default_factory=list)
+    workdir: Path | None = None
+
+
+def _database_exists(url: str) -> bool:
+    """False for an SQLite file that is not there (reading it would create it); other databases are assumed to be."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return parsed.get_backend_name() != "sqlite"
+    return Path(parsed.database).exists()
+
+
+def new_drill_id(log_name: str, now: dt.datetime) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(log_name).stem).strip("-")[:40] or "drill"
+    return f"{stem}-{now:%Y%m%d-%H%M%S}"
+
+
+Progress = Callable[[Step, int], None]  # (step just done, number of steps done)
+
+
+class DrillRunner:
+    """One run of one log. `run()` returns the result; KeyboardInterrupt ends it early with a partial report."""
+
+    def __init__(self, settings: Settings, plan: Plan, roster: Roster, log: DrillLog, digest: str, drill_id: str,
+                 options: DrillOptions) -> None:
+        if not log.entries:
+            raise DrillError(f"{log.name}: the drill log has no events")
+        self.settings, self.plan, self.roster, self.log = settings, plan, roster, log
+        self.digest, self.drill_id, self.options = digest, drill_id, options
+        self.bootstrap = settings.client_bootstrap
+        self.topics = Topics(prefix=f"drill.{drill_id}.", partitions=settings.partitions, any_time=True)
+        self.workdir = (settings.data_dir / "drills" / drill_id).resolve()
+        self.steps = list(drill_steps(log, options.tick))
+        self.stations = log_stations(log)
+        self._sandbox: LocalTwilioApi | None = None
+        self._worker: WorkerProcess | None = None
+        self.ledger_copied = 0
+
+    # --- setup ----------------------------------------------------------------------------------------------
+
+    def _drill_database(self) -> str:
+        url = f"sqlite:///{self.workdir / 'ers.db'}"
+        migrate(url)
+        drill_ledger = InventoryStore(make_engine(url))
+        self.ledger_copied = 0
+        if _database_exists(self.settings.database_url):
+            try:
+                self.ledger_copied = copy_ledger(InventoryStore(make_engine(self.settings.database_url)), drill_ledger,
+                                                 self.plan)
+            except SQLAlchemyError as exc:  # e.g. a production database never migrated: start empty
+                raise DrillError(f"cannot read the production ledger at {self.settings.database_url}: {exc}") from exc
+        else:
+            drill_ledger.sync_catalogue(self.plan)
+        return url
+
+    def _sms_env(self) -> dict[str, str]:
+        if self.options.live_roster:
+            s = self.settings
+            if not s.sms_configured:
+                raise DrillError("--live-roster needs a Twilio account: set ERS_TWILIO_ACCOUNT_SID, "
+                                 "ERS_TWILIO_AUTH_TOKEN and ERS_TWILIO_FROM")
+            env = {"ERS_TWILIO_ACCOUNT_SID": s.twilio_account_sid or "", "ERS_TWILIO_AUTH_TOKEN": s.twilio_auth_token
+                   or "", "ERS_TWILIO_FROM": s.twilio_from or "", "ERS_DRILL_LIVE_ROSTER": "true"}
+            if s.twilio_api_base:
+                env["ERS_TWILIO_API_BASE"] = s.twilio_api_base
+            return env
+        self._sandbox = LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid(),
+                                       callback_delay=0.0).start()
+        return {"ERS_TWILIO_ACCOUNT_SID": self._sandbox.account_sid, "ERS_TWILIO_AUTH_TOKEN": self._sandbox.auth_token,
+                "ERS_TWILIO_FROM": SANDBOX_FROM, "ERS_TWILIO_API_BASE": self._sandbox.url,
+                "ERS_DRILL_LIVE_ROSTER": "false"}
+
+    def _start_worker(self, database_url: str) -> WorkerProcess:
+        web_port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ERS_")}
+        env.update({
+            "ERS_BROKER": self.bootstrap,
+            "ERS_TOPIC_PREFIX": self.topics.prefix,
+            "ERS_APP_ID": f"ers-drill-{self.drill_id}",
+            "ERS_PARTITIONS": str(self.settings.partitions),
+            "ERS_CLOCK": "record",
+            "ERS_PLAN": str(self.settings.plan.resolve()),
+            "ERS_ROSTER": str(self.settings.roster.resolve()),
+            "ERS_ROADS": str(self.settings.roads.resolve()),
+            "ERS_DATA_DIR": str(self.workdir / "var"),
+            "ERS_DATABASE_URL": database_url,
+            "ERS_WEB_PORT": str(web_port),
+            "ERS_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+            "ERS_LANGUAGE": self.settings.language,
+            "ERS_LOG_LEVEL": self.settings.log_level,
+            **self._sms_env(),
+        })
+        self._worker = WorkerProcess(env, self.workdir, own_session=True)
+        return self._worker.start()
+
+    # --- the run --------------------------------------------------------------------------------------------
+
+    def run(self, progress: Progress = lambda step, done: None) -> DrillResult:
+        started = dt.datetime.now(dt.timezone.utc)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        skipped: list[Skipped] = []
+        outputs: DrillOutputs | None = None
+        partial = False
+        producer = group = None
+        try:
+            worker = self._start_worker(self._drill_database())
+            producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=0,
+                                     client_id="ers-drill-runner")
+            group = GroupProgress(self.bootstrap, f"ers-drill-{self.drill_id}", self.topics.consumed())
+            outputs = DrillOutputs(self.bootstrap, self.topics.prefix)
+            wall_zero, log_zero = time.monotonic(), self.log.entries[0].at
+            try:
+                for done, step in enumerate(self.steps, 1):
+                    if self.options.speed is not None:
+                        due = wall_zero + (step.at - log_zero).total_seconds() / self.options.speed
+                        time.sleep(max(0.0, due - time.monotonic()))
+                    try:
+                        outgoing = step_events(step, self.drill_id, self.digest, self.stations, outputs.first_codes)
+                    except KeyError as exc:
+                        skipped.append(Skipped(step.entry.line if step.entry else 0,
+                                               f"no incident at {exc.args[0]} yet for @first:{exc.args[0]}"))
+                        progress(step, done)
+                        continue
+                    for out in outgoing:
+                        producer.send(self.topics.prefix + out.topic, key=out.key.encode("utf-8"),
+                                      value=encode(out.event), timestamp_ms=round(out.at.timestamp() * 1000))
+                    producer.flush(timeout=30)
+                    self._wait_quiet(group, worker, QUIET_TIMEOUT)
+                    outputs.poll()
+                    progress(step, done)
+            except KeyboardInterrupt:
+                partial = True
+                try:
+                    self._wait_quiet(group, worker, 5.0)
+                except (DrillError, KeyboardInterrupt):
+                    pass
+            outputs.poll()
+        finally:
+            for closeable in (producer, group):
+                if closeable is not None:
+                    closeable.close()
+            if self._worker is not None:
+                self._worker.stop()
+            if self._sandbox is not None:
+                self._sandbox.stop()
+        assert outputs is not None
+        report = build_report(
+            self.plan, self.drill_id, self.log.entries[0].at, outputs.first_anomaly_at, outputs.incident_events,
+            outputs.notifications, outputs.statuses, speed=self.options.speed_label, started_wall=started,
+            finished_wall=dt.datetime.now(dt.timezone.utc), partial=partial, opened_at=outputs.opened_at)
+        outputs.close()
+        return DrillResult(report, skipped, self.workdir)
+
+    def _wait_quiet(self, group: GroupProgress, worker: WorkerProcess, timeout: float) -> None:
+        """Until the worker has committed everything on its topics and the sandbox made every status callback,
+        with no message created at the sandbox meanwhile."""
+        deadline = time.monotonic() + timeout
+        while True:
+            before = self._sandbox.settled() if self._sandbox is not None else 0
+            if before is not None and group.behind() == 0:
+                after = self._sandbox.settled() if self._sandbox is not None else 0
+                if after == before:
+                    return
+            if time.monotonic() > deadline:
+                worker.check_alive()
+                raise DrillError(f"the drill worker did not go quiet within {timeout:g} s "
+                                 f"(log: {worker.log_path})")
+            time.sleep(0.003)
