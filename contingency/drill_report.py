@@ -17,9 +17,9 @@ Top level
 | field                   | type              | meaning                                                        |
 |-------------------------|-------------------|----------------------------------------------------------------|
 | report_version          | int               | 1                                                              |
-| drill_id                | str               | the drill's id (also on every drill event)                     |
+| drill_id                | str               | the drill's id (also on every drill event; dropped by comparable)|
 | plan_id, plan_version   | str               | the plan the drill ran against                                 |
-| speed                   | str               | replay speed as given, e.g. "60x", "max"                       |
+| speed                   | str               | replay speed as given, e.g. "60x", "max" (dropped by comparable)|
 | partial                 | bool              | true when the run was interrupted: the report covers a prefix  |
 | log_start               | str (ISO)         | zero of the time axis (minute 0)                               |
 | window_minutes          | float             | the plan's emergency circle (smallest within_minutes, else 120)|
@@ -59,7 +59,8 @@ IncidentReport
 | level                          | str               | final warning level (blue/yellow/orange/red)             |
 | level_name                     | str               | the plan's name of it, e.g. 橙色预警                     |
 | levels                         | [LevelStep]       | level over time: at, minute, level, rule_id, reason      |
-| first_anomaly_at / _minute     | str / float, null | first anomaly of the source in the log (runner's input)  |
+| first_anomaly_at / _minute     | str / float       | the source's first anomaly if the caller knows it, else  |
+|                                |                   | the time of the data that opened the incident            |
 | opened_at / opened_minute      | str / float       | when ERS opened it (see `opened_at` of build_report)     |
 | acknowledged_at / _minute      | str / float, null | first incident.acknowledged                              |
 | acknowledged_by                | str or null       | its actor                                                |
@@ -68,7 +69,7 @@ IncidentReport
 | escalations                    | [EscalationStep]  | tier (1-based), at, minute, level, roles, reason         |
 | notifications                  | [NotificationRow] | every notification naming the incident, by created time  |
 | materials                      | MaterialsRow/null | the latest proposal (opened or updated), if any          |
-| time_to_detect_minutes         | float or null     | opened - first anomaly of the source                     |
+| time_to_detect_minutes         | float             | opened - first anomaly                                   |
 | time_to_first_sms_minutes      | float or null     | first notification created - opened                      |
 | time_to_acknowledge_minutes    | float or null     | acknowledged - opened                                    |
 
@@ -99,8 +100,9 @@ from contingency.plan import Plan
 
 REPORT_VERSION = 1
 DEFAULT_WINDOW_MINUTES = 120.0
+# generated ids, wall-clock fields, and the run's own settings (its id, its speed): not results of the log
 DROPPED_BY_COMPARABLE = frozenset({"incident_id", "notification_id", "started_wall", "finished_wall",
-                                   "wall_seconds", "status_at"})
+                                   "wall_seconds", "status_at", "drill_id", "speed"})
 
 _EVENT_ORDER = {"incident.opened": 0, "incident.updated": 1, "incident.escalated": 2,
                 "incident.acknowledged": 3, "incident.resolved": 4}
@@ -403,7 +405,7 @@ def _incident(plan: Plan, events: list[AnyIncidentEvent], notes: list[Notificati
 
     mine = [rows[n.notification_id] for n in notes if opened.incident_id in n.incident_ids]
     opened_minute = axis.minute(opened_at)
-    anomaly = anomalies.get(opened.source_id)
+    anomaly = anomalies.get(opened.source_id) or opened.occurred_at
     source = plan.sources.get(opened.source_id)
     policy = plan.levels.get(level)
     return IncidentReport(

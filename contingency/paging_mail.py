@@ -23,7 +23,7 @@ from contingency.ids import derive
 from contingency.paging_state import (RECENT_CLOSED, RECENT_INPUTS, RECENT_SENT, Closed, Held, IncidentPaging,
                                       Mailbox, PagingBook, Sent)
 from contingency.plan import Plan
-from contingency.roster import Person, Roster, is_drill_phone, language_of, person_by_id
+from contingency.roster import Person, Roster, drill_may_reach, language_of, person_by_id
 from contingency.sms_text import Facts, Item, bundle_text, summary_text
 
 HOUR = dt.timedelta(hours=1)
@@ -93,8 +93,8 @@ class Desk:
             drill_id=facts.drill_id if facts else None))
 
     def _reachable(self, recipient: str, facts: Facts) -> Person | None:
-        """Drill SMS go to drill phones only, whoever acted on the drill (a console user, say)."""
-        if facts.drill_id is not None and not is_drill_phone(self.roster, recipient):
+        """Drill SMS go to drill phones only (people only in a live-roster drill), whoever acted on the drill."""
+        if facts.drill_id is not None and not drill_may_reach(self.roster, recipient):
             return None
         return person_by_id(self.roster, recipient)
 

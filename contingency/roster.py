@@ -231,6 +231,10 @@ def drill_recipient(roster: Roster, person_id: str) -> str | None:
     return person_id if roster.live_drills else drill_phone_for(roster, person_id)
 
 
+def drill_may_reach(roster: Roster, recipient: str) -> bool:
+    return is_drill_phone(roster, recipient) or roster.live_drills
+
+
 def drill_phone_for(roster: Roster, person_id: str) -> str | None:
     """The sandbox phone standing in for a person in drills: people are spread over the drill phones in roster
     order, so the same person always maps to the same phone."""

@@ -8,20 +8,20 @@ import uuid
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from schemas import DeliveryStatus, Detection, Notification, incident_event_adapter
+from schemas import DeliveryStatus, Notification, incident_event_adapter
 from schemas.incidents import IncidentEvent, IncidentOpened
 
 log = logging.getLogger("ers.drill")
 
 
 class DrillOutputs:
-    """Reads the drill's incidents, notifications, delivery statuses and detections from the beginning;
+    """Reads the drill's incidents, notifications and delivery statuses from the beginning;
     `poll()` reads up to the end offsets of the moment it is called."""
 
     def __init__(self, bootstrap: str, prefix: str) -> None:
         self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                        client_id="ers-drill-outputs")
-        self._suffix_of = {prefix + s: s for s in ("incidents", "notifications", "delivery", "detections")}
+        self._suffix_of = {prefix + s: s for s in ("incidents", "notifications", "delivery")}
         self._partitions = [TopicPartition(topic, p) for topic in self._suffix_of
                             for p in sorted(self._consumer.partitions_for_topic(topic) or ())]
         self._consumer.assign(self._partitions)
@@ -29,7 +29,6 @@ class DrillOutputs:
         self.incident_events: list[IncidentEvent] = []
         self.notifications: list[Notification] = []
         self.statuses: list[DeliveryStatus] = []
-        self.first_anomaly_at: dict[str, dt.datetime] = {}  # per source: the earliest firing detection's data
         self.first_codes: dict[str, str] = {}  # per source: the code of its first incident
         self.opened_at: dict[uuid.UUID, dt.datetime] = {}  # per incident: its incident.opened record's time
 
@@ -53,14 +52,8 @@ class DrillOutputs:
                     self.opened_at[event.incident_id] = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc)
             elif suffix == "notifications":
                 self.notifications.append(Notification.model_validate_json(value))
-            elif suffix == "delivery":
-                self.statuses.append(DeliveryStatus.model_validate_json(value))
             else:
-                detection = Detection.model_validate_json(value)
-                if detection.status == "firing":
-                    known = self.first_anomaly_at.get(detection.source_id)
-                    if known is None or detection.observed_at < known:
-                        self.first_anomaly_at[detection.source_id] = detection.observed_at
+                self.statuses.append(DeliveryStatus.model_validate_json(value))
         except ValidationError as exc:
             log.warning("not a valid %s record on the drill's topic: %s", suffix, exc.errors()[0]["msg"])
 

@@ -213,7 +213,7 @@ class DrillRunner:
                 self._sandbox.stop()
         assert outputs is not None
         report = build_report(
-            self.plan, self.drill_id, self.log.entries[0].at, outputs.first_anomaly_at, outputs.incident_events,
+            self.plan, self.drill_id, self.log.entries[0].at, None, outputs.incident_events,
             outputs.notifications, outputs.statuses, speed=self.options.speed_label, started_wall=started,
             finished_wall=dt.datetime.now(dt.timezone.utc), partial=partial, opened_at=outputs.opened_at)
         outputs.close()
