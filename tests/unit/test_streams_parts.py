@@ -86,3 +86,28 @@ def test_drill_validate_accepts_the_shipped_scenarios_and_names_lines(tmp_path, 
     bad.write_text('{"topic": "readings", "key": "x", "at": "2026-07-22T06:00:00+08:00", "payload": {}}\n')
     assert main(["drill", "validate", str(bad)]) == 1
     assert f"{bad}:1: payload.station_id: Field required" in capsys.readouterr().out
+
+
+def test_record_clock_reads_the_records_time_and_remembers_the_latest() -> None:
+    from types import SimpleNamespace
+
+    from streams.clocks import RecordClock, WallClock, clock_for
+
+    def record(seconds: float) -> SimpleNamespace:
+        return SimpleNamespace(message=SimpleNamespace(timestamp=seconds))
+
+    clock = clock_for("record")
+    assert isinstance(clock, RecordClock) and isinstance(clock_for("wall"), WallClock)
+    july = dt.datetime(2026, 7, 22, 6, 45, 20, tzinfo=dt.timezone.utc).timestamp()
+    assert clock.now(record(july)) == dt.datetime(2026, 7, 22, 6, 45, 20, tzinfo=dt.timezone.utc)
+    assert clock.stamp(record(july - 60)) == july - 60
+    assert clock.now() == dt.datetime.fromtimestamp(july, dt.timezone.utc), "outside a record: the latest time seen"
+    assert WallClock().stamp(record(july)) is None, "production lets the producer stamp its records"
+
+
+def test_drill_topics_keep_records_of_any_time() -> None:
+    assert all(spec.config == {} for spec in Topics("ers.", 4).specs())
+    drill = Topics("drill.d1.", 4, any_time=True).specs()
+    assert all(spec.config["retention.ms"] == "-1" and int(spec.config["message.timestamp.after.max.ms"]) > 10**18
+               for spec in drill)
+    assert set(Topics("ers.", 4).consumed()) < {spec.name for spec in Topics("ers.", 4).specs()}

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from contingency import PlanError, check_roster, load_roster, on_duty, person_by_phone, roster_from_text
-from contingency.roster import drill_phone_for, is_drill_phone, person_by_id, under_maintenance
+from contingency.roster import (drill_may_reach, drill_phone_for, drill_recipient, for_live_drills, is_drill_phone,
+                                person_by_id, under_maintenance)
 from contingency_helpers import REPO
 
 ROSTER = REPO / "plans" / "arxan-roster.yaml"
@@ -112,6 +113,21 @@ def test_drill_phone_for_a_person_is_stable_and_never_the_person(roster):
     phones = {drill_phone_for(roster, pid) for pid in roster.people}
     assert phones == {"drill_a", "drill_b"}
     assert drill_phone_for(roster, "zhao_lei") == drill_phone_for(roster, "zhao_lei")
+
+
+def test_drills_reach_drill_phones_unless_the_roster_is_made_live(roster):
+    assert drill_recipient(roster, "zhao_lei") == drill_phone_for(roster, "zhao_lei")
+    assert not drill_may_reach(roster, "zhao_lei") and drill_may_reach(roster, "drill_a")
+    live = for_live_drills(roster)
+    assert drill_recipient(live, "zhao_lei") == "zhao_lei" and drill_may_reach(live, "zhao_lei")
+    assert not roster.live_drills, "making a live copy leaves the roster as it was"
+
+
+def test_a_roster_file_cannot_make_drills_page_people(arxan):
+    text = (REPO / "plans" / "arxan-roster.yaml").read_text(encoding="utf-8") + "live_drills: true\n"
+    with pytest.raises(PlanError) as err:
+        roster_from_text(text, arxan)
+    assert "live_drills cannot be set in a roster file" in str(err.value)
 
 
 def test_maintenance_window(roster):
