@@ -9,6 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,3 +173,80 @@ def test_live_roster_pages_people_with_the_drill_prefix(production: WorkerProces
     assert all(n["body"].startswith("【演练】") for n in notes)
     drill_sms = [m for m in sms.messages if m.body.startswith("【演练】")]
     assert {m.to for m in drill_sms} == {n["to"] for n in notes}
+
+
+def test_a_recorded_live_session_replayed_reproduces_its_incidents(production: WorkerProcess, broker: str,
+                                                                   tmp_path: Path) -> None:
+    from handlers.drill_files import record_topics
+
+    prefix = production.env["ERS_TOPIC_PREFIX"]
+    live = TopicReader(broker, prefix + "incidents")
+    since = dt.datetime.now(dt.timezone.utc)
+    scripted = [json.loads(line) for line in read_lines(DRILLS / "tailings-seepage.jsonl")
+                if '"tailings_example_online"' in line and ('"2026-07-22T06:4' in line or '"2026-07-22T07:3' in line)]
+    scripted = [e for e in scripted if e["topic"] == "readings"]
+    assert len(scripted) >= 4
+    for entry in scripted:  # the pond's readings, 06:40-07:39, sent now, as a live gateway would
+        payload = {**entry["payload"], "observed_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+        send(broker, prefix + "readings", payload, key=entry["key"])
+    events = live.wait_for(lambda rs: any(r["type"] == "incident.updated" and r["source_id"] == "tailings_example"
+                                          for r in rs), timeout=60)
+    live.close()
+    session = [(r["type"], r.get("rule_id"), r.get("level")) for r in events if r["source_id"] == "tailings_example"
+               and r["type"] in ("incident.opened", "incident.updated")]
+    assert session == [("incident.opened", "tailings_seepage", "yellow"),
+                       ("incident.updated", "tailings_phreatic_orange", "orange")]
+
+    out = tmp_path / "live.jsonl"
+    assert record_topics(broker, prefix, ["readings", "commands"], since, None, out) == len(scripted)
+    lines = read_lines(out)
+    runner = run(production, broker, tmp_path, "live.jsonl", None, lines=lines)
+    [incident] = runner.result.report.incidents
+    assert incident.source_id == "tailings_example"
+    assert [(s.rule_id, s.level) for s in incident.levels] == [("tailings_seepage", "yellow"),
+                                                               ("tailings_phreatic_orange", "orange")]
+    assert incident.code != next(r["code"] for r in events if r["type"] == "incident.opened"), \
+        "a replayed session gets its own incident codes"
+
+
+def ers_drill(broker: str, production: WorkerProcess, data_dir: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("ERS_")}, "ERS_BROKER": broker,
+           "ERS_DATA_DIR": str(data_dir), "ERS_DATABASE_URL": production.env["ERS_DATABASE_URL"]}
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", "drill", *args], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_cli_run_writes_json_and_html_and_refuses_a_bad_speed(production: WorkerProcess, broker: str,
+                                                              tmp_path: Path) -> None:
+    bad = ers_drill(broker, production, tmp_path, "run", str(DRILLS / "diesel-tanker.jsonl"), "--speed", "0")
+    _, err = bad.communicate(timeout=60)
+    assert bad.returncode == 2 and "--speed: expected a positive number (e.g. 60 or 600) or `max`" in err, err
+
+    short = tmp_path / "short.jsonl"
+    short.write_text("\n".join(read_lines(DRILLS / "tailings-seepage.jsonl")[:16]) + "\n", encoding="utf-8")
+    done = ers_drill(broker, production, tmp_path, "run", str(short), "--report", str(tmp_path / "r.json"),
+                     "--html", str(tmp_path / "r.html"), "--drill-id", "cli-short")
+    _, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert report["drill_id"] == "cli-short" and not report["partial"] and report["summary"]["incidents"] == 1
+    assert "应急演练报告" in (tmp_path / "r.html").read_text(encoding="utf-8") and "<svg" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert (tmp_path / "drills" / "cli-short" / "report.json").exists()
+    assert "尾矿库" in err and "r.json" in err, "a summary table and where the report went"
+
+
+def test_ctrl_c_stops_cleanly_with_a_partial_report(production: WorkerProcess, broker: str, tmp_path: Path) -> None:
+    running = ers_drill(broker, production, tmp_path, "run", str(DRILLS / "diesel-tanker.jsonl"), "--speed", "60",
+                        "--drill-id", "interrupted", "--report", str(tmp_path / "partial.json"))
+    worker_log = tmp_path / "drills" / "interrupted" / "worker.log"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and "Ready" not in (worker_log.read_text() if worker_log.exists() else ""):
+        time.sleep(0.2)
+    time.sleep(8)  # at 60x, about 14:00-14:08 of the 14:00-17:00 log: past the 14:05 report
+    running.send_signal(signal.SIGINT)
+    _, err = running.communicate(timeout=60)
+    assert running.returncode == 130, err
+    report = json.loads((tmp_path / "partial.json").read_text(encoding="utf-8"))
+    assert report["partial"] is True and "interrupted" in err
+    assert report["summary"]["incidents"] == 1 and report["incidents"][0]["rule_id"] == "public_report"
+    assert "Stopping" in worker_log.read_text(), "the drill's worker was stopped, not left running"
