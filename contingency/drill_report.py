@@ -1,87 +1,16 @@
 """The drill report: a pure function from a drill's events to a JSON-able report (issue 6).
 
-`build_report(...)` takes the plan, the log's time axis (`log_start`, the first anomaly per source), the incident
-events, notifications and delivery statuses the drill produced, and returns a `DrillReport`. Nothing is read from
-a clock, a broker or a file; the same inputs in any order give the same report. `comparable(report)` drops the
-generated ids and wall-clock fields, so two runs of one log can be compared with `==` (issue 5).
+`build_report(...)` takes the plan, the log's time axis (`log_start`, optionally the first anomaly per source), the
+incident events, notifications and delivery statuses the drill produced, and returns a `DrillReport`. Nothing is
+read from a clock, a broker or a file; the same inputs in any order give the same report. `comparable(report)`
+drops generated ids, wall-clock fields and the run's own settings, so two runs of one log compare with `==`.
 
 Times on the log's time axis are given twice: `*_at` as an ISO 8601 string in `log_start`'s time zone, and
 `*_minute` as minutes since `log_start` (float, rounded to 0.001). Phone numbers are masked here, in the domain
 (`mask_phone`, same form as handlers.phones.mask: `+86138****0001`), so the report never holds a full number.
 
-JSON fields (a contract; `report_version` changes when a field changes meaning or goes away)
-=============================================================================================
-
-Top level
----------
-| field                   | type              | meaning                                                        |
-|-------------------------|-------------------|----------------------------------------------------------------|
-| report_version          | int               | 1                                                              |
-| drill_id                | str               | the drill's id (also on every drill event; dropped by comparable)|
-| plan_id, plan_version   | str               | the plan the drill ran against                                 |
-| speed                   | str               | replay speed as given, e.g. "60x", "max" (dropped by comparable)|
-| partial                 | bool              | true when the run was interrupted: the report covers a prefix  |
-| log_start               | str (ISO)         | zero of the time axis (minute 0)                               |
-| window_minutes          | float             | the plan's emergency circle (smallest within_minutes, else 120)|
-| started_wall            | str (ISO)         | wall clock at start (dropped by comparable)                    |
-| finished_wall           | str (ISO)         | wall clock at the end (dropped by comparable)                  |
-| wall_seconds            | float             | finished_wall - started_wall (dropped by comparable)           |
-| summary                 | Summary           | see below                                                      |
-| incidents               | [IncidentReport]  | by opened time, then source id, rule id, code, incident id     |
-| unlinked_notifications  | [NotificationRow] | notifications naming no incident of this report                |
-
-Summary
--------
-| field                          | type           | meaning                                                    |
-|--------------------------------|----------------|------------------------------------------------------------|
-| incidents                      | int            | number of incidents                                        |
-| by_level                       | {level: int}   | incidents per final level; all four levels, blue..red      |
-| time_to_detect_minutes         | float or null  | worst (largest) per-incident time to detect                |
-| time_to_first_sms_minutes      | float or null  | worst per-incident time to first SMS                       |
-| time_to_acknowledge_minutes    | float or null  | worst per-incident time to acknowledge (acknowledged only) |
-| unacknowledged                 | int            | incidents never acknowledged                               |
-| escalations                    | int            | incident.escalated events, all incidents                   |
-| notifications_sent             | int            | distinct notifications (linked or not)                     |
-| notifications_delivered        | int            | ... whose last status is `delivered`                       |
-| notifications_failed           | int            | ... whose last status is `failed` or `undelivered`         |
-| notifications_pending          | int            | ... with no status yet or a non-final one (queued/sent...) |
-
-IncidentReport
---------------
-| field                          | type              | meaning                                                  |
-|--------------------------------|-------------------|----------------------------------------------------------|
-| incident_id                    | str (uuid)        | generated (dropped by comparable)                        |
-| code                           | str               | the short code people reply with, e.g. YJA               |
-| source_id, source_name         | str               | risk source and its Chinese name from the plan           |
-| rule_id                        | str               | the rule that opened it (first rule)                     |
-| kind                           | str               | rule family, e.g. threshold, station_silence             |
-| title                          | str               | the opening title                                        |
-| level                          | str               | final warning level (blue/yellow/orange/red)             |
-| level_name                     | str               | the plan's name of it, e.g. 橙色预警                     |
-| levels                         | [LevelStep]       | level over time: at, minute, level, rule_id, reason      |
-| first_anomaly_at / _minute     | str / float       | the source's first anomaly if the caller knows it, else  |
-|                                |                   | the time of the data that opened the incident            |
-| opened_at / opened_minute      | str / float       | when ERS opened it (see `opened_at` of build_report)     |
-| acknowledged_at / _minute      | str / float, null | first incident.acknowledged                              |
-| acknowledged_by                | str or null       | its actor                                                |
-| resolved_at / resolved_minute  | str / float, null | first incident.resolved                                  |
-| resolved_by                    | str or null       | its actor                                                |
-| escalations                    | [EscalationStep]  | tier (1-based), at, minute, level, roles, reason         |
-| notifications                  | [NotificationRow] | every notification naming the incident, by created time  |
-| materials                      | MaterialsRow/null | the latest proposal (opened or updated), if any          |
-| time_to_detect_minutes         | float             | opened - first anomaly                                   |
-| time_to_first_sms_minutes      | float or null     | first notification created - opened                      |
-| time_to_acknowledge_minutes    | float or null     | acknowledged - opened                                    |
-
-NotificationRow: notification_id (uuid, dropped by comparable), person_id, to (masked), body, created_at,
-created_minute, status (last known: queued/sending/sent/delivered/undelivered/failed/received, or null),
-error_code (of that status), status_at (wall clock of the receipt, dropped by comparable).
-
-MaterialsRow: line, window_minutes (the source's requirements' within_minutes, else the plan's, else 120),
-last_arrival_minutes, all_in_window, missing {item: quantity}, allocations [item_id, item_name, depot_id,
-depot_name, quantity, unit, arrival_minutes, in_window] where in_window = arrival_minutes <= window_minutes.
-
-EscalationStep.roles are the plan's roles of that tier of the chain for the level in force at that moment.
+The JSON fields are a contract, documented in README.md ("Drill report"); a test checks that every field is
+there. `report_version` changes when a field changes meaning or goes away.
 """
 from __future__ import annotations
 
@@ -208,6 +137,11 @@ class Summary(_Model):
     notifications_pending: int
 
 
+class SkippedLine(_Model):
+    line: int
+    reason: str
+
+
 class DrillReport(_Model):
     report_version: int = REPORT_VERSION
     drill_id: str
@@ -223,6 +157,7 @@ class DrillReport(_Model):
     summary: Summary
     incidents: list[IncidentReport]
     unlinked_notifications: list[NotificationRow]
+    skipped_lines: list[SkippedLine] = []
 
     def to_json(self, indent: int | None = 2) -> str:
         """UTF-8 JSON text (Chinese kept as is)."""
@@ -263,7 +198,8 @@ def build_report(plan: Plan, drill_id: str, log_start: dt.datetime,
                  incident_events: Iterable[AnyIncidentEvent], notifications: Iterable[Notification],
                  statuses: Iterable[DeliveryStatus], *, speed: str, started_wall: dt.datetime,
                  finished_wall: dt.datetime, partial: bool = False,
-                 opened_at: Mapping[uuid.UUID, dt.datetime] | None = None) -> DrillReport:
+                 opened_at: Mapping[uuid.UUID, dt.datetime] | None = None,
+                 skipped: Iterable[tuple[int, str]] = ()) -> DrillReport:
     """Pure: the report of one drill run. Input order does not matter; duplicates (same event id) count once.
 
     `log_start`, `first_anomaly_at` and every incident event's `occurred_at` and notification's `created_at`
@@ -316,7 +252,8 @@ def build_report(plan: Plan, drill_id: str, log_start: dt.datetime,
         log_start=log_start.isoformat(), window_minutes=window, started_wall=started_wall.isoformat(),
         finished_wall=finished_wall.isoformat(),
         wall_seconds=round((finished_wall - started_wall).total_seconds(), 3),
-        summary=summary, incidents=incidents, unlinked_notifications=unlinked)
+        summary=summary, incidents=incidents, unlinked_notifications=unlinked,
+        skipped_lines=[SkippedLine(line=line, reason=reason) for line, reason in sorted(skipped)])
 
 
 class _Axis:

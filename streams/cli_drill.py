@@ -131,7 +131,7 @@ def cmd_drill_run(args: argparse.Namespace, settings: Settings) -> int:
         except DrillError as exc:
             raise UserError(str(exc)) from exc
     paths = write_report_files(result.report, result.workdir, args.report, args.html)
-    for skipped in result.skipped:
+    for skipped in result.report.skipped_lines:
         console.print(f"[yellow]{args.file}:{skipped.line}: skipped: {skipped.reason}")
     _print_summary(result.report, settings.language)
     console.print("report: " + ", ".join(str(p) for p in paths))

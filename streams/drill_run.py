@@ -16,7 +16,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from kafka import KafkaProducer
@@ -58,16 +58,9 @@ class DrillOptions:
 
 
 @dataclass(frozen=True)
-class Skipped:
-    line: int
-    reason: str
-
-
-@dataclass
 class DrillResult:
     report: DrillReport
-    skipped: list[Skipped] = field(default_factory=list)
-    workdir: Path | None = None
+    workdir: Path
 
 
 def _database_exists(url: str) -> bool:
@@ -166,7 +159,7 @@ class DrillRunner:
     def run(self, progress: Progress = lambda step, done: None) -> DrillResult:
         started = dt.datetime.now(dt.timezone.utc)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        skipped: list[Skipped] = []
+        skipped: list[tuple[int, str]] = []  # (line, reason)
         outputs: DrillOutputs | None = None
         partial = False
         producer = group = None
@@ -185,8 +178,8 @@ class DrillRunner:
                     try:
                         outgoing = step_events(step, self.drill_id, self.digest, self.stations, outputs.first_codes)
                     except KeyError as exc:
-                        skipped.append(Skipped(step.entry.line if step.entry else 0,
-                                               f"no incident at {exc.args[0]} yet for @first:{exc.args[0]}"))
+                        skipped.append((step.entry.line if step.entry else 0,
+                                        f"no incident at {exc.args[0]} yet for @first:{exc.args[0]}"))
                         progress(step, done)
                         continue
                     for out in outgoing:
@@ -215,9 +208,10 @@ class DrillRunner:
         report = build_report(
             self.plan, self.drill_id, self.log.entries[0].at, None, outputs.incident_events,
             outputs.notifications, outputs.statuses, speed=self.options.speed_label, started_wall=started,
-            finished_wall=dt.datetime.now(dt.timezone.utc), partial=partial, opened_at=outputs.opened_at)
+            finished_wall=dt.datetime.now(dt.timezone.utc), partial=partial, opened_at=outputs.opened_at,
+            skipped=skipped)
         outputs.close()
-        return DrillResult(report, skipped, self.workdir)
+        return DrillResult(report, self.workdir)
 
     def _wait_quiet(self, group: GroupProgress, worker: WorkerProcess, timeout: float) -> None:
         """Until the worker has committed everything on its topics and the sandbox made every status callback,

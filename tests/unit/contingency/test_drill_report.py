@@ -213,3 +213,27 @@ def test_naive_log_start_is_refused(arxan) -> None:
                                           ("", "<none>"), ("+12025550123", "+120****0123")])
 def test_mask_phone(phone: str, masked: str) -> None:
     assert mask_phone(phone) == masked
+
+
+def test_skipped_lines_are_reported_in_line_order(arxan) -> None:
+    report = build_report(arxan, "d1", T0, None, [], [], [], speed="max", started_wall=WALL, finished_wall=WALL,
+                          skipped=[(9, "no incident at x yet"), (3, "no incident at y yet")])
+    assert [(s.line, s.reason) for s in report.skipped_lines] == [(3, "no incident at y yet"), (9, "no incident at x yet")]
+
+
+def test_every_report_field_is_documented_in_the_readme() -> None:
+    from pathlib import Path
+
+    from contingency.drill_report import (AllocationRow, EscalationStep, IncidentReport, LevelStep, MaterialsRow,
+                                          NotificationRow, SkippedLine, Summary)
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Drill report")[1].split("\n## ")[0]
+    missing = []
+    for model in (DrillReport, Summary, IncidentReport, LevelStep, EscalationStep, NotificationRow, AllocationRow,
+                  MaterialsRow, SkippedLine):
+        for name in model.model_fields:
+            short = name[: -len("_minute")] + "_at / _minute" if name.endswith("_minute") else None
+            if name not in section and (short is None or short not in section):
+                missing.append(f"{model.__name__}.{name}")
+    assert not missing, f"undocumented report fields: {missing}"
