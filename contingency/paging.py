@@ -31,6 +31,7 @@ from contingency.paging_state import Closed, Held, IncidentPaging, PagingBook
 from contingency.plan import EscalationChain, Plan
 from contingency.roster import (Person, Roster, drill_recipient, is_drill_phone, language_of, on_duty, person_by_id,
                                 under_maintenance)
+from contingency.reports import STATION_ID as REPORT_STATION
 from contingency.sms_text import Facts, Kind, incident_text, local_time, reply
 
 # contingency.incidents words the update that says every rule is back within limits like this
@@ -369,7 +370,7 @@ def _facts(plan: Plan, incident_id: uuid.UUID, code: str, level: WarningLevel, s
     source = plan.sources.get(source_id)
     first = evidence[0] if evidence else None
     fields: dict[str, object] = {}
-    if first is not None:
+    if first is not None and first.station_id != REPORT_STATION:  # a report's title says more than its distance
         fields = {"parameter_id": first.parameter, "parameter": first.parameter_name or first.parameter,
                   "value": first.value, "unit": first.unit, "limit": first.limit}
     return Facts(incident_id=incident_id, code=code, level=level, source_id=source_id,

@@ -222,6 +222,8 @@ def test_report_incident_pages_with_the_category_despite_station_maintenance(arx
     _, notifications = on_incident_event(arxan, roster, PagingBook(), events[0], T0)
     assert notifications, "a report incident must not be held back by a station's maintenance window"
     assert "异味" in notifications[0].body and events[0].code in notifications[0].body
+    assert "群众举报" in notifications[0].body and "市区" in notifications[0].body, "the report's title, with the place"
+    assert "限值" not in notifications[0].body, "a distance is not a limit the duty officer needs"
 
 
 # --- plan checks ----------------------------------------------------------------------------------------------
