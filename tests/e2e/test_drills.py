@@ -117,6 +117,7 @@ def levels(report: DrillReport, source: str) -> list[list[str]]:
     return [[step.level for step in i.levels] for i in report.incidents if i.source_id == source]
 
 
+@pytest.mark.timeout(900)  # two runs; the ammonia log's 10-hour gap alone takes 80 s at 600x
 @pytest.mark.parametrize("name", ["tailings-seepage.jsonl", "drinking-water-ammonia.jsonl", "diesel-tanker.jsonl"])
 def test_scenario_gives_the_golden_report_at_max_and_at_600x(name: str, production: WorkerProcess, broker: str,
                                                               tmp_path: Path) -> None:
