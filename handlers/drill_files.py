@@ -4,11 +4,13 @@ The format and its checks are in contingency.drill_log; this module only does th
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -166,3 +168,28 @@ def write_report_files(report: "DrillReport", workdir: Path | None, json_path: P
             path.write_text(content + ("\n" if not content.endswith("\n") else ""), encoding="utf-8")
             paths.append(path)
     return paths
+
+
+@dataclass(frozen=True)
+class DrillWebhook:
+    """Where a running drill's worker takes SMS replies, and the sandbox token that signs them."""
+
+    url: str
+    account_sid: str
+    auth_token: str  # of the drill's own local sandbox, made up for this run: not a Twilio secret
+    to: str
+
+    FILE = "webhook.json"
+
+
+def write_drill_webhook(workdir: Path, hook: DrillWebhook) -> None:
+    path = workdir / DrillWebhook.FILE
+    path.write_text(json.dumps(dataclasses.asdict(hook)), encoding="utf-8")
+    path.chmod(0o600)
+
+
+def read_drill_webhook(workdir: Path) -> DrillWebhook | None:
+    path = workdir / DrillWebhook.FILE
+    if not path.exists():
+        return None
+    return DrillWebhook(**json.loads(path.read_text(encoding="utf-8")))

@@ -20,6 +20,14 @@ class TopicLayoutError(RuntimeError):
     pass
 
 
+def topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ers-admin")
+    try:
+        return sorted(name for name in admin.list_topics() if name.startswith(prefix))
+    finally:
+        admin.close()
+
+
 def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
     """Create the missing topics; returns the names created. Raises TopicLayoutError on a mismatch."""
     specs = list(specs)

@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     reply = sms_sub.add_parser("reply", help="post a correctly signed SMS reply to the worker's webhook (local trials)")
     reply.add_argument("--from", dest="sender", required=True, type=_e164, help="sender, E.164 (+8613800000001)")
     reply.add_argument("text", help='the reply, e.g. "1 K7Q"')
+    reply.add_argument("--drill", metavar="ID", default=None,
+                       help="answer an SMS of the running drill ID (`ers drill run`) instead of production's")
     reply.set_defaults(handler=cmd_sms_reply)
 
     add_inventory_commands(sub)
@@ -320,13 +322,23 @@ def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.twilio_local import SANDBOX_FROM, new_message_sid, post_signed_form
     from streams.web import SMS_PATH
 
-    if settings.sms_configured:
+    if args.drill is not None:
+        from handlers.drill_files import read_drill_webhook
+
+        hook = read_drill_webhook(settings.data_dir / "drills" / args.drill)
+        if hook is None:
+            raise UserError(f"--drill: no drill {args.drill!r} is running here (nothing in "
+                            f"{settings.data_dir / 'drills' / args.drill}); expected the id `ers drill run` printed",
+                            exit_code=2)
+        account_sid, auth_token, to, base = hook.account_sid, hook.auth_token, hook.to, hook.url
+    elif settings.sms_configured:
         account_sid, auth_token, to = settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from
+        base = settings.webhook_base
     else:
         account_sid, auth_token = _sandbox_credentials(settings)
-        to = SANDBOX_FROM
+        to, base = SANDBOX_FROM, settings.webhook_base
     sid = new_message_sid("SM")
-    url = settings.webhook_base + SMS_PATH
+    url = base + SMS_PATH
     params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": account_sid, "From": args.sender, "To": to,
               "Body": args.text, "NumMedia": "0"}
     try:

@@ -93,7 +93,10 @@ def cmd_drill_run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from contingency.drill_log import DrillLogError, parse_drill_log, read_lines
+    from rich.markup import escape
+
     from contingency.drill_steps import log_digest
+    from handlers.phones import mask
     from handlers.drill_files import write_report_files
     from streams.drill_run import DrillError, DrillOptions, DrillRunner, new_drill_id
 
@@ -116,6 +119,9 @@ def cmd_drill_run(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(str(exc)) from exc
     if args.live_roster:
         console.print("[bold red]--live-roster: this drill pages the people on the roster (SMS start with 【演练】)")
+    else:
+        phone = next(iter(roster.drill_phones.values())).phone
+        console.print(f"answer a drill SMS by hand: ers sms reply --drill {run_id} --from {phone} \"1 CODE\"")
     console.print(f"drill {run_id}: {len(log.entries)} events, {log.start:%Y-%m-%d %H:%M} - {log.end:%H:%M} "
                   f"({log.start.tzname()}), speed {options.speed_label}, topics {runner.topics.prefix}*")
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -123,8 +129,11 @@ def cmd_drill_run(args: argparse.Namespace, settings: Settings) -> int:
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("演练" if settings.language == "zh-CN" else "drill", total=len(runner.steps), virtual="")
 
-        def advance(step, done: int) -> None:
+        def advance(step, done: int, notes: list) -> None:
             bar.update(task, completed=done, virtual=f"{step.at:%m-%d %H:%M}")
+            for note in notes:  # what the drill phones receive, as they receive it
+                console.print(f"[cyan]{note.created_at.astimezone(log.start.tzinfo):%H:%M} → {note.person_id} "
+                              f"{mask(note.to)}[/] {escape(note.body)}")
 
         try:
             result = runner.run(advance)

@@ -29,13 +29,15 @@ from contingency.drill_report import DrillReport, build_report
 from contingency.drill_steps import Step, drill_steps, log_stations, step_events
 from contingency.roster import Roster
 from handlers.database import make_engine, migrate
+from handlers.drill_files import DrillWebhook, write_drill_webhook
 from handlers.drill_outputs import DrillOutputs
 from handlers.inventory_store import InventoryStore, copy_ledger
+from handlers.kafka_admin import topics_with_prefix
 from handlers.kafka_progress import GroupProgress
 from handlers.local_kafka import free_port
 from handlers.twilio_local import SANDBOX_FROM, LocalTwilioApi, fake_account_sid, fake_auth_token
 from handlers.worker_process import WorkerProcess
-from schemas import encode
+from schemas import Notification, encode
 from streams.config import Settings
 from streams.topics import Topics
 
@@ -76,7 +78,8 @@ def new_drill_id(log_name: str, now: dt.datetime) -> str:
     return f"{stem}-{now:%Y%m%d-%H%M%S}"
 
 
-Progress = Callable[[Step, int], None]  # (step just done, number of steps done)
+# (step just done, number of steps done, notifications that step produced)
+Progress = Callable[[Step, int, list[Notification]], None]
 
 
 class DrillRunner:
@@ -152,13 +155,23 @@ class DrillRunner:
             **self._sms_env(),
         })
         self._worker = WorkerProcess(env, self.workdir, own_session=True)
-        return self._worker.start()
+        self._worker.start()
+        if self._sandbox is not None:  # lets `ers sms reply --drill ID` answer drill SMS by hand
+            write_drill_webhook(self.workdir, DrillWebhook(url=env["ERS_PUBLIC_URL"],
+                                                           account_sid=self._sandbox.account_sid,
+                                                           auth_token=self._sandbox.auth_token, to=SANDBOX_FROM))
+        return self._worker
 
     # --- the run --------------------------------------------------------------------------------------------
 
-    def run(self, progress: Progress = lambda step, done: None) -> DrillResult:
+    def run(self, progress: Progress = lambda step, done, notes: None) -> DrillResult:
         started = dt.datetime.now(dt.timezone.utc)
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        used = topics_with_prefix(self.bootstrap, self.topics.prefix)
+        if used or self.workdir.exists():
+            # a drill id names topics, a consumer group and a database: reusing one would mix two runs
+            raise DrillError(f"drill id {self.drill_id!r} was used before ({used[0] if used else self.workdir}); "
+                             "give another --drill-id")
+        self.workdir.mkdir(parents=True)
         skipped: list[tuple[int, str]] = []  # (line, reason)
         outputs: DrillOutputs | None = None
         partial = False
@@ -180,15 +193,16 @@ class DrillRunner:
                     except KeyError as exc:
                         skipped.append((step.entry.line if step.entry else 0,
                                         f"no incident at {exc.args[0]} yet for @first:{exc.args[0]}"))
-                        progress(step, done)
+                        progress(step, done, [])
                         continue
                     for out in outgoing:
                         producer.send(self.topics.prefix + out.topic, key=out.key.encode("utf-8"),
                                       value=encode(out.event), timestamp_ms=round(out.at.timestamp() * 1000))
                     producer.flush(timeout=30)
                     self._wait_quiet(group, worker, QUIET_TIMEOUT)
+                    seen = len(outputs.notifications)
                     outputs.poll()
-                    progress(step, done)
+                    progress(step, done, outputs.notifications[seen:])
             except KeyboardInterrupt:
                 partial = True
                 try:
@@ -200,6 +214,7 @@ class DrillRunner:
             for closeable in (producer, group):
                 if closeable is not None:
                     closeable.close()
+            (self.workdir / DrillWebhook.FILE).unlink(missing_ok=True)
             if self._worker is not None:
                 self._worker.stop()
             if self._sandbox is not None:

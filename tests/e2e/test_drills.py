@@ -223,23 +223,28 @@ def test_cli_run_writes_json_and_html_and_refuses_a_bad_speed(production: Worker
     _, err = bad.communicate(timeout=60)
     assert bad.returncode == 2 and "--speed: expected a positive number (e.g. 60 or 600) or `max`" in err, err
 
+    run_id = f"cli-{uuid.uuid4().hex[:6]}"
     short = tmp_path / "short.jsonl"
     short.write_text("\n".join(read_lines(DRILLS / "tailings-seepage.jsonl")[:16]) + "\n", encoding="utf-8")
     done = ers_drill(broker, production, tmp_path, "run", str(short), "--report", str(tmp_path / "r.json"),
-                     "--html", str(tmp_path / "r.html"), "--drill-id", "cli-short")
+                     "--html", str(tmp_path / "r.html"), "--drill-id", run_id)
     _, err = done.communicate(timeout=300)
     assert done.returncode == 0, err
     report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
-    assert report["drill_id"] == "cli-short" and not report["partial"] and report["summary"]["incidents"] == 1
+    assert report["drill_id"] == run_id and not report["partial"] and report["summary"]["incidents"] == 1
     assert "应急演练报告" in (tmp_path / "r.html").read_text(encoding="utf-8") and "<svg" in (tmp_path / "r.html").read_text(encoding="utf-8")
-    assert (tmp_path / "drills" / "cli-short" / "report.json").exists()
+    assert (tmp_path / "drills" / run_id / "report.json").exists()
     assert "尾矿库" in err and "r.json" in err, "a summary table and where the report went"
+    again = ers_drill(broker, production, tmp_path, "run", str(short), "--drill-id", run_id)
+    _, again_err = again.communicate(timeout=120)
+    assert again.returncode == 1 and f"drill id '{run_id}' was used before" in again_err, again_err
 
 
 def test_ctrl_c_stops_cleanly_with_a_partial_report(production: WorkerProcess, broker: str, tmp_path: Path) -> None:
+    run_id = f"interrupted-{uuid.uuid4().hex[:6]}"
     running = ers_drill(broker, production, tmp_path, "run", str(DRILLS / "diesel-tanker.jsonl"), "--speed", "60",
-                        "--drill-id", "interrupted", "--report", str(tmp_path / "partial.json"))
-    worker_log = tmp_path / "drills" / "interrupted" / "worker.log"
+                        "--drill-id", run_id, "--report", str(tmp_path / "partial.json"))
+    worker_log = tmp_path / "drills" / run_id / "worker.log"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and "Ready" not in (worker_log.read_text() if worker_log.exists() else ""):
         time.sleep(0.2)
@@ -251,3 +256,40 @@ def test_ctrl_c_stops_cleanly_with_a_partial_report(production: WorkerProcess, b
     assert report["partial"] is True and "interrupted" in err
     assert report["summary"]["incidents"] == 1 and report["incidents"][0]["rule_id"] == "public_report"
     assert "Stopping" in worker_log.read_text(), "the drill's worker was stopped, not left running"
+
+
+def test_a_drill_sms_answered_by_hand_acknowledges_the_drill_incident(production: WorkerProcess, broker: str,
+                                                                      tmp_path: Path) -> None:
+    import re
+    import threading
+
+    lines = read_lines(DRILLS / "tailings-seepage.jsonl")
+    short = [lines[12], lines[14], lines[20]]  # 06:40 normal, 06:45 seepage over the limit, 07:05 still over
+    log = parse_drill_log(short, "by-hand.jsonl", PLAN)
+    runner = DrillRunner(drill_settings(production, broker, tmp_path), PLAN, ROSTER, log, log_digest(short),
+                         f"by-hand-{uuid.uuid4().hex[:6]}", DrillOptions(speed=60.0, tick=dt.timedelta(minutes=1)))
+    pages: list = []
+    replies: list[subprocess.CompletedProcess] = []
+
+    def on_step(step, done: int, notes: list) -> None:
+        for note in notes:
+            pages.append(note)
+            code = re.search(r'回复"1 (\w+)"', note.body)
+            if code and not replies:  # the duty officer answers the first page from the drill phone
+                env = {**{k: v for k, v in os.environ.items() if not k.startswith("ERS_")},
+                       "ERS_DATA_DIR": str(tmp_path)}
+                replies.append(subprocess.run(
+                    [sys.executable, "-m", "streams.cli", "sms", "reply", "--drill", runner.drill_id, "--from", note.to,
+                     f"1 {code.group(1)}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60))
+
+    done = threading.Event()
+    result: list = []
+    thread = threading.Thread(target=lambda: (result.append(runner.run(on_step)), done.set()))
+    thread.start()
+    thread.join(timeout=240)
+    assert done.is_set() and replies and replies[0].returncode == 0, replies and replies[0].stderr
+    [incident] = result[0].report.incidents
+    assert incident.acknowledged_by in ROSTER.drill_phones, "acknowledged from the drill phone"
+    assert not incident.escalations, "answered within the 10 minutes of the yellow first tier"
+    assert any("已确认" in n.body and n.to == replies[0].args[-2] for n in pages), "confirmed to the drill phone"
+    assert not (runner.workdir / "webhook.json").exists(), "the reply address goes with the drill"
