@@ -96,6 +96,14 @@ def production_snapshot(production: WorkerProcess, broker: str) -> dict[str, obj
             "sms": len(production.sms.messages)}  # type: ignore[attr-defined]
 
 
+def dead_letters(production: WorkerProcess, broker: str) -> list[str]:
+    reader = TopicReader(broker, production.env["ERS_TOPIC_PREFIX"] + "dlq")
+    try:
+        return [f"{r['topic']}: {r['error']}" for r in reader.settle(1.0)]
+    finally:
+        reader.close()
+
+
 def drill_notifications(broker: str, runner: DrillRunner) -> list[dict]:
     reader = TopicReader(broker, runner.topics.notifications)
     try:
@@ -133,7 +141,8 @@ def test_scenario_gives_the_golden_report_at_max_and_at_600x(name: str, producti
         notes = drill_notifications(broker, runner)
         assert notes and all(n["to"] in DRILL_PHONES and n["to"] not in PEOPLE_PHONES for n in notes)
         assert all(n["body"].startswith("【演练】") and n["drill_id"] == runner.drill_id for n in notes)
-    assert production_snapshot(production, broker) == before, "a drill touched production"
+    after = production_snapshot(production, broker)
+    assert after == before, f"a drill touched production; its dead letters: {dead_letters(production, broker)[-3:]}"
 
     if name == "tailings-seepage.jsonl":
         [incident] = report.incidents
