@@ -99,6 +99,7 @@ class DrillRunner:
         self._sandbox: LocalTwilioApi | None = None
         self._worker: WorkerProcess | None = None
         self.ledger_copied = 0
+        self.replay_seconds = 0.0  # the steps alone, without starting and stopping the worker
 
     # --- setup ----------------------------------------------------------------------------------------------
 
@@ -210,6 +211,7 @@ class DrillRunner:
                 except (DrillError, KeyboardInterrupt):
                     pass
             outputs.poll()
+            self.replay_seconds = time.monotonic() - wall_zero
         finally:
             for closeable in (producer, group):
                 if closeable is not None:

@@ -66,13 +66,35 @@ def _bytes(raw: object) -> bytes | None:
     return str(raw).encode("utf-8")
 
 
+# Waits before retrying an input that failed on the broker or the database: a reading must not become a dead
+# letter because Kafka or the database was briefly unreachable. Handling an input twice is harmless (ids are
+# derived, outputs are sent before state is written), so retrying is safe.
+TRANSIENT_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def is_transient(exc: BaseException) -> bool:
+    from aiokafka.errors import KafkaError
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, (KafkaError, OperationalError, asyncio.TimeoutError, ConnectionError))
+
+
 async def process_each(stream: faust.StreamT, handle: Callable[[EventT], Awaitable[None]], dlq: TopicT,
-                       agent: str) -> None:
-    """Run `handle` on every event; whatever it raises becomes a dead letter: an agent never stops on one message."""
+                       agent: str, retry_seconds: tuple[float, ...] = TRANSIENT_RETRY_SECONDS) -> None:
+    """Run `handle` on every event; what it raises becomes a dead letter (after retries, for broker and database
+    errors): an agent never stops on one message."""
     async for event in stream.events():
-        try:
-            await handle(event)
-        except Exception as exc:
-            msg = event.message
-            log.exception("%s failed on %s[%d]@%d", agent, msg.topic, msg.partition, msg.offset)
-            await send_dead_letter(dlq, event, f"internal error: {type(exc).__name__}: {exc}", agent)
+        msg = event.message
+        for attempt in range(len(retry_seconds) + 1):
+            try:
+                await handle(event)
+                break
+            except Exception as exc:
+                if is_transient(exc) and attempt < len(retry_seconds):
+                    log.warning("%s: %s on %s[%d]@%d, retrying in %g s", agent, type(exc).__name__, msg.topic,
+                                msg.partition, msg.offset, retry_seconds[attempt])
+                    await asyncio.sleep(retry_seconds[attempt])
+                    continue
+                log.exception("%s failed on %s[%d]@%d", agent, msg.topic, msg.partition, msg.offset)
+                await send_dead_letter(dlq, event, f"internal error: {type(exc).__name__}: {exc}", agent)
+                break

@@ -111,3 +111,44 @@ def test_drill_topics_keep_records_of_any_time() -> None:
     assert all(spec.config["retention.ms"] == "-1" and int(spec.config["message.timestamp.after.max.ms"]) > 10**18
                for spec in drill)
     assert set(Topics("ers.", 4).consumed()) < {spec.name for spec in Topics("ers.", 4).specs()}
+
+
+def test_an_input_is_retried_on_broker_errors_and_dead_lettered_on_others() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from aiokafka.errors import KafkaTimeoutError
+
+    from streams.agents.common import process_each
+
+    events = [SimpleNamespace(message=SimpleNamespace(topic="ers.readings", partition=0, offset=n, key=b"s",
+                                                      value=b"{}")) for n in range(2)]
+
+    class Stream:
+        async def _events(self):
+            for event in events:
+                yield event
+
+        def events(self):
+            return self._events()
+
+    class Dlq:
+        def __init__(self) -> None:
+            self.letters: list[bytes] = []
+
+        async def send(self, key, value) -> None:
+            self.letters.append(value)
+
+    calls: list[int] = []
+
+    async def handle(event) -> None:
+        calls.append(event.message.offset)
+        if event.message.offset == 0 and calls.count(0) < 3:
+            raise KafkaTimeoutError()  # a broker hiccup: retried
+        if event.message.offset == 1:
+            raise ValueError("a bug")  # not transient: a dead letter at once
+
+    dlq = Dlq()
+    asyncio.run(process_each(Stream(), handle, dlq, "test", retry_seconds=(0.0, 0.0, 0.0)))
+    assert calls == [0, 0, 0, 1], "offset 0 succeeded on its third try; offset 1 was tried once"
+    assert len(dlq.letters) == 1 and b"ValueError: a bug" in dlq.letters[0]
