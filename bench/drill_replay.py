@@ -55,13 +55,13 @@ def baseline_steps_per_second(bootstrap: str, steps: int) -> float:
     producer.send(topic, b"warm-up")
     producer.flush()
     progress = GroupProgress(bootstrap, group, [topic])
-    while progress.behind():
+    while progress.behind() != 0:
         time.sleep(0.003)
     started = time.perf_counter()
     for _ in range(steps):
         producer.send(topic, b"step")
         producer.flush()
-        while progress.behind():
+        while progress.behind() != 0:
             time.sleep(0.003)
     elapsed = time.perf_counter() - started
     stop.set()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
+from kafka.errors import CoordinatorLoadInProgressError, CoordinatorNotAvailableError, NotCoordinatorError
 
 
 class GroupProgress:
@@ -22,9 +23,12 @@ class GroupProgress:
         if missing:
             raise RuntimeError(f"topics not found: {', '.join(missing)}")
 
-    def behind(self) -> int:
-        """Records on the topics the group has not committed yet."""
-        committed = self._admin.list_group_offsets({self._group_id: self._partitions}).get(self._group_id, {})
+    def behind(self) -> int | None:
+        """Records on the topics the group has not committed yet; None while the group's coordinator is not ready."""
+        try:
+            committed = self._admin.list_group_offsets({self._group_id: self._partitions}).get(self._group_id, {})
+        except (NotCoordinatorError, CoordinatorNotAvailableError, CoordinatorLoadInProgressError):
+            return None
         ends = self._consumer.end_offsets(self._partitions)
         total = 0
         for tp in self._partitions:
