@@ -7,6 +7,7 @@ an error, not a warning.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterable
 
 from kafka.admin import KafkaAdminClient
@@ -18,6 +19,16 @@ log = logging.getLogger("ers.kafka")
 
 class TopicLayoutError(RuntimeError):
     pass
+
+
+def broker_reachable(bootstrap: str, timeout: float = 3.0) -> bool:
+    """Whether something accepts connections at the first bootstrap address (a quick check before a long job)."""
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:

@@ -115,6 +115,7 @@ def cmd_drill_run(args: argparse.Namespace, settings: Settings) -> int:
     run_id = args.drill_id or new_drill_id(args.file.name, dt.datetime.now())
     try:
         runner = DrillRunner(settings, plan, roster, log, log_digest(lines), run_id, options)
+        runner.preflight()
     except DrillError as exc:
         raise UserError(str(exc)) from exc
     if args.live_roster:

@@ -32,7 +32,7 @@ from handlers.database import make_engine, migrate
 from handlers.drill_files import DrillWebhook, write_drill_webhook
 from handlers.drill_outputs import DrillOutputs
 from handlers.inventory_store import InventoryStore, copy_ledger
-from handlers.kafka_admin import topics_with_prefix
+from handlers.kafka_admin import broker_reachable, topics_with_prefix
 from handlers.kafka_progress import GroupProgress
 from handlers.local_kafka import free_port
 from handlers.twilio_local import SANDBOX_FROM, LocalTwilioApi, fake_account_sid, fake_auth_token
@@ -165,13 +165,20 @@ class DrillRunner:
 
     # --- the run --------------------------------------------------------------------------------------------
 
-    def run(self, progress: Progress = lambda step, done, notes: None) -> DrillResult:
-        started = dt.datetime.now(dt.timezone.utc)
+    def preflight(self) -> None:
+        """DrillError unless a broker answers and this drill id is new."""
+        if not broker_reachable(self.bootstrap):
+            raise DrillError(f"no Kafka broker at {self.bootstrap}: start the local one with `ers kafka start` "
+                             "(or run `ers up`), or set ERS_BROKER")
         used = topics_with_prefix(self.bootstrap, self.topics.prefix)
         if used or self.workdir.exists():
             # a drill id names topics, a consumer group and a database: reusing one would mix two runs
             raise DrillError(f"drill id {self.drill_id!r} was used before ({used[0] if used else self.workdir}); "
                              "give another --drill-id")
+
+    def run(self, progress: Progress = lambda step, done, notes: None) -> DrillResult:
+        started = dt.datetime.now(dt.timezone.utc)
+        self.preflight()
         self.workdir.mkdir(parents=True)
         skipped: list[tuple[int, str]] = []  # (line, reason)
         outputs: DrillOutputs | None = None

@@ -232,6 +232,12 @@ def test_cli_run_writes_json_and_html_and_refuses_a_bad_speed(production: Worker
     _, err = bad.communicate(timeout=60)
     assert bad.returncode == 2 and "--speed: expected a positive number (e.g. 60 or 600) or `max`" in err, err
 
+    from handlers.local_kafka import free_port
+
+    nowhere = ers_drill(f"127.0.0.1:{free_port()}", production, tmp_path, "run", str(DRILLS / "diesel-tanker.jsonl"))
+    _, err = nowhere.communicate(timeout=60)
+    assert nowhere.returncode == 1 and "no Kafka broker at 127.0.0.1:" in err, err
+
     run_id = f"cli-{uuid.uuid4().hex[:6]}"
     short = tmp_path / "short.jsonl"
     short.write_text("\n".join(read_lines(DRILLS / "tailings-seepage.jsonl")[:16]) + "\n", encoding="utf-8")
