@@ -15,8 +15,8 @@ EXAMPLE = "[italic magenta](示例)[/]"
 
 
 def render_plan_summary(plan: Plan) -> RenderableType:
-    return Group(_header(plan), _sources(plan), _stations(plan), _rules(plan), _escalation(plan), _depots(plan),
-                 _materials(plan))
+    return Group(_header(plan), _sources(plan), _stations(plan), _rules(plan), _reports(plan), _escalation(plan),
+                 _depots(plan), _materials(plan))
 
 
 def _header(plan: Plan) -> Panel:
@@ -97,6 +97,18 @@ def _spec(spec: LimitSpec) -> str:
     if spec.range:
         return f"{spec.range[0]:g}..{spec.range[1]:g}"
     return f"<= {spec.upper:g}" if spec.upper is not None else f">= {spec.lower:g}"
+
+
+def _reports(plan: Plan) -> Table:
+    policy = plan.reports
+    table = Table(title=f"field and public reports (attached to the nearest source within "
+                        f"{policy.attach_within_km:g} km; other categories: {policy.default_level.value})",
+                  title_justify="left")
+    for column in ("category", "name", "level", "may attach to"):
+        table.add_column(column)
+    for category, spec in policy.categories.items():
+        table.add_row(category, escape(spec.name), spec.level.value, ", ".join(spec.source_kinds) or "any source")
+    return table
 
 
 def _escalation(plan: Plan) -> Table:
