@@ -140,6 +140,8 @@ def cmd_drill_run(args: argparse.Namespace, settings: Settings) -> int:
             result = runner.run(advance)
         except DrillError as exc:
             raise UserError(str(exc)) from exc
+        except KeyboardInterrupt:  # before the first step: nothing to report (later, run() reports a prefix)
+            raise UserError("interrupted before the drill began: no report", exit_code=130) from None
     paths = write_report_files(result.report, result.workdir, args.report, args.html)
     for skipped in result.report.skipped_lines:
         console.print(f"[yellow]{args.file}:{skipped.line}: skipped: {skipped.reason}")
