@@ -229,10 +229,13 @@ class DeliveryResult:
 
 def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, status_callback_url: str | None,
             now: datetime, *, policy: RetryPolicy = RetryPolicy(),
-            sleep: Callable[[float], None] = time.sleep) -> DeliveryResult:
-    """Send `notification` unless it was sent before; see the module docstring for what that guarantees."""
+            sleep: Callable[[float], None] = time.sleep, only_if_new: bool = False) -> DeliveryResult:
+    """Send `notification` unless it was sent before; see the module docstring for what that guarantees.
+    `only_if_new`: leave it alone unless this call is the first to claim it (another sender may be at work)."""
     claim = outbox.claim(notification, now)
     nid, to, body = claim.notification_id, notification.to, notification.body
+    if only_if_new and not claim.is_new:
+        return DeliveryResult(nid, "skipped", claim.state, claim.provider_sid)
     if claim.already_done:
         log.info("notification %s to %s not sent again: %s", nid, mask(to), claim.state)
         return DeliveryResult(nid, "skipped", claim.state, claim.provider_sid)

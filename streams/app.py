@@ -24,6 +24,7 @@ from streams.agents.incidents import register_incident_agent
 from streams.agents.inventory import register_inventory_agent
 from streams.agents.reports import register_reports_agent
 from streams.agents.rules import register_rules_agent
+from streams import faust_fixes
 from streams.channels import Channels
 from streams.clocks import clock_for
 from streams.config import ConfigError, Settings
@@ -73,6 +74,7 @@ def materials_enricher(plan: Plan, graph: RoadGraph, store: InventoryStore) -> C
 
 
 def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
+    faust_fixes.install()
     if settings.drill_live_roster:
         roster = for_live_drills(roster)
     sms = sms_for(settings, roster)
@@ -109,7 +111,7 @@ def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
         raise ConfigError(str(exc)) from exc
     enrich = materials_enricher(plan, graph, store)
     desk = register_incident_agent(app, ch, plan, roster, clock, enrich)
-    register_dispatcher(app, ch, sms.outbox, sms.gateway, sms.status_callback_url, clock)
+    register_dispatcher(app, ch, sms.outbox, sms.gateway, sms.status_callback_url, clock, settings.bootstrap)
     register_inventory_agent(app, ch, plan, roster, store, clock)
     register_webhooks(app, ch, plan, roster, desk, sms.guard, sms.outbox, settings.language, clock)
     if clock.mode == "wall":  # on a virtual clock, the drill runner sends the ticks

@@ -3,6 +3,7 @@ provider allows (handlers.sms_outbox.deliver), and a DeliveryStatus event for wh
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import uuid
 
@@ -11,19 +12,25 @@ from faust.types import EventT
 
 from handlers.phones import mask
 from handlers.sms_gateway import TwilioSms
-from handlers.sms_outbox import SmsOutbox, deliver
+from handlers.notification_sweep import recent_notifications, sweep
+from handlers.sms_outbox import DeliveryResult, SmsOutbox, deliver
 from schemas import DeliveryStatus, Notification, encode
 from streams.agents.common import Output, decode_or_dead_letter, process_each, send_confirmed
 from streams.channels import Channels
-from streams.clocks import AgentClock
+from streams.clocks import AgentClock, wall_clock
 
 AGENT = "dispatch"
 log = logging.getLogger("ers.sms")
 OUTCOME_STATUS = {"sent": "sent", "reconciled": "sent", "failed": "failed"}
 
 
+SWEEP_SECONDS = 15.0
+SWEEP_GRACE = dt.timedelta(seconds=20)  # the dispatcher's own time to take a notification
+SWEEP_WINDOW = dt.timedelta(minutes=15)
+
+
 def register_dispatcher(app: faust.App, ch: Channels, outbox: SmsOutbox, gateway: TwilioSms,
-                        status_callback_url: str, clock: AgentClock) -> None:
+                        status_callback_url: str, clock: AgentClock, bootstrap: str) -> None:
     async def handle(event: EventT) -> None:
         notification = await decode_or_dead_letter(event, Notification, ch.dlq, AGENT)
         if notification is None:
@@ -45,3 +52,26 @@ def register_dispatcher(app: faust.App, ch: Channels, outbox: SmsOutbox, gateway
     @app.agent(ch.notifications, name="ers.dispatch", concurrency=1)
     async def dispatch(stream: faust.StreamT) -> None:
         await process_each(stream, handle, ch.dlq, AGENT)
+
+    if clock.mode != "wall":
+        return  # a drill waits for its worker to go quiet; nothing there is left behind for long
+
+    @app.timer(interval=SWEEP_SECONDS)
+    async def sweep_notifications() -> None:
+        """On every worker: they share the outbox, and the sweep sends only what no one has claimed."""
+        now = wall_clock()
+        try:
+            notes = await asyncio.to_thread(recent_notifications, bootstrap, ch.names.notifications,
+                                            now - SWEEP_WINDOW)
+            receipts: list[DeliveryStatus] = []
+
+            def receipt(note: Notification, result: DeliveryResult) -> None:
+                status = OUTCOME_STATUS[result.outcome]
+                receipts.append(DeliveryStatus(
+                    event_id=uuid.uuid5(note.notification_id, f"dispatch:{status}"),
+                    notification_id=note.notification_id, provider_sid=result.provider_sid, status=status, at=now))
+
+            await asyncio.to_thread(sweep, outbox, gateway, notes, status_callback_url, now, SWEEP_GRACE, receipt)
+            await send_confirmed([Output(ch.delivery, "delivery", encode(r)) for r in receipts])
+        except Exception:  # a sweep is a safety net: a failed one is logged and the next one tries again
+            log.exception("notification sweep failed")
