@@ -145,7 +145,7 @@ def cmd_drill_run(args: argparse.Namespace, settings: Settings) -> int:
     paths = write_report_files(result.report, result.workdir, args.report, args.html)
     for skipped in result.report.skipped_lines:
         console.print(f"[yellow]{args.file}:{skipped.line}: skipped: {skipped.reason}")
-    _print_summary(result.report, settings.language)
+    _print_summary(result.report, settings.language, roster)
     console.print("report: " + ", ".join(str(p) for p in paths))
     if result.report.partial:
         console.print("[yellow]interrupted: the report covers the part of the log that ran")
@@ -153,8 +153,14 @@ def cmd_drill_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_summary(report, language: str) -> None:  # report: contingency.drill_report.DrillReport
+def _print_summary(report, language: str, roster) -> None:  # a DrillReport; a Roster
     from rich.table import Table
+
+    from contingency.roster import person_by_id
+
+    def name(person_id: str | None) -> str:
+        person = person_by_id(roster, person_id) if person_id else None
+        return person.name if person is not None else (person_id or "")
 
     zh = language == "zh-CN"
     table = Table(title="演练事件" if zh else "Drill incidents")
@@ -162,7 +168,7 @@ def _print_summary(report, language: str) -> None:  # report: contingency.drill_
                              ("确认", "acknowledged"), ("升级", "escalations"), ("短信", "SMS"), ("关闭", "resolved")):
         table.add_column(zh_name if zh else en_name)
     for incident in report.incidents:
-        ack = (f"{incident.acknowledged_at[11:16]} {incident.acknowledged_by or ''}"
+        ack = (f"{incident.acknowledged_at[11:16]} {name(incident.acknowledged_by)}"
                if incident.acknowledged_at else "-")
         table.add_row(incident.code, incident.source_name, incident.level_name, incident.opened_at[11:16], ack,
                       str(len(incident.escalations)), str(len(incident.notifications)),
