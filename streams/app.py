@@ -28,6 +28,7 @@ from streams import faust_fixes
 from streams.channels import Channels
 from streams.clocks import clock_for
 from streams.config import ConfigError, Settings
+from streams.health import register_health
 from streams.topics import Topics
 from streams.web import STATUS_PATH, register_webhooks
 
@@ -117,4 +118,5 @@ def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
     register_webhooks(app, ch, plan, roster, desk, sms.guard, sms.outbox, settings.language, clock)
     if clock.mode == "wall":  # on a virtual clock, the drill runner sends the ticks
         register_clock(app, ch, plan, settings.tick_seconds)
+    register_health(app, ch, settings.bootstrap, settings.app_id)
     return app

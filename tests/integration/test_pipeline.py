@@ -102,3 +102,13 @@ def test_the_produce_command_sends_a_file(broker: str, worker: WorkerProcess, dl
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     dlq.wait_for(lambda rs: any(r["payload"] == "not json from a file" for r in rs), timeout=10)
+
+
+def test_health_answers_ok_for_a_worker_that_keeps_up(worker: WorkerProcess) -> None:
+    import requests
+
+    answer = requests.get(worker.public_url + "/health", timeout=10)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "ok" and body["stall_after_seconds"] == 60.0
+    assert isinstance(body["seconds_since_last_event"], float)

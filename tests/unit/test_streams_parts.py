@@ -152,3 +152,12 @@ def test_an_input_is_retried_on_broker_errors_and_dead_lettered_on_others() -> N
     asyncio.run(process_each(Stream(), handle, dlq, "test", retry_seconds=(0.0, 0.0, 0.0)))
     assert calls == [0, 0, 0, 1], "offset 0 succeeded on its third try; offset 1 was tried once"
     assert len(dlq.letters) == 1 and b"ValueError: a bug" in dlq.letters[0]
+
+
+def test_a_worker_is_stalled_only_when_records_wait_and_nothing_moves() -> None:
+    from streams.health import verdict
+
+    assert verdict(0, 3600.0) == ("ok", 200), "an idle county is not a stalled worker"
+    assert verdict(None, 3600.0) == ("ok", 200), "the group's offsets unknown yet (just started)"
+    assert verdict(12, 5.0) == ("ok", 200), "behind but working through it"
+    assert verdict(12, 61.0) == ("stalled", 503)
