@@ -8,6 +8,7 @@ import uuid
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
+from handlers.kafka_io import drain
 from schemas import DeliveryStatus, Notification, incident_event_adapter
 from schemas.incidents import IncidentEvent, IncidentOpened
 
@@ -33,14 +34,8 @@ class DrillOutputs:
         self.opened_at: dict[uuid.UUID, dt.datetime] = {}  # per incident: its incident.opened record's time
 
     def poll(self, timeout: float = 10.0) -> None:
-        ends = {tp: end for tp, end in self._consumer.end_offsets(self._partitions).items()
-                if self._consumer.position(tp) < end}
-        deadline = dt.datetime.now() + dt.timedelta(seconds=timeout)
-        while ends and dt.datetime.now() < deadline:
-            for tp, batch in self._consumer.poll(timeout_ms=100).items():
-                for record in batch:
-                    self._take(self._suffix_of[tp.topic], record.value, record.timestamp)
-            ends = {tp: end for tp, end in ends.items() if self._consumer.position(tp) < end}
+        for record in drain(self._consumer, self._partitions, timeout):
+            self._take(self._suffix_of[record.topic], record.value, record.timestamp)
 
     def _take(self, suffix: str, value: bytes, timestamp_ms: int) -> None:
         try:

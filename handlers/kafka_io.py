@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 
 def send_event(bootstrap: str, topic: str, key: str, value: bytes) -> None:
@@ -51,6 +52,18 @@ class TopicWatch:
         self._consumer.close()
 
 
+def drain(consumer: KafkaConsumer, tps: Iterable[TopicPartition], timeout: float) -> Iterator[ConsumerRecord]:
+    """The records of `tps` from the consumer's positions up to the end offsets of when this was called
+    (or until `timeout` seconds have passed)."""
+    tps = list(tps)
+    ends = {tp: end for tp, end in consumer.end_offsets(tps).items() if consumer.position(tp) < end}
+    deadline = time.monotonic() + timeout
+    while ends and time.monotonic() < deadline:
+        for tp, batch in consumer.poll(timeout_ms=200).items():
+            yield from (record for record in batch if record.offset < ends.get(tp, 0))
+        ends = {tp: end for tp, end in ends.items() if consumer.position(tp) < end}
+
+
 def read_all(bootstrap: str, topic: str, timeout: float = 30) -> list[dict[str, Any]]:
     """Every JSON record of a topic, from the beginning to the end offsets of when this was called."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="ers-cli")
@@ -58,17 +71,12 @@ def read_all(bootstrap: str, topic: str, timeout: float = 30) -> list[dict[str, 
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        ends = {tp: offset for tp, offset in consumer.end_offsets(tps).items() if offset > 0}
         records: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while ends and time.monotonic() < deadline:
-            for tp, batch in consumer.poll(timeout_ms=300).items():
-                for record in batch:
-                    try:
-                        records.append(json.loads(record.value))
-                    except ValueError:
-                        pass
-            ends = {tp: end for tp, end in ends.items() if consumer.position(tp) < end}
+        for record in drain(consumer, tps, timeout):
+            try:
+                records.append(json.loads(record.value))
+            except ValueError:
+                pass
         return records
     finally:
         consumer.close()

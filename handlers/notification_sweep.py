@@ -16,6 +16,7 @@ from collections.abc import Callable
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
+from handlers.kafka_io import drain
 from handlers.sms_outbox import DeliveryResult, SmsGateway, SmsOutbox, deliver
 from schemas import Notification
 
@@ -32,26 +33,17 @@ def recent_notifications(bootstrap: str, topic: str, since: dt.datetime,
             return []
         consumer.assign(tps)
         starts = consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in tps})
-        ends = consumer.end_offsets(tps)
-        pending = {}
-        for tp in tps:
-            found = starts.get(tp)
-            if found is not None and found.offset < ends[tp]:
-                consumer.seek(tp, found.offset)
-                pending[tp] = ends[tp]
+        # a partition with nothing that recent has no start: leave it out
+        recent = [tp for tp in tps if starts.get(tp) is not None]
+        for tp in recent:
+            consumer.seek(tp, starts[tp].offset)
         out: list[tuple[Notification, dt.datetime]] = []
-        deadline = dt.datetime.now() + dt.timedelta(seconds=timeout)
-        while pending and dt.datetime.now() < deadline:
-            for tp, batch in consumer.poll(timeout_ms=200).items():
-                for record in batch:
-                    if record.offset >= pending.get(tp, 0):
-                        continue
-                    try:
-                        note = Notification.model_validate_json(record.value)
-                    except ValidationError:
-                        continue  # the dispatcher dead-letters it
-                    out.append((note, dt.datetime.fromtimestamp(record.timestamp / 1000, dt.timezone.utc)))
-            pending = {tp: end for tp, end in pending.items() if consumer.position(tp) < end}
+        for record in drain(consumer, recent, timeout):
+            try:
+                note = Notification.model_validate_json(record.value)
+            except ValidationError:
+                continue  # the dispatcher dead-letters it
+            out.append((note, dt.datetime.fromtimestamp(record.timestamp / 1000, dt.timezone.utc)))
         return out
     finally:
         consumer.close()
