@@ -1,8 +1,8 @@
 """A safety net under the dispatcher: notifications on the topic that no one has claimed in the SMS outbox.
 
-The dispatcher agent normally sends a notification within milliseconds. We have seen faust-streaming skip the
-first records of a partition after a worker was killed and restarted (streams/faust_fixes.py); a skipped
-notification would never be sent. The sweep reads the last few minutes of the notifications topic with its own
+The dispatcher agent normally sends a notification within milliseconds. Whatever keeps it from taking one (it was
+added when faust-streaming skipped records after a restart, corrected in streams/faust_fixes.py), a notification
+left on the topic would never be sent. The sweep reads the last few minutes of the notifications topic with its own
 consumer (no group), and sends what is older than a grace period and absent from the outbox. It claims a
 notification only if no row exists yet (`deliver(..., only_if_new=True)`), so it never races the dispatcher into
 a second SMS: whoever inserts the outbox row sends.

@@ -101,7 +101,6 @@ def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
     )
-    faust_fixes.reseek_after_resume(app)
     ch = Channels.declare(app, topics_for(settings))
     register_rules_agent(app, ch, plan, clock)
     register_reports_agent(app, ch, plan, clock)

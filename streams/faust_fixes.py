@@ -1,36 +1,168 @@
-"""Workarounds for a faust-streaming + aiokafka defect that lost messages after a worker restart.
+"""Corrections to faust-streaming 0.15 (with aiokafka 0.14) that "nothing lost" rests on.
 
-Seen as SMS never sent after a worker was SIGKILLed right after queueing pages (tests/e2e
-test_killed_after_queueing_a_notification_sends_exactly_one_sms failed in about one run in five): the
-restarted worker never handed the first records of a partition to its agent. Two causes in the libraries:
+Records produced while a worker was down were sometimes skipped for good after its restart (issue 17; seen as a
+reading, a detection or a resolve command never applied while the group's committed offset had passed it). The
+chain, read in faust/tables/recovery.py, faust/transport/consumer.py and mode/utils/queues.py:
 
-1. After a rebalance Faust seeks every assigned partition to its committed offset (`Recovery` ->
-   `consumer.perform_seek()` -> aiokafka `seek_to_committed`), but aiokafka only seeks when the committed offset
-   is above 0; a partition nobody has committed yet keeps whatever fetch position it reached meanwhile.
-   `install()` makes that seek put such partitions at their first offset (what `auto_offset_reset = earliest`
-   means for them). Table changelogs are left alone: their recovery positions them.
-2. Faust resumes the stream partitions before it resumes the flow of messages; records fetched in between are
-   dropped, yet counted as read. `reseek_after_resume(app)` seeks every stream partition to its committed offset
-   once more when the flow is on again, so they are fetched again. Handling a record twice is harmless here:
-   every id is derived from its inputs and every consumer deduplicates.
+1. At the end of a recovery, `Recovery.on_recovery_completed` (and `_resume_streams`) resumed the stream partitions
+   first, then sought them to their committed offsets, then resumed the flow. The flow was already on (it was
+   turned on to read the changelogs), so during the seek the fetcher handed new stream records to the agents'
+   queues (faust-streaming #596; #253 meant to order this and did not reach this path).
+2. `FlowControlEvent.resume()` clears every queue it manages, even when the flow was not suspended: the records
+   queued during the seek were dropped, never acked.
+3. `Consumer._new_offset` then committed past the dropped record: it lets the committed offset skip one offset that
+   was never acked (meant for a transaction marker at the head, faust-streaming #606/#707), and checks nothing
+   while the partition has no committed offset. The next record's ack committed the offset after it.
+4. aiokafka's `seek_to_committed()` leaves a partition without a committed offset wherever its fetch position was
+   (it seeks only when the committed offset is above 0), so such a partition could not go back to a dropped record.
+5. The fetcher passes the consumer thread its live set of active partitions, and aiokafka's `fetched_records` reads
+   an empty set as "every partition". A fetch still waiting when a pause emptied the set (the end of a recovery)
+   took the stream partitions' new records out of aiokafka; Faust's filter then dropped them as paused, after the
+   seek meant to bring them back.
 
-With both, the test passed 16 runs out of 16 here (it failed 1-2 in 10 before). handlers/notification_sweep.py
-stays as a safety net for SMS.
+`install()` corrects each where it happens: the stream partitions resume only after the seek and the flow; a flow
+that is already on is not "resumed" into empty queues; a commit never passes a record that was handed to the
+streams and not acked (offsets never handed, absent from the log, do not hold it); a partition with no
+committed offset is sought to its first offset; and a fetch asks for the partitions active when it was made. tests/integration/test_restart_bursts.py is the acceptance test.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from typing import Any
 
-import faust
-
+from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP
+from mode.utils.queues import FlowControlEvent
 
-_installed = False
-_pending: set[asyncio.Future[None]] = set()
 log = logging.getLogger("ers.faust")
+_installed = False
 
+
+# 1. Resume stream partitions only after their seek and the flow.
+
+async def _resume_stream_partitions(recovery: Recovery, standbys_ready: bool) -> None:
+    """Seek the assigned stream partitions to their committed offsets, resume the flow, and only then let the
+    fetcher take records from them; the worker is ready."""
+    app, consumer = recovery.app, recovery.app.consumer
+    assignment = consumer.assignment()
+    if assignment:
+        recovery.log.info("Seek stream partitions to committed offsets.")
+        await recovery._wait(consumer.perform_seek(), timeout=app.conf.broker_request_timeout)
+    recovery.completed.set()
+    app.flow_control.resume()
+    consumer.resume_flow()
+    consumer.resume_partitions({tp for tp in assignment if not recovery._is_changelog_tp(tp)})
+    await app._fetcher.maybe_start()
+    recovery.tables.on_actives_ready()
+    if standbys_ready:
+        recovery.tables.on_standbys_ready()
+    app.on_rebalance_end()
+    recovery.log.info("Worker ready")
+
+
+async def _on_recovery_completed(self: Recovery, generation_id: int = 0) -> None:
+    self.log.info("Restore complete!")
+    await self.app.on_rebalance_complete.send()
+    self._set_recovery_ended()
+    callbacks = [asyncio.ensure_future(table.on_recovery_completed(self.actives_for_table[table],
+                                                                   self.standbys_for_table[table]))
+                 for table in self.tables.values()]
+    if callbacks:
+        await asyncio.wait(callbacks)
+    if self.app.consumer_generation_id != generation_id:
+        self.log.warning("Recovery rebalancing again: generation %s, recovery of %s",
+                         self.app.consumer_generation_id, generation_id)
+        return
+    await _resume_stream_partitions(self, standbys_ready=not self.app.assignor.assigned_standbys())
+
+
+async def _resume_streams(self: Recovery, generation_id: int = 0) -> None:
+    """The same for an app without tables."""
+    await self.app.on_rebalance_complete.send()
+    if self.app.consumer_generation_id != generation_id:
+        self.log.warning("Recovery rebalancing again")
+        return
+    await _resume_stream_partitions(self, standbys_ready=True)
+
+
+# 2. Resuming a flow that is on changes nothing.
+
+def _flow_resume(self: FlowControlEvent) -> None:
+    suspended = self._suspend.is_set()
+    self._suspend.clear()
+    self._resume.set()
+    if suspended:  # what was queued while suspended belongs to the previous assignment
+        self.clear()
+
+
+# 3. A commit never passes a record handed to the streams and not acked.
+
+def _handed(consumer: Consumer) -> defaultdict[TP, set[int]]:
+    """Offsets the fetcher handed to the streams and the commit has not passed yet, per acking partition."""
+    try:
+        return consumer._ers_handed  # type: ignore[attr-defined]
+    except AttributeError:
+        consumer._ers_handed = defaultdict(set)  # type: ignore[attr-defined]
+        return consumer._ers_handed  # type: ignore[attr-defined]
+
+
+_faust_to_message = AIOKafkaConsumer._to_message
+
+
+def _to_message(self: AIOKafkaConsumer, tp: TP, record: Any) -> Any:
+    # Every record the fetcher hands on goes through here, in offset order per partition. Records it takes from
+    # aiokafka and does not hand on (generation changed, flow stopped, partition paused) occur only in a rebalance,
+    # and every partition is sought to its committed offset after one (perform_seek), so they are read again.
+    if self.app.topics.acks_enabled_for(record.topic):
+        _handed(self)[tp].add(record.offset)
+    return _faust_to_message(self, tp, record)
+
+
+def committable(start: int, handed: set[int], acked: set[int]) -> int | None:
+    """The offset to commit: past every offset from `start` on that was handed and acked or never handed (absent
+    from the log: a transaction marker, a compacted record), up to the first handed and unacked one (in flight, or
+    lost on its way: it holds the commit so that a seek or a restart reads it again). None: nothing new."""
+    waiting = [offset for offset in handed if offset >= start and offset not in acked]
+    if waiting:
+        end = min(waiting)
+    else:
+        seen = [offset for offset in handed if offset >= start]
+        if not seen:
+            return None
+        end = max(seen) + 1
+    return end if end > start else None
+
+
+def _new_offset(self: Consumer, tp: TP) -> int | None:
+    committed = self._committed_offset[tp]
+    start = committed or 0  # Faust keeps 0 as None; a never-sought partition has none either
+    handed = _handed(self)[tp]
+    acked_index = self._acked_index[tp]
+    end = committable(start, handed, acked_index)
+    if end is None:
+        return None
+    handed.difference_update([offset for offset in handed if offset < end])
+    acked_index.difference_update([offset for offset in acked_index if offset < end])
+    self._acked[tp] = sorted(acked_index)
+    self._gap[tp].chop(0, end)  # Faust's guess at absent offsets, replaced by `committable`
+    return end
+
+
+_faust_perform_seek = Consumer.perform_seek
+
+
+async def _perform_seek(self: Consumer) -> None:
+    await _faust_perform_seek(self)
+    # Every assigned partition now reads again from its committed offset: what it hands on from here is new.
+    _handed(self).clear()
+
+
+# 4. A partition without a committed offset is sought to its first offset.
 
 async def _seek_to_committed_or_beginning(thread: AIOKafkaConsumerThread) -> Any:
     consumer = thread._ensure_consumer()
@@ -44,49 +176,41 @@ async def _seek_to_committed_or_beginning(thread: AIOKafkaConsumerThread) -> Any
         firsts = await consumer.beginning_offsets(unplaced)
         for tp in unplaced:
             consumer.seek(tp, firsts[tp])
+            committed[tp] = firsts[tp]  # where this partition's commits start
     log.info("after rebalance: %d partition(s) at committed offsets, %d without one from the beginning",
              len(committed) - len(unplaced), len(unplaced))
     return committed
 
 
-def reseek_after_resume(app: faust.App) -> None:
-    """After each rebalance, once the flow of messages is on again, seek every stream partition to its committed
-    offset once more (and forget Faust's read offsets): whatever was fetched while the flow was suspended and
-    dropped is fetched again. Handling a record twice is harmless here (ids are derived; consumers deduplicate)."""
+async def _seek_to_committed(self: AIOKafkaConsumerThread) -> Any:
+    return await self.call_thread(_seek_to_committed_or_beginning, self)
 
-    @app.on_rebalance_complete.connect
-    async def _on_rebalance_complete(sender: faust.App, **kwargs: Any) -> None:
-        generation = sender.consumer_generation_id
-        log.info("rebalance complete (generation %s): re-seek once the flow is on", generation)
 
-        async def reseek() -> None:
-            for _ in range(300):  # wait up to 30 s for the recovery to resume the flow
-                if sender.consumer_generation_id != generation:
-                    return  # another rebalance: it will come here again
-                if not sender.rebalancing and sender.flow_control.is_active() and sender.consumer.flow_active:
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                log.warning("no re-seek after the rebalance: rebalancing=%s flow=%s consumer flow=%s",
-                            sender.rebalancing, sender.flow_control.is_active(), sender.consumer.flow_active)
-                return
-            await asyncio.sleep(0.5)
-            if sender.consumer_generation_id == generation:
-                await sender.consumer.perform_seek()
-                log.info("stream partitions sought to their committed offsets again after the rebalance")
+# 5. A fetch asks for the partitions active when it was made.
 
-        task = asyncio.ensure_future(reseek())
-        _pending.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(_pending.discard)
+_faust_thread_getmany = AIOKafkaConsumerThread.getmany
+
+
+async def _getmany(self: AIOKafkaConsumerThread, active_partitions: set[TP] | None, timeout: float) -> Any:
+    if active_partitions is None:  # a client-only app: every partition, as Faust means it
+        return await _faust_thread_getmany(self, None, timeout)
+    requested = frozenset(active_partitions)
+    if not requested:
+        return {}
+    return await _faust_thread_getmany(self, requested, timeout)  # type: ignore[arg-type]
 
 
 def install() -> None:
+    """Apply the corrections process-wide (once)."""
     global _installed
     if _installed:
         return
-
-    async def seek_to_committed(self: AIOKafkaConsumerThread) -> Any:
-        return await self.call_thread(_seek_to_committed_or_beginning, self)
-
-    AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+    Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]
+    Recovery._resume_streams = _resume_streams  # type: ignore[method-assign]
+    FlowControlEvent.resume = _flow_resume  # type: ignore[method-assign]
+    AIOKafkaConsumer._to_message = _to_message  # type: ignore[method-assign]
+    Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+    Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
+    AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed  # type: ignore[method-assign]
+    AIOKafkaConsumerThread.getmany = _getmany  # type: ignore[method-assign]
     _installed = True
