@@ -1,8 +1,13 @@
 """What the engine needs from a valid plan, worked out once: each station's rules with numeric limits,
-how much history each parameter must keep, and travel times between sources."""
+how much history each parameter must keep, and travel times between sources.
+
+A `CompiledPlan` is a `Plan` with these indexes; the engine and the incident book take one. Only
+`compile_plan` makes one (through contingency.loader: `load_plan`, `plan_from_text`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from pydantic import ConfigDict
 
 from contingency.limits import resolve_bound
 from contingency.plan import BoundRule, FlatlineRule, Plan, RateOfChangeRule, SustainedRule, ThresholdRule
@@ -18,15 +23,24 @@ class HistoryNeed:
 
 
 @dataclass
-class CompiledPlan:
+class PlanIndex:
     rules_by_station: dict[str, list[BoundRule]] = field(default_factory=dict)
     history: dict[tuple[str, str], HistoryNeed] = field(default_factory=dict)
     upstream: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def compile_plan(plan: Plan, standards: Standards) -> Plan:
-    """Attach the compiled indexes to a plan that passed `check_references`; returns the same plan."""
-    compiled = CompiledPlan(upstream=upstream_travel(plan.sources))
+class CompiledPlan(Plan):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: PlanIndex
+
+    def rules_for(self, station_id: str) -> list[BoundRule]:
+        return self.index.rules_by_station.get(station_id, [])
+
+
+def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
+    """The plan with its indexes, for a plan that passed `check_references`."""
+    compiled = PlanIndex(upstream=upstream_travel(plan.sources))
     for rule in plan.rules.values():
         for station_id in stations_for_rule(plan, rule):
             station = plan.stations[station_id]
@@ -40,11 +54,19 @@ def compile_plan(plan: Plan, standards: Standards) -> Plan:
                 _need_history(compiled, station_id, rule)
             compiled.rules_by_station.setdefault(station_id, []).append(
                 BoundRule(rule=rule, station_id=station_id, bound=bound))
-    plan._compiled = compiled
+    fields = {name: getattr(plan, name) for name in Plan.model_fields}
+    return CompiledPlan.model_construct(_fields_set=plan.model_fields_set, index=compiled, **fields)
+
+
+def require_compiled(plan: Plan) -> CompiledPlan:
+    """The plan, if compiled; a TypeError saying how to get one otherwise."""
+    if not isinstance(plan, CompiledPlan):
+        raise TypeError("the rule engine needs a compiled plan: load it with contingency.load_plan or "
+                        "contingency.plan_from_text (or pass a checked Plan to contingency.compiled.compile_plan)")
     return plan
 
 
-def _need_history(compiled: CompiledPlan, station_id: str, rule: object) -> None:
+def _need_history(compiled: PlanIndex, station_id: str, rule: object) -> None:
     key = (station_id, rule.parameter)  # type: ignore[attr-defined]
     need = compiled.history.get(key, HistoryNeed())
     if isinstance(rule, SustainedRule):

@@ -16,14 +16,16 @@ from schemas.readings import Measurement, StationReport
 from contingency import judges
 from contingency.ids import derive
 from contingency.limits import same_unit
+from contingency.compiled import CompiledPlan, require_compiled
 from contingency.plan import BoundRule, Plan, StationSilenceRule
 from contingency.state import MAX_HISTORY, RECENT_REPORTS, Firing, Reading, StationState
 
 _JUDGES = {"threshold": judges.threshold, "sustained": judges.sustained, "rate_of_change": judges.rate_of_change}
 
 
-def evaluate(plan: Plan, state: StationState | None, report: StationReport,
+def evaluate(plan: CompiledPlan, state: StationState | None, report: StationReport,
              now: dt.datetime) -> tuple[StationState, list[Detection]]:
+    plan = require_compiled(plan)
     station_id = report.station_id
     if state is None:
         state = StationState.initial(station_id, now)
@@ -89,12 +91,14 @@ def evaluate(plan: Plan, state: StationState | None, report: StationReport,
     return new_state, detections
 
 
-def tick(plan: Plan, state: StationState, station_id: str, now: dt.datetime) -> tuple[StationState, list[Detection]]:
+def tick(plan: CompiledPlan, state: StationState, station_id: str,
+         now: dt.datetime) -> tuple[StationState, list[Detection]]:
     """Time-driven rules. Station silence fires once the station has not been heard for `after_minutes`.
     The detection is dated when the silence began to count, so any tick after that gives the same event.
     Flatline is judged in `evaluate`, on the readings' own times: without new readings a value is not
     "stuck", the station is silent, which is this rule's business. For a station never heard, start from
     `StationState.initial(station_id, now)` so that it, too, can be found silent."""
+    plan = require_compiled(plan)
     if station_id not in plan.stations:
         return state, []
     heard = state.last_heard_at or state.watch_since
@@ -141,9 +145,9 @@ def _with(readings: tuple[Reading, ...], reading: Reading) -> tuple[Reading, ...
     return readings[:position] + (reading,) + readings[position:]
 
 
-def _keep(plan: Plan, station_id: str, parameter: str, readings: tuple[Reading, ...], reading: Reading,
+def _keep(plan: CompiledPlan, station_id: str, parameter: str, readings: tuple[Reading, ...], reading: Reading,
           newest_at: dt.datetime) -> tuple[Reading, ...]:
-    need = plan.compiled.history.get((station_id, parameter))
+    need = plan.index.history.get((station_id, parameter))
     if need is None or (need.readings == 0 and need.minutes == 0):
         return ()
     merged = _with(readings, reading)

@@ -18,6 +18,7 @@ from schemas.detections import Detection
 from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentResolved,
                                IncidentUpdated, WarningLevel)
 
+from contingency.compiled import CompiledPlan, require_compiled
 from contingency.ids import code_candidates, derive
 from contingency.plan import Plan
 
@@ -76,8 +77,9 @@ class IncidentBook(_BookModel):
         return None
 
 
-def on_detection(plan: Plan, book: IncidentBook, detection: Detection,
+def on_detection(plan: CompiledPlan, book: IncidentBook, detection: Detection,
                  now: dt.datetime) -> tuple[IncidentBook, list[IncidentEvent]]:
+    plan = require_compiled(plan)
     detection_key = str(detection.event_id)
     if detection_key in book.applied:
         return book, []
@@ -161,11 +163,11 @@ def _clear(incident: OpenIncident, detection: Detection) -> tuple[OpenIncident, 
     return updated, [_update_event(incident, updated, detection, reason)]
 
 
-def _upstream_incident(plan: Plan, book: IncidentBook, detection: Detection) -> OpenIncident | None:
+def _upstream_incident(plan: CompiledPlan, book: IncidentBook, detection: Detection) -> OpenIncident | None:
     policy = plan.correlation
     if detection.family not in policy.families:
         return None
-    upstream = plan.compiled.upstream.get(detection.source_id, {})
+    upstream = plan.index.upstream.get(detection.source_id, {})
     candidates = []
     for incident in book.open.values():
         travel = upstream.get(incident.source_id)
@@ -177,13 +179,13 @@ def _upstream_incident(plan: Plan, book: IncidentBook, detection: Detection) -> 
     return min(candidates, key=lambda c: c[:3])[3] if candidates else None
 
 
-def _fold(plan: Plan, incident: OpenIncident, detection: Detection) -> tuple[OpenIncident, list[IncidentEvent]]:
+def _fold(plan: CompiledPlan, incident: OpenIncident, detection: Detection) -> tuple[OpenIncident, list[IncidentEvent]]:
     raised = _LEVELS[min(len(_LEVELS) - 1, incident.level.rank - 1 + plan.correlation.raise_by)]
     level = _max(_max(incident.level, detection.level), raised)
     updated = _touch(incident, detection, level, active=_add(incident.active, _member(detection)),
                      members=_add(incident.members, f"{detection.source_id}/{detection.family}"))
     downstream = plan.sources[detection.source_id].name if detection.source_id in plan.sources else detection.source_id
-    travel = plan.compiled.upstream[detection.source_id][incident.source_id]
+    travel = plan.index.upstream[detection.source_id][incident.source_id]
     reason = (f"downstream {downstream} within the expected travel time (~{travel:g} min) of this incident: "
               f"{detection.title}")
     return updated, [_update_event(incident, updated, detection, reason)]

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from contingency.compiled import compile_plan
+from contingency.compiled import CompiledPlan, compile_plan
 from contingency.plan import Plan
 from contingency.problems import PlanError, Problem
 from contingency.standards import Standards, standards_from_data
@@ -30,7 +30,7 @@ def load_standards() -> Standards:
     return standards_from_data(gb3838, hj633)
 
 
-def load_plan(path: str | Path) -> Plan:
+def load_plan(path: str | Path) -> CompiledPlan:
     plan, problems = _read(Path(path))
     if problems or plan is None:
         raise PlanError(problems)
@@ -42,14 +42,14 @@ def check_plan(path: str | Path) -> list[Problem]:
     return _read(Path(path))[1]
 
 
-def plan_from_text(text: str, file: str = "<plan>", standards: Standards | None = None) -> Plan:
+def plan_from_text(text: str, file: str = "<plan>", standards: Standards | None = None) -> CompiledPlan:
     plan, problems = parse_plan(text, file, standards or load_standards())
     if problems or plan is None:
         raise PlanError(problems)
     return plan
 
 
-def _read(path: Path) -> tuple[Plan | None, list[Problem]]:
+def _read(path: Path) -> tuple[CompiledPlan | None, list[Problem]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -57,7 +57,7 @@ def _read(path: Path) -> tuple[Plan | None, list[Problem]]:
     return parse_plan(text, str(path), load_standards())
 
 
-def parse_plan(text: str, file: str, standards: Standards) -> tuple[Plan | None, list[Problem]]:
+def parse_plan(text: str, file: str, standards: Standards) -> tuple[CompiledPlan | None, list[Problem]]:
     data, lines, problems = yaml_with_lines(text)
     located = [problem.located(file, problem.line or _line_of(problem.path, lines)) for problem in problems]
     if not isinstance(data, dict):

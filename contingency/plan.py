@@ -7,17 +7,13 @@ these models; references between sections are checked by `contingency.validation
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from schemas.incidents import WarningLevel
 
 from contingency.bounds import Bound
-
-if TYPE_CHECKING:
-    from contingency.compiled import CompiledPlan
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -304,19 +300,7 @@ class Plan(PlanModel):
         default=WarningLevel.ORANGE, description="incidents at or above this level get a dispatch proposal")
     reports: ReportPolicy = Field(default_factory=ReportPolicy)
 
-    # Filled by contingency.compiled.compile_plan: resolved limits and per-station indexes for the engine.
-    _compiled: "CompiledPlan | None" = PrivateAttr(default=None)
-
     _keyed = field_validator("sources", "stations", "rules", "depots", mode="before")(_ids_from_keys)
-
-    @property
-    def compiled(self) -> "CompiledPlan":
-        if self._compiled is None:
-            raise RuntimeError("plan was not compiled: build it with contingency.loader (load_plan / plan_from_data)")
-        return self._compiled
-
-    def rules_for(self, station_id: str) -> list["BoundRule"]:
-        return self.compiled.rules_by_station.get(station_id, [])
 
     def source_of(self, station_id: str) -> RiskSource:
         return self.sources[self.stations[station_id].source]
@@ -350,9 +334,3 @@ class BoundRule(PlanModel):
         assert self.bound is not None, f"{self.rule.id} has no numeric limit"
         return self.bound
 
-
-def load_plan(path: str | Path) -> Plan:
-    """Read, validate and compile a plan file; raises contingency.problems.PlanError listing every problem."""
-    from contingency.loader import load_plan as _load
-
-    return _load(path)

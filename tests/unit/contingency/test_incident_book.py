@@ -145,7 +145,7 @@ def test_downstream_before_the_upstream_is_not_folded(arxan):
 
 def test_folding_over_two_hops_uses_the_summed_travel_time(arxan):
     plan = arxan
-    assert plan.compiled.upstream["halaha_dashankuang"] == {"yirshi_wwtp_outfall": 120.0, "tailings_example": 240.0}
+    assert plan.index.upstream["halaha_dashankuang"] == {"yirshi_wwtp_outfall": 120.0, "tailings_example": 240.0}
     pond = report("tailings_example_online", T0, ("seepage_flow", 9.0, "L/s"))
     section = nh3(1.5, T0 + minutes(300))  # within 240 x 1.5
     book, events, _ = run(plan, [pond, section])

@@ -5,9 +5,10 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 
-from contingency import PlanError, check_plan, load_plan, plan_from_text
-from contingency_helpers import ARXAN
+from contingency import CompiledPlan, Plan, PlanError, check_plan, evaluate, load_plan, plan_from_text
+from contingency_helpers import ARXAN, T0, report
 
 ARXAN_TEXT = ARXAN.read_text(encoding="utf-8")
 
@@ -226,3 +227,11 @@ def test_helpers_for_escalation_and_materials(arxan):
     assert arxan.chain_for("orange").tiers[0].wait_minutes == 5
     scenarios = [m.scenario for m in arxan.materials_for("tailings_example")]
     assert scenarios == ["尾矿库泄漏/溃坝"]
+
+
+def test_the_engine_refuses_a_plan_that_was_not_compiled(arxan):
+    raw = Plan.model_validate(yaml.safe_load(ARXAN_TEXT))
+    reading = report("hlh_dsk_auto", T0, ("ammonia_nitrogen", 1.6, "mg/L"))
+    with pytest.raises(TypeError, match="contingency.load_plan"):
+        evaluate(raw, None, reading, T0)
+    assert isinstance(arxan, CompiledPlan) and evaluate(arxan, None, reading, T0)[1]
