@@ -7,7 +7,7 @@ drops generated ids, wall-clock fields and the run's own settings, so two runs o
 
 Times on the log's time axis are given twice: `*_at` as an ISO 8601 string in `log_start`'s time zone, and
 `*_minute` as minutes since `log_start` (float, rounded to 0.001). Phone numbers are masked here, in the domain
-(`mask_phone`, same form as handlers.phones.mask: `+86138****0001`), so the report never holds a full number.
+(`contingency.phones.mask`: `+86138****0001`), so the report never holds a full number.
 
 The JSON fields are a contract, documented in README.md ("Drill report"); a test checks that every field is
 there. `report_version` changes when a field changes meaning or goes away.
@@ -25,6 +25,7 @@ from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, Incident
                                IncidentUpdated, MaterialsProposal, WarningLevel)
 from schemas.notifications import DeliveryStatus, Notification
 
+from contingency.phones import mask
 from contingency.plan import Plan
 
 REPORT_VERSION = 1
@@ -164,22 +165,6 @@ class DrillReport(_Model):
         return self.model_dump_json(indent=indent)
 
 
-def mask_phone(phone: str | None) -> str:
-    """+8613800000001 -> +86138****0001: the head (at most 5 digits), four stars, the last four digits.
-
-    At least four digits are always hidden. Same form as handlers.phones.mask, kept here because the domain
-    does not import handlers.
-    """
-    if not phone:
-        return "<none>"
-    plus = "+" if phone.startswith("+") else ""
-    digits = phone[len(plus):]
-    if len(digits) < 8:
-        return f"{plus}****{digits[-2:]}" if len(digits) > 2 else "****"
-    head = min(5, len(digits) - 8)
-    return f"{plus}{digits[:head]}****{digits[-4:]}"
-
-
 def comparable(report: DrillReport) -> dict[str, Any]:
     """The report as a dict without generated ids and wall-clock fields: equal for two runs of one log."""
     return _drop(report.model_dump(mode="json"))
@@ -287,7 +272,7 @@ def _last_statuses(statuses: Iterable[DeliveryStatus]) -> dict[uuid.UUID, Delive
 
 def _note_row(note: Notification, status: DeliveryStatus | None, axis: _Axis) -> NotificationRow:
     return NotificationRow(
-        notification_id=str(note.notification_id), person_id=note.person_id, to=mask_phone(note.to), body=note.body,
+        notification_id=str(note.notification_id), person_id=note.person_id, to=mask(note.to), body=note.body,
         created_at=axis.iso(note.created_at), created_minute=axis.minute(note.created_at),
         status=status.status if status else None, error_code=status.error_code if status else None,
         status_at=status.at.isoformat() if status else None)

@@ -24,3 +24,9 @@ def code_candidates(incident_id: uuid.UUID):
             letters.append(CODE_ALPHABET[digit])
         yield "".join(letters)
         attempt += 1
+
+
+def receipt_id(notification_id: uuid.UUID, source: str, status: str) -> uuid.UUID:
+    """The event id of a delivery receipt: one per notification, reporter ("dispatch", "twilio") and status, so a
+    receipt reported again is the same event."""
+    return uuid.uuid5(notification_id, f"{source}:{status}")

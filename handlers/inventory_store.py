@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from contingency.ledger import Catalogue, ItemSpec, LedgerError, MinimumLevels, Stock, apply_movement, stock_from
+from handlers.times import as_utc
 from schemas.inventory import InventoryMovement
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ class InventoryStore:
             rows = connection.execute(select(minimum_levels)).all()
         return {(row.depot_id, row.item_id): row.quantity for row in rows}
 
-    def record(self, movement: InventoryMovement, now: datetime | None = None) -> RecordResult:
+    def record(self, movement: InventoryMovement, now: datetime) -> RecordResult:
         """Check `movement` against the current stock and append it; LedgerError if the ledger refuses it."""
         event_id = str(movement.event_id)
         try:
@@ -162,8 +163,8 @@ class InventoryStore:
                 stock = stock_from(_movements(connection), None)
                 apply_movement(stock, movement, _catalogue(connection))  # raises LedgerError: nothing recorded
                 values = {name: getattr(movement, name) for name in _EVENT_FIELDS}
-                values["occurred_at"] = _utc(movement.occurred_at)
-                connection.execute(insert(movements).values(event_id=event_id, recorded_at=_utc(now), **values))
+                values["occurred_at"] = as_utc(movement.occurred_at)
+                connection.execute(insert(movements).values(event_id=event_id, recorded_at=as_utc(now), **values))
         except IntegrityError:
             with self._engine.connect() as connection:
                 if not _is_recorded(connection, event_id):
@@ -187,7 +188,7 @@ class InventoryStore:
             cutoff = datetime.combine(on + dt.timedelta(days=1), dt.time(), timezone.utc)
             prefix = []
             for row in rows:  # a prefix in acceptance order, so the fold stays valid
-                if _utc(row["recorded_at"]) >= cutoff:
+                if as_utc(row["recorded_at"]) >= cutoff:
                     break
                 prefix.append(row)
             rows = prefix
@@ -225,20 +226,14 @@ def _movements(connection: Connection, depot_id: str | None = None,
 
 def _movement(row: Mapping[str, Any]) -> InventoryMovement:
     values = {name: row[name] for name in _EVENT_FIELDS}
-    values["occurred_at"] = _utc(values["occurred_at"])
+    values["occurred_at"] = as_utc(values["occurred_at"])
     return InventoryMovement(event_id=row["event_id"], **values)
 
 
-def _utc(moment: datetime | None) -> datetime:
-    """Aware UTC; a naive value (SQLite drops the zone) is taken as UTC, which is how it was stored."""
-    if moment is None:
-        return datetime.now(timezone.utc)
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
-def copy_ledger(source: InventoryStore, target: InventoryStore, plan: "Plan") -> int:
+def copy_ledger(source: InventoryStore, target: InventoryStore, plan: "Plan", now: datetime) -> int:
     """Start `target` (a drill's ledger) as a copy of `source`: catalogue, minimum levels and every accepted
-    movement, in acceptance order. Returns the number of movements copied. `source` is only read."""
+    movement, in acceptance order, recorded at `now`. Returns the number of movements copied. `source` is only
+    read."""
     shelf = {item_id: spec.shelf_life_days for item_id, spec in source.catalogue().items.items()
              if spec.shelf_life_days is not None}
     target.sync_catalogue(plan, shelf)
@@ -247,7 +242,7 @@ def copy_ledger(source: InventoryStore, target: InventoryStore, plan: "Plan") ->
     copied = 0
     for movement in source.movements():
         try:
-            target.record(movement)
+            target.record(movement, now)
         except LedgerError as exc:  # e.g. a depot the plan no longer has
             log.warning("not copied into the drill ledger: %s: %s: %s", movement.event_id, exc.field, exc.reason)
             continue

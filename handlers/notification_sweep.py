@@ -57,7 +57,7 @@ def sweep(outbox: SmsOutbox, gateway: SmsGateway, notes: list[tuple[Notification
     for note, at in notes:
         if now - at < grace or outbox.get(str(note.notification_id)) is not None:
             continue
-        result = deliver(outbox, gateway, note, status_callback_url, now, only_if_new=True)
+        result = deliver(outbox, gateway, note, status_callback_url, lambda: now, only_if_new=True)
         if result.outcome in ("sent", "failed"):
             log.warning("notification %s was not taken by the dispatcher within %s: %s by the sweep",
                         note.notification_id, grace, result.outcome)

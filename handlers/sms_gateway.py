@@ -21,7 +21,9 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
-from handlers.phones import mask, mask_in_text, mask_logger
+from contingency.phones import mask
+from handlers.phones import mask_in_text, mask_logger
+from handlers.times import as_utc
 
 log = logging.getLogger("ers.sms")
 
@@ -172,7 +174,7 @@ class TwilioSms:
         Filters by To only: a message still queued has no DateSent yet, so a DateSent filter would hide
         exactly the message that a crash right after sending leaves behind.
         """
-        earliest = _as_utc(since) - clock_skew
+        earliest = as_utc(since) - clock_skew
         try:
             for message in self._client.messages.stream(to=to, limit=limit, page_size=min(limit, 100)):
                 created = message.date_created
@@ -241,11 +243,8 @@ def _retry_after(response: Response | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, (_as_utc(when) - datetime.now(timezone.utc)).total_seconds())
+    return max(0.0, (as_utc(when) - datetime.now(timezone.utc)).total_seconds())
 
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _as_int(value: object) -> int:

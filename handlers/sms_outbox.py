@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Literal, Protocol
 
 from sqlalchemy import (
@@ -37,8 +37,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from handlers.phones import mask
+from contingency.phones import mask
 from handlers.sms_gateway import PermanentSmsError, RetryableSmsError, RetryPolicy, SentMessage
+from handlers.times import as_utc
 from schemas.notifications import Notification
 
 log = logging.getLogger("ers.sms")
@@ -124,9 +125,9 @@ class SmsOutbox:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def claim(self, notification: Notification, now: datetime | None = None) -> ClaimResult:
+    def claim(self, notification: Notification, now: datetime) -> ClaimResult:
         """Insert the notification as "claimed" if it is new; otherwise report the state it is in."""
-        at = _utc(now)
+        at = as_utc(now)
         notification_id = str(notification.notification_id)
         try:
             with self._engine.begin() as connection:
@@ -152,17 +153,17 @@ class SmsOutbox:
             return None
         values = dict(row)
         for column in ("claimed_at", "sent_at", "updated_at"):
-            values[column] = _utc(values[column]) if values[column] is not None else None
+            values[column] = as_utc(values[column]) if values[column] is not None else None
         return OutboxRecord(**values)
 
-    def note_attempt(self, notification_id: str, now: datetime | None = None) -> None:
+    def note_attempt(self, notification_id: str, now: datetime) -> None:
         """Count an API call about to be made (so a crash leaves a trace of it)."""
         with self._engine.begin() as connection:
             connection.execute(update(sms_outbox).where(sms_outbox.c.notification_id == notification_id)
-                               .values(attempts=sms_outbox.c.attempts + 1, updated_at=_utc(now)))
+                               .values(attempts=sms_outbox.c.attempts + 1, updated_at=as_utc(now)))
 
-    def mark_sent(self, notification_id: str, sid: str, segments: int, now: datetime | None = None) -> None:
-        at = _utc(now)
+    def mark_sent(self, notification_id: str, sid: str, segments: int, now: datetime) -> None:
+        at = as_utc(now)
         with self._engine.begin() as connection:
             changed = connection.execute(
                 update(sms_outbox)
@@ -172,15 +173,14 @@ class SmsOutbox:
         if changed != 1:
             raise LookupError(f"notification {notification_id} is not claimed (cannot mark it sent as {sid})")
 
-    def mark_failed(self, notification_id: str, error: str, now: datetime | None = None) -> None:
+    def mark_failed(self, notification_id: str, error: str, now: datetime) -> None:
         with self._engine.begin() as connection:
             connection.execute(
                 update(sms_outbox)
                 .where(sms_outbox.c.notification_id == notification_id, sms_outbox.c.state == "claimed")
-                .values(state="failed", last_error=error, updated_at=_utc(now)))
+                .values(state="failed", last_error=error, updated_at=as_utc(now)))
 
-    def record_status(self, sid: str, status: str, error_code: int | str | None = None,
-                      now: datetime | None = None) -> str | None:
+    def record_status(self, sid: str, status: str, error_code: int | str | None, now: datetime) -> str | None:
         """Apply a delivery status from Twilio; returns the notification id, or None for an unknown sid.
 
         Callbacks can arrive out of order, so a state only moves forward (claimed < sent < final).
@@ -193,19 +193,19 @@ class SmsOutbox:
                 return None
             notification_id, state = row
             if new_state is not None and _RANK[new_state] > _RANK[state]:
-                values: dict[str, object] = {"state": new_state, "updated_at": _utc(now)}
+                values: dict[str, object] = {"state": new_state, "updated_at": as_utc(now)}
                 if error_code not in (None, ""):
                     values["last_error"] = f"twilio status {status}, error {error_code}"
                 connection.execute(update(sms_outbox).where(sms_outbox.c.notification_id == notification_id,
                                                             sms_outbox.c.state == state).values(**values))
         return str(notification_id)
 
-    def remember_webhook(self, message_sid: str, kind: str, now: datetime | None = None) -> bool:
+    def remember_webhook(self, message_sid: str, kind: str, now: datetime) -> bool:
         """Record a webhook; False if (message_sid, kind) was seen before, i.e. this one is a replay."""
         try:
             with self._engine.begin() as connection:
                 connection.execute(insert(webhook_receipts).values(message_sid=message_sid, kind=kind,
-                                                                   received_at=_utc(now)))
+                                                                   received_at=as_utc(now)))
         except IntegrityError:
             return False
         return True
@@ -228,11 +228,12 @@ class DeliveryResult:
 
 
 def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, status_callback_url: str | None,
-            now: datetime, *, policy: RetryPolicy = RetryPolicy(),
+            clock: Callable[[], datetime], *, policy: RetryPolicy = RetryPolicy(),
             sleep: Callable[[float], None] = time.sleep, only_if_new: bool = False) -> DeliveryResult:
     """Send `notification` unless it was sent before; see the module docstring for what that guarantees.
-    `only_if_new`: leave it alone unless this call is the first to claim it (another sender may be at work)."""
-    claim = outbox.claim(notification, now)
+    `clock` dates what is written (the worker's clock: virtual in a drill). `only_if_new`: leave it alone unless
+    this call is the first to claim it (another sender may be at work)."""
+    claim = outbox.claim(notification, clock())
     nid, to, body = claim.notification_id, notification.to, notification.body
     if only_if_new and not claim.is_new:
         return DeliveryResult(nid, "skipped", claim.state, claim.provider_sid)
@@ -248,14 +249,14 @@ def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, 
             if look_first:
                 found = gateway.find_sent(to, body, claim.claimed_at)
                 if found is not None:
-                    outbox.mark_sent(nid, found.sid, found.num_segments)
+                    outbox.mark_sent(nid, found.sid, found.num_segments, clock())
                     log.info("notification %s to %s was already sent as %s", nid, mask(to), found.sid)
                     return DeliveryResult(nid, "reconciled", "sent", found.sid, tries)
                 look_first = False
-            outbox.note_attempt(nid)
+            outbox.note_attempt(nid, clock())
             sent = gateway.send(to, body, status_callback_url)
         except PermanentSmsError as exc:
-            outbox.mark_failed(nid, str(exc))
+            outbox.mark_failed(nid, str(exc), clock())
             log.error("notification %s to %s failed: %s", nid, mask(to), exc)
             return DeliveryResult(nid, "failed", "failed", None, tries, str(exc))
         except RetryableSmsError as exc:
@@ -263,19 +264,13 @@ def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, 
             delay = policy.next_delay(tries, exc.retry_after)
             if delay is None:
                 error = f"gave up after {tries} tries: {exc.reason}"
-                outbox.mark_failed(nid, error)
+                outbox.mark_failed(nid, error, clock())
                 log.error("notification %s to %s failed: %s", nid, mask(to), error)
                 return DeliveryResult(nid, "failed", "failed", None, tries, error)
             log.info("notification %s to %s: try %d failed (%s), next in %.1f s", nid, mask(to), tries,
                      exc.reason, delay)
             sleep(delay)
             continue
-        outbox.mark_sent(nid, sent.sid, sent.num_segments)
+        outbox.mark_sent(nid, sent.sid, sent.num_segments, clock())
         return DeliveryResult(nid, "sent", "sent", sent.sid, tries)
 
-
-def _utc(moment: datetime | None) -> datetime:
-    """Aware UTC; a naive value (SQLite drops the zone) is taken as UTC, which is how it was stored."""
-    if moment is None:
-        return datetime.now(timezone.utc)
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)

@@ -36,7 +36,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from contingency.sms_text import is_gsm, segments
-from handlers.phones import mask
+from contingency.phones import mask
 
 log = logging.getLogger("ers.sms.local")
 

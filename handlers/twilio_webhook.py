@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from handlers.phones import mask
+from contingency.phones import mask
 
 log = logging.getLogger("ers.webhook")
 
@@ -28,7 +29,7 @@ FORBIDDEN = 403
 
 
 class ReplayLedger(Protocol):
-    def remember_webhook(self, message_sid: str, kind: str) -> bool: ...
+    def remember_webhook(self, message_sid: str, kind: str, now: datetime) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,9 @@ class WebhookGuard:
         self._ledger = outbox
         self._known_phone = known_phone
 
-    def check(self, path: str, params: Mapping[str, Any], signature: str | None) -> Verdict:
-        """The verdict on one webhook request. A request that passes is remembered, so its replay will not."""
+    def check(self, path: str, params: Mapping[str, Any], signature: str | None, now: datetime) -> Verdict:
+        """The verdict on one webhook request, received at `now`. A request that passes is remembered, so its
+        replay will not."""
         url = public_url(self._public_base_url, path)
         sender = _field(params, "From")
         if not signature:
@@ -84,7 +86,7 @@ class WebhookGuard:
         if kind == "inbound" and not (sender and self._known_phone(sender)):
             return self._refuse("unknown number", url, sender, kind=kind)
         replay_kind = f"status:{status}" if status else "inbound"
-        if not self._ledger.remember_webhook(message_sid, replay_kind):
+        if not self._ledger.remember_webhook(message_sid, replay_kind, now):
             return self._refuse(f"replay of {message_sid} ({replay_kind})", url, sender, kind=kind)
         return Verdict(True, "ok", 200, kind)
 

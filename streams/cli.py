@@ -294,7 +294,7 @@ def cmd_roster_now(args: argparse.Namespace, settings: Settings) -> int:
     from rich.table import Table
 
     from contingency.roster import on_duty
-    from handlers.phones import mask
+    from contingency.phones import mask
 
     plan = load_plan_or_fail(settings.plan)
     roster = load_roster_or_fail(settings.roster, plan)

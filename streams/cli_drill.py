@@ -96,7 +96,7 @@ def cmd_drill_run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.markup import escape
 
     from contingency.drill_steps import log_digest
-    from handlers.phones import mask
+    from contingency.phones import mask
     from handlers.drill_files import write_report_files
     from streams.drill_run import DrillError, DrillOptions, DrillRunner, new_drill_id
 

@@ -111,7 +111,7 @@ class DrillRunner:
         if _database_exists(self.settings.database_url):
             try:
                 self.ledger_copied = copy_ledger(InventoryStore(make_engine(self.settings.database_url)), drill_ledger,
-                                                 self.plan)
+                                                 self.plan, dt.datetime.now(dt.timezone.utc))
             except SQLAlchemyError as exc:  # e.g. a production database never migrated: start empty
                 raise DrillError(f"cannot read the production ledger at {self.settings.database_url}: {exc}") from exc
         else:

@@ -13,9 +13,10 @@ import faust
 from faust.web import Request, Response, View
 
 from contingency import Plan
+from contingency.ids import receipt_id
 from contingency.replies import answer_reply, parse_reply
 from contingency.roster import Roster, person_by_phone
-from handlers.phones import mask
+from contingency.phones import mask
 from handlers.sms_outbox import SmsOutbox
 from handlers.twilio_webhook import Verdict, WebhookGuard, twiml_empty, twiml_message
 from schemas import DeliveryStatus, encode
@@ -31,10 +32,11 @@ UNKNOWN_SID_RETRIES = 20  # x 0.1 s
 log = logging.getLogger("ers.webhook")
 
 
-async def verified_form(request: Request, guard: WebhookGuard) -> tuple[dict[str, str], Verdict]:
+async def verified_form(request: Request, guard: WebhookGuard, clock: AgentClock) -> tuple[dict[str, str], Verdict]:
     params = {k: str(v) for k, v in (await request.post()).items()}
     # The guard reads and writes the database: keep the event loop free.
-    verdict = await asyncio.to_thread(guard.check, request.raw_path, params, request.headers.get("X-Twilio-Signature"))
+    verdict = await asyncio.to_thread(guard.check, request.raw_path, params, request.headers.get("X-Twilio-Signature"),
+                                      clock.now())
     return params, verdict
 
 
@@ -43,7 +45,7 @@ def register_webhooks(app: faust.App, ch: Channels, plan: Plan, roster: Roster, 
     @app.page(SMS_PATH)
     class InboundSms(View):
         async def post(self, request: Request) -> Response:
-            params, verdict = await verified_form(request, guard)
+            params, verdict = await verified_form(request, guard, clock)
             if not verdict:
                 return self.text(verdict.reason, status=verdict.status_code)
             person = person_by_phone(roster, params.get("From", ""))
@@ -60,7 +62,7 @@ def register_webhooks(app: faust.App, ch: Channels, plan: Plan, roster: Roster, 
     @app.page(STATUS_PATH)
     class StatusCallback(View):
         async def post(self, request: Request) -> Response:
-            params, verdict = await verified_form(request, guard)
+            params, verdict = await verified_form(request, guard, clock)
             if not verdict:
                 return self.text(verdict.reason, status=verdict.status_code)
             sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
@@ -68,14 +70,14 @@ def register_webhooks(app: faust.App, ch: Channels, plan: Plan, roster: Roster, 
             for attempt in range(UNKNOWN_SID_RETRIES + 1):
                 if attempt:  # Twilio can call back before the dispatcher has stored the sid its create returned
                     await asyncio.sleep(0.1)
-                notification_id = await asyncio.to_thread(outbox.record_status, sid, status, error)
+                notification_id = await asyncio.to_thread(outbox.record_status, sid, status, error, clock.now())
                 if notification_id is not None:
                     break
             else:
                 log.warning("status %s for unknown message %s", status, sid)
             if notification_id is not None and status in ("delivered", "undelivered", "failed"):
                 receipt = DeliveryStatus(
-                    event_id=uuid.uuid5(uuid.UUID(notification_id), f"twilio:{status}"),
+                    event_id=receipt_id(uuid.UUID(notification_id), "twilio", status),
                     notification_id=uuid.UUID(notification_id), provider_sid=sid, status=status,
                     error_code=int(error) if error and error.isdigit() else None, at=clock.now(),
                 )

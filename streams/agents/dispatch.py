@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import uuid
 
 import faust
 from faust.types import EventT
 
-from handlers.phones import mask
+from contingency.ids import receipt_id
+from contingency.phones import mask
 from handlers.sms_gateway import TwilioSms
 from handlers.notification_sweep import recent_notifications, sweep
 from handlers.sms_outbox import DeliveryResult, SmsOutbox, deliver
@@ -36,14 +36,15 @@ def register_dispatcher(app: faust.App, ch: Channels, outbox: SmsOutbox, gateway
         if notification is None:
             return
         # twilio and SQLAlchemy block: keep the event loop (heartbeats, other agents) free.
-        result = await asyncio.to_thread(deliver, outbox, gateway, notification, status_callback_url, clock.now(event))
+        result = await asyncio.to_thread(deliver, outbox, gateway, notification, status_callback_url,
+                                         lambda: clock.now(event))
         log.info("sms %s to %s: %s%s", notification.notification_id, mask(notification.to), result.outcome,
                  f" ({result.error})" if result.error else "")
         status = OUTCOME_STATUS.get(result.outcome)
         if status is None:  # skipped: sent before, its receipt was published then
             return
         receipt = DeliveryStatus(
-            event_id=uuid.uuid5(notification.notification_id, f"dispatch:{status}"),
+            event_id=receipt_id(notification.notification_id, "dispatch", status),
             notification_id=notification.notification_id, provider_sid=result.provider_sid, status=status,
             at=clock.now(event),
         )
@@ -68,7 +69,7 @@ def register_dispatcher(app: faust.App, ch: Channels, outbox: SmsOutbox, gateway
             def receipt(note: Notification, result: DeliveryResult) -> None:
                 status = OUTCOME_STATUS[result.outcome]
                 receipts.append(DeliveryStatus(
-                    event_id=uuid.uuid5(note.notification_id, f"dispatch:{status}"),
+                    event_id=receipt_id(note.notification_id, "dispatch", status),
                     notification_id=note.notification_id, provider_sid=result.provider_sid, status=status, at=now))
 
             await asyncio.to_thread(sweep, outbox, gateway, notes, status_callback_url, now, SWEEP_GRACE, receipt)

@@ -18,7 +18,7 @@ from faust.types import EventT
 from contingency import IncidentBook, Plan, apply_event, on_detection
 from contingency.paging import PagingBook, on_clock, on_command, on_delivery, on_incident_event
 from contingency.roster import Roster
-from handlers.phones import mask
+from contingency.phones import mask
 from schemas import ClockTick, Command, DeliveryStatus, Detection, Notification, encode
 from schemas.incidents import IncidentEvent
 from streams.agents.common import JSON_TABLE, Output, decode_or_dead_letter, process_each, send_confirmed

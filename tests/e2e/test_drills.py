@@ -59,7 +59,7 @@ def production(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         store.sync_catalogue(PLAN)
         for depot, item, quantity, unit in STOCK:
             store.record(InventoryMovement(event_id=uuid.uuid4(), kind="receipt", depot_id=depot, item_id=item,
-                                           quantity=quantity, unit=unit, occurred_at=dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)))
+                                           quantity=quantity, unit=unit, occurred_at=dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)), dt.datetime.now(dt.timezone.utc))
         worker.sms = sms  # type: ignore[attr-defined]
         worker.start()
         yield worker

@@ -61,35 +61,35 @@ def test_sync_catalogue_is_repeatable_and_takes_shelf_lives(store: InventoryStor
 
 def test_record_then_a_duplicate_event_id_changes_nothing(store: InventoryStore) -> None:
     receipt = mv("receipt", 5, lot_id="L1", actor="王")
-    assert store.record(receipt).outcome == "applied"
+    assert store.record(receipt, dt.datetime.now(dt.timezone.utc)).outcome == "applied"
     dispatch = mv("dispatch", 4, incident_id="YJA")
-    assert store.record(dispatch).applied
-    assert store.record(receipt).outcome == "duplicate"
-    assert store.record(dispatch).outcome == "duplicate"  # would be refused now (1 t left): still just a duplicate
+    assert store.record(dispatch, dt.datetime.now(dt.timezone.utc)).applied
+    assert store.record(receipt, dt.datetime.now(dt.timezone.utc)).outcome == "duplicate"
+    assert store.record(dispatch, dt.datetime.now(dt.timezone.utc)).outcome == "duplicate"  # would be refused now (1 t left): still just a duplicate
     assert store.movements() == [receipt, dispatch]
     assert store.stock().on_hand("yirshi", "activated_carbon") == 1
 
 
 def test_negative_stock_is_refused_with_the_reason_and_not_recorded(store: InventoryStore) -> None:
-    store.record(mv("receipt", 2))
+    store.record(mv("receipt", 2), dt.datetime.now(dt.timezone.utc))
     with pytest.raises(LedgerError) as caught:
-        store.record(mv("dispatch", 3))
+        store.record(mv("dispatch", 3), dt.datetime.now(dt.timezone.utc))
     assert (caught.value.field, caught.value.reason) == ("quantity", "dispatch of 3 t activated_carbon at yirshi: "
                                                                      "only 2 on hand")
     with pytest.raises(LedgerError) as caught:
-        store.record(mv("receipt", 1, depot="atlantis"))
+        store.record(mv("receipt", 1, depot="atlantis"), dt.datetime.now(dt.timezone.utc))
     assert caught.value.field == "depot_id"
     with pytest.raises(LedgerError) as caught:
-        store.record(mv("receipt", 100, item="pam"))  # 730 days of shelf life: needs expires_on
+        store.record(mv("receipt", 100, item="pam"), dt.datetime.now(dt.timezone.utc))  # 730 days of shelf life: needs expires_on
     assert caught.value.field == "expires_on"
     assert len(store.movements()) == 1
 
 
 def test_transfer_and_expiry_write_off(store: InventoryStore) -> None:
     expires = dt.date(2026, 6, 30)
-    store.record(mv("receipt", 100, item="pam", lot_id="P1", expires_on=expires))
-    store.record(mv("receipt", 50, item="pam", lot_id="P2", expires_on=dt.date(2028, 1, 1)))
-    store.record(mv("transfer", 120, item="pam", to_depot_id="bailang"))
+    store.record(mv("receipt", 100, item="pam", lot_id="P1", expires_on=expires), dt.datetime.now(dt.timezone.utc))
+    store.record(mv("receipt", 50, item="pam", lot_id="P2", expires_on=dt.date(2028, 1, 1)), dt.datetime.now(dt.timezone.utc))
+    store.record(mv("transfer", 120, item="pam", to_depot_id="bailang"), dt.datetime.now(dt.timezone.utc))
     stock = store.stock()
     assert stock.lots_of("bailang", "pam") == [Lot("bailang", "pam", "P1", 100, expires),
                                                Lot("bailang", "pam", "P2", 20, dt.date(2028, 1, 1))]
@@ -97,8 +97,8 @@ def test_transfer_and_expiry_write_off(store: InventoryStore) -> None:
     assert [lot.lot_id for lot in expiring(stock, DAY)] == ["P1"]
     assert available(stock, "bailang", "pam", DAY, {}) == 20
     with pytest.raises(LedgerError):
-        store.record(mv("expiry_write_off", 100, depot="yirshi", item="pam", lot_id="P1"))  # it moved away
-    store.record(mv("expiry_write_off", 100, depot="bailang", item="pam", lot_id="P1"))
+        store.record(mv("expiry_write_off", 100, depot="yirshi", item="pam", lot_id="P1"), dt.datetime.now(dt.timezone.utc))  # it moved away
+    store.record(mv("expiry_write_off", 100, depot="bailang", item="pam", lot_id="P1"), dt.datetime.now(dt.timezone.utc))
     assert store.stock().on_hand("bailang", "pam") == 20
     assert [m.kind for m in store.movements(depot_id="bailang")] == ["transfer", "expiry_write_off"]
     assert [m.lot_id for m in store.movements(item_id="pam", depot_id="yirshi")] == ["P1", "P2", None]
@@ -108,12 +108,12 @@ def test_stock_derived_equals_expected_and_minimum_levels(store: InventoryStore)
     for movement in (mv("receipt", 10), mv("dispatch", 2.5), mv("return", 1), mv("consumption", 0.5),
                      mv("adjustment", -1, reason="盘亏"), mv("receipt", 3, depot="bailang"),
                      mv("transfer", 2, to_depot_id="bailang")):
-        store.record(movement)
+        store.record(movement, dt.datetime.now(dt.timezone.utc))
     stock = store.stock()
     assert stock.on_hand("yirshi", "activated_carbon") == 5
     assert stock.on_hand("bailang", "activated_carbon") == 5
     for movement in store.movements():  # the whole topic replayed: nothing changes
-        assert store.record(movement).outcome == "duplicate"
+        assert store.record(movement, dt.datetime.now(dt.timezone.utc)).outcome == "duplicate"
     assert store.stock() == stock
     store.set_minimum("yirshi", "activated_carbon", 6)
     store.set_minimum("yirshi", "activated_carbon", 4)  # updated, not added
@@ -134,14 +134,14 @@ def test_stock_on_a_day_folds_what_was_recorded_by_its_end(store: InventoryStore
 
 
 def test_concurrent_dispatches_cannot_both_pass_the_check(store: InventoryStore) -> None:
-    store.record(mv("receipt", 10))
+    store.record(mv("receipt", 10), dt.datetime.now(dt.timezone.utc))
     results: list[str] = []
     barrier = threading.Barrier(6)
 
     def dispatch() -> None:
         barrier.wait()
         try:
-            store.record(mv("dispatch", 3, incident_id=str(uuid.uuid4())))
+            store.record(mv("dispatch", 3, incident_id=str(uuid.uuid4())), dt.datetime.now(dt.timezone.utc))
             results.append("applied")
         except LedgerError:
             results.append("refused")

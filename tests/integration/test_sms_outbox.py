@@ -82,8 +82,8 @@ def test_migration_creates_the_sms_tables(database_url: str) -> None:
 
 def test_claiming_twice_returns_the_first_claim(outbox: SmsOutbox) -> None:
     notification = a_notification(drill_id="drill-2026-07")
-    first = outbox.claim(notification)
-    again = outbox.claim(notification)
+    first = outbox.claim(notification, datetime.now(timezone.utc))
+    again = outbox.claim(notification, datetime.now(timezone.utc))
     assert (first.is_new, first.state, first.needs_reconcile, first.already_done) == (True, "claimed", False, False)
     assert (again.is_new, again.state, again.needs_reconcile) == (False, "claimed", True)
     assert abs(again.claimed_at - first.claimed_at) < timedelta(seconds=1)
@@ -96,9 +96,9 @@ def test_claiming_twice_returns_the_first_claim(outbox: SmsOutbox) -> None:
 def test_a_sent_notification_is_never_claimed_for_sending_again(outbox: SmsOutbox) -> None:
     notification = a_notification()
     nid = str(notification.notification_id)
-    outbox.claim(notification)
-    outbox.mark_sent(nid, "SM" + secrets.token_hex(16), 2)
-    claim = outbox.claim(notification)
+    outbox.claim(notification, datetime.now(timezone.utc))
+    outbox.mark_sent(nid, "SM" + secrets.token_hex(16), 2, datetime.now(timezone.utc))
+    claim = outbox.claim(notification, datetime.now(timezone.utc))
     assert (claim.is_new, claim.state, claim.already_done, claim.needs_reconcile) == (False, "sent", True, False)
     record = outbox.get(nid)
     assert record is not None and record.num_segments == 2 and record.sent_at is not None
@@ -107,48 +107,48 @@ def test_a_sent_notification_is_never_claimed_for_sending_again(outbox: SmsOutbo
 def test_a_provider_sid_belongs_to_one_notification(outbox: SmsOutbox) -> None:
     sid = "SM" + secrets.token_hex(16)
     first, second = a_notification(), a_notification()
-    outbox.claim(first)
-    outbox.claim(second)
-    outbox.mark_sent(str(first.notification_id), sid, 1)
+    outbox.claim(first, datetime.now(timezone.utc))
+    outbox.claim(second, datetime.now(timezone.utc))
+    outbox.mark_sent(str(first.notification_id), sid, 1, datetime.now(timezone.utc))
     with pytest.raises(IntegrityError):
-        outbox.mark_sent(str(second.notification_id), sid, 1)
+        outbox.mark_sent(str(second.notification_id), sid, 1, datetime.now(timezone.utc))
 
 
 def test_mark_sent_needs_a_claim(outbox: SmsOutbox) -> None:
     with pytest.raises(LookupError):
-        outbox.mark_sent(str(uuid.uuid4()), "SM" + secrets.token_hex(16), 1)
+        outbox.mark_sent(str(uuid.uuid4()), "SM" + secrets.token_hex(16), 1, datetime.now(timezone.utc))
 
 
 def test_statuses_only_move_forward(outbox: SmsOutbox) -> None:
     notification = a_notification()
     nid, sid = str(notification.notification_id), "SM" + secrets.token_hex(16)
-    outbox.claim(notification)
-    outbox.mark_sent(nid, sid, 1)
-    assert outbox.record_status(sid, "queued") == nid
-    assert outbox.record_status(sid, "delivered") == nid
-    assert outbox.record_status(sid, "sent") == nid            # arrived late: ignored
+    outbox.claim(notification, datetime.now(timezone.utc))
+    outbox.mark_sent(nid, sid, 1, datetime.now(timezone.utc))
+    assert outbox.record_status(sid, "queued", None, datetime.now(timezone.utc)) == nid
+    assert outbox.record_status(sid, "delivered", None, datetime.now(timezone.utc)) == nid
+    assert outbox.record_status(sid, "sent", None, datetime.now(timezone.utc)) == nid            # arrived late: ignored
     record = outbox.get(nid)
     assert record is not None and record.state == "delivered"
-    assert outbox.record_status("SM" + secrets.token_hex(16), "delivered") is None
+    assert outbox.record_status("SM" + secrets.token_hex(16), "delivered", None, datetime.now(timezone.utc)) is None
 
 
 def test_a_failed_delivery_keeps_the_error_code(outbox: SmsOutbox) -> None:
     notification = a_notification()
     nid, sid = str(notification.notification_id), "SM" + secrets.token_hex(16)
-    outbox.claim(notification)
-    outbox.mark_sent(nid, sid, 1)
-    assert outbox.record_status(sid, "undelivered", "30003") == nid
+    outbox.claim(notification, datetime.now(timezone.utc))
+    outbox.mark_sent(nid, sid, 1, datetime.now(timezone.utc))
+    assert outbox.record_status(sid, "undelivered", "30003", datetime.now(timezone.utc)) == nid
     record = outbox.get(nid)
     assert record is not None and record.state == "undelivered" and "30003" in (record.last_error or "")
 
 
 def test_remember_webhook_spots_replays(outbox: SmsOutbox) -> None:
     sid = "SM" + secrets.token_hex(16)
-    assert outbox.remember_webhook(sid, "inbound") is True
-    assert outbox.remember_webhook(sid, "inbound") is False
-    assert outbox.remember_webhook(sid, "status:sent") is True
-    assert outbox.remember_webhook(sid, "status:delivered") is True
-    assert outbox.remember_webhook(sid, "status:delivered") is False
+    assert outbox.remember_webhook(sid, "inbound", datetime.now(timezone.utc)) is True
+    assert outbox.remember_webhook(sid, "inbound", datetime.now(timezone.utc)) is False
+    assert outbox.remember_webhook(sid, "status:sent", datetime.now(timezone.utc)) is True
+    assert outbox.remember_webhook(sid, "status:delivered", datetime.now(timezone.utc)) is True
+    assert outbox.remember_webhook(sid, "status:delivered", datetime.now(timezone.utc)) is False
 
 
 # ----------------------------------------------------------------------------- deliver
@@ -158,8 +158,8 @@ def test_deliver_sends_once_and_skips_a_redelivered_notification(outbox: SmsOutb
                                                                   api: LocalTwilioApi) -> None:
     notification = a_notification()
     now = datetime.now(timezone.utc)
-    first = deliver(outbox, gateway, notification, None, now, sleep=Sleeps())
-    again = deliver(outbox, gateway, notification, None, now, sleep=Sleeps())
+    first = deliver(outbox, gateway, notification, None, lambda: now, sleep=Sleeps())
+    again = deliver(outbox, gateway, notification, None, lambda: now, sleep=Sleeps())
     assert (first.outcome, first.state, first.tries) == ("sent", "sent", 1)
     assert (again.outcome, again.state, again.provider_sid) == ("skipped", "sent", first.provider_sid)
     assert [m.sid for m in api.messages] == [first.provider_sid]
@@ -171,7 +171,7 @@ def test_deliver_retries_on_500_then_succeeds_without_a_duplicate(outbox: SmsOut
                                                                    api: LocalTwilioApi) -> None:
     api.fail_next(2, status=500)
     sleeps = Sleeps()
-    result = deliver(outbox, gateway, a_notification(), None, datetime.now(timezone.utc), sleep=sleeps,
+    result = deliver(outbox, gateway, a_notification(), None, lambda: datetime.now(timezone.utc), sleep=sleeps,
                      policy=RetryPolicy(max_attempts=5, base_delay=1, factor=2))
     assert (result.outcome, result.tries) == ("sent", 3)
     assert sleeps == [1, 2]
@@ -186,7 +186,7 @@ def test_deliver_retries_on_500_then_succeeds_without_a_duplicate(outbox: SmsOut
 def test_deliver_waits_as_long_as_a_429_says(outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi) -> None:
     api.fail_next(1, status=429, retry_after=7)
     sleeps = Sleeps()
-    result = deliver(outbox, gateway, a_notification(), None, datetime.now(timezone.utc), sleep=sleeps)
+    result = deliver(outbox, gateway, a_notification(), None, lambda: datetime.now(timezone.utc), sleep=sleeps)
     assert result.outcome == "sent" and sleeps == [7.0]
     assert [r.method for r in api.requests] == ["POST", "POST"]  # a 429 is a refusal: nothing to look for
 
@@ -195,19 +195,19 @@ def test_deliver_gives_up_when_retries_run_out(outbox: SmsOutbox, gateway: Twili
     api.fail_next(5, status=503)
     sleeps = Sleeps()
     notification = a_notification()
-    result = deliver(outbox, gateway, notification, None, datetime.now(timezone.utc), sleep=sleeps,
+    result = deliver(outbox, gateway, notification, None, lambda: datetime.now(timezone.utc), sleep=sleeps,
                      policy=RetryPolicy(max_attempts=3))
     assert (result.outcome, result.state, result.tries) == ("failed", "failed", 3)
     assert sleeps == [1, 2] and api.messages == []
     assert "gave up after 3 tries" in (result.error or "")
-    assert deliver(outbox, gateway, notification, None, datetime.now(timezone.utc)).outcome == "skipped"
+    assert deliver(outbox, gateway, notification, None, lambda: datetime.now(timezone.utc)).outcome == "skipped"
 
 
 def test_deliver_does_not_retry_a_permanent_400(outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi) -> None:
     notification = a_notification()
     api.refuse_to(notification.to)  # 21610: the officer's phone replied STOP at some point
     sleeps = Sleeps()
-    result = deliver(outbox, gateway, notification, None, datetime.now(timezone.utc), sleep=sleeps)
+    result = deliver(outbox, gateway, notification, None, lambda: datetime.now(timezone.utc), sleep=sleeps)
     assert (result.outcome, result.tries, sleeps) == ("failed", 1, [])
     record = outbox.get(result.notification_id)
     assert record is not None and record.state == "failed" and "21610" in (record.last_error or "")
@@ -217,8 +217,8 @@ def test_deliver_does_not_retry_a_permanent_400(outbox: SmsOutbox, gateway: Twil
 def test_a_crash_between_claim_and_send_is_reconciled_then_sent_once(outbox: SmsOutbox, gateway: TwilioSms,
                                                                       api: LocalTwilioApi) -> None:
     notification = a_notification()
-    outbox.claim(notification)  # ... and the worker died before calling Twilio
-    result = deliver(outbox, gateway, notification, None, datetime.now(timezone.utc), sleep=Sleeps())
+    outbox.claim(notification, datetime.now(timezone.utc))  # ... and the worker died before calling Twilio
+    result = deliver(outbox, gateway, notification, None, lambda: datetime.now(timezone.utc), sleep=Sleeps())
     assert result.outcome == "sent"
     assert [r.method for r in api.requests] == ["GET", "POST"]  # looked first, found nothing, sent
     assert len(api.messages) == 1
@@ -230,7 +230,7 @@ def test_a_crash_after_twilio_accepted_is_reconciled_without_resending(outbox: S
     claimed_at = datetime.now(timezone.utc)
     outbox.claim(notification, claimed_at)
     already = gateway.send(notification.to, notification.body)  # ... and the worker died before mark_sent
-    result = deliver(outbox, gateway, notification, None, claimed_at + timedelta(minutes=2), sleep=Sleeps())
+    result = deliver(outbox, gateway, notification, None, lambda: claimed_at + timedelta(minutes=2), sleep=Sleeps())
     assert (result.outcome, result.provider_sid) == ("reconciled", already.sid)
     assert [m.sid for m in api.messages] == [already.sid]
     assert [r.method for r in api.requests] == ["POST", "GET"]
@@ -242,7 +242,7 @@ def test_a_lost_response_is_reconciled_without_resending(outbox: SmsOutbox, api:
     """Twilio accepted the message but the answer timed out: look before trying again."""
     api.stall_next(1, seconds=0.5)
     impatient = TwilioSms(api.account_sid, api.auth_token, OUR_NUMBER, api_base=api.url, timeout=0.15)
-    result = deliver(outbox, impatient, a_notification(), None, datetime.now(timezone.utc), sleep=Sleeps())
+    result = deliver(outbox, impatient, a_notification(), None, lambda: datetime.now(timezone.utc), sleep=Sleeps())
     assert result.outcome == "reconciled" and len(api.messages) == 1
     assert result.provider_sid == api.messages[0].sid
 
@@ -253,7 +253,7 @@ def test_the_same_body_sent_before_the_claim_is_not_taken_for_this_notification(
     gateway.send(notification.to, notification.body)  # an earlier, separate alert with the same text
     later = datetime.now(timezone.utc) + timedelta(minutes=10)
     outbox.claim(notification, later)
-    result = deliver(outbox, gateway, notification, None, later, sleep=Sleeps())
+    result = deliver(outbox, gateway, notification, None, lambda: later, sleep=Sleeps())
     assert result.outcome == "sent" and len(api.messages) == 2
 
 
@@ -276,15 +276,16 @@ class ErsWebhooks:
 
     async def _status(self, request: web.Request) -> web.Response:
         form = await request.post()
-        verdict = self._guard.check(request.raw_path, form, request.headers.get(SIGNATURE_HEADER))
+        verdict = self._guard.check(request.raw_path, form, request.headers.get(SIGNATURE_HEADER), datetime.now(timezone.utc))
         if not verdict:
             return web.Response(status=verdict.status_code, text=verdict.reason)
-        self._outbox.record_status(str(form["MessageSid"]), str(form["MessageStatus"]), form.get("ErrorCode"))
+        self._outbox.record_status(str(form["MessageSid"]), str(form["MessageStatus"]), form.get("ErrorCode"),
+                                   datetime.now(timezone.utc))
         return web.Response(text=twiml_empty(), content_type="text/xml")
 
     async def _inbound(self, request: web.Request) -> web.Response:
         form = await request.post()
-        verdict = self._guard.check(request.raw_path, form, request.headers.get(SIGNATURE_HEADER))
+        verdict = self._guard.check(request.raw_path, form, request.headers.get(SIGNATURE_HEADER), datetime.now(timezone.utc))
         if not verdict:
             return web.Response(status=verdict.status_code, text=verdict.reason)
         self.replies.append(str(form["Body"]))
@@ -301,7 +302,7 @@ def ers_webhooks(outbox: SmsOutbox, api: LocalTwilioApi) -> Iterator[ErsWebhooks
 def test_status_callbacks_reach_the_outbox_and_replays_are_refused(
         outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi, ers_webhooks: ErsWebhooks) -> None:
     result = deliver(outbox, gateway, a_notification(), f"{ers_webhooks.url}/twilio/status",
-                     datetime.now(timezone.utc))
+                     lambda: datetime.now(timezone.utc))
 
     wait_until(lambda: state_of(outbox, result.notification_id) == "delivered")
     wait_until(lambda: len(api.callbacks) == 2)
@@ -317,7 +318,7 @@ def test_an_undelivered_alert_is_recorded(outbox: SmsOutbox, gateway: TwilioSms,
     notification = a_notification()
     api.fail_to(notification.to, "undelivered", 30003)
     result = deliver(outbox, gateway, notification, f"{ers_webhooks.url}/twilio/status",
-                     datetime.now(timezone.utc))
+                     lambda: datetime.now(timezone.utc))
     wait_until(lambda: state_of(outbox, result.notification_id) == "undelivered")
     record = outbox.get(result.notification_id)
     assert record is not None and "30003" in (record.last_error or "")

@@ -1,6 +1,7 @@
 """Webhook checks: Twilio's signature over the configured public URL, replays, unknown numbers; TwiML."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from xml.etree import ElementTree
 
@@ -14,6 +15,7 @@ BASE = "https://ers.example.org:8443/ers"
 OFFICER = "+8613800000001"
 STRANGER = "+8613900000002"
 OUR_NUMBER = "+15005550006"
+NOW = dt.datetime(2026, 7, 1, 8, 0, tzinfo=dt.timezone.utc)
 
 
 class MemoryLedger:
@@ -22,7 +24,7 @@ class MemoryLedger:
     def __init__(self) -> None:
         self.seen: set[tuple[str, str]] = set()
 
-    def remember_webhook(self, message_sid: str, kind: str) -> bool:
+    def remember_webhook(self, message_sid: str, kind: str, now: dt.datetime) -> bool:
         if (message_sid, kind) in self.seen:
             return False
         self.seen.add((message_sid, kind))
@@ -66,21 +68,21 @@ def test_verify_signature() -> None:
 
 def test_a_signed_inbound_sms_from_a_known_phone_passes(guard: WebhookGuard) -> None:
     params = inbound()
-    verdict = guard.check("/twilio/sms", params, signed(BASE + "/twilio/sms", params))
+    verdict = guard.check("/twilio/sms", params, signed(BASE + "/twilio/sms", params), NOW)
     assert verdict.ok and verdict.status_code == 200 and verdict.kind == "inbound"
 
 
 def test_unsigned_is_refused(guard: WebhookGuard) -> None:
-    verdict = guard.check("/twilio/sms", inbound(), None)
+    verdict = guard.check("/twilio/sms", inbound(), None, NOW)
     assert (verdict.ok, verdict.status_code, verdict.reason) == (False, 403, "unsigned")
 
 
 def test_forged_is_refused(guard: WebhookGuard) -> None:
     params = inbound()
-    verdict = guard.check("/twilio/sms", params, signed(BASE + "/twilio/sms", params, token="guessed-token"))
+    verdict = guard.check("/twilio/sms", params, signed(BASE + "/twilio/sms", params, token="guessed-token"), NOW)
     assert not verdict.ok and verdict.status_code == 403 and "signature" in verdict.reason
     tampered = {**params, "Body": "2"}
-    assert not guard.check("/twilio/sms", tampered, signed(BASE + "/twilio/sms", params)).ok
+    assert not guard.check("/twilio/sms", tampered, signed(BASE + "/twilio/sms", params), NOW).ok
 
 
 def test_signed_for_another_url_is_refused(guard: WebhookGuard) -> None:
@@ -88,62 +90,62 @@ def test_signed_for_another_url_is_refused(guard: WebhookGuard) -> None:
     params = inbound()
     others = ("http://10.0.0.5:8080/twilio/sms", BASE + "/twilio/status", "https://evil.example.com/ers/twilio/sms")
     for other in others:
-        verdict = guard.check("/twilio/sms", params, signed(other, params))
+        verdict = guard.check("/twilio/sms", params, signed(other, params), NOW)
         assert not verdict.ok and verdict.status_code == 403
 
 
 def test_the_query_string_is_part_of_what_is_signed(guard: WebhookGuard) -> None:
     params = inbound()
     signature = signed(BASE + "/twilio/sms?county=arxan", params)
-    assert not guard.check("/twilio/sms", params, signature).ok
-    assert guard.check("/twilio/sms?county=arxan", params, signature).ok
+    assert not guard.check("/twilio/sms", params, signature, NOW).ok
+    assert guard.check("/twilio/sms?county=arxan", params, signature, NOW).ok
 
 
 def test_a_replayed_inbound_sms_is_refused(guard: WebhookGuard) -> None:
     params = inbound()
     signature = signed(BASE + "/twilio/sms", params)
-    assert guard.check("/twilio/sms", params, signature).ok
-    verdict = guard.check("/twilio/sms", params, signature)
+    assert guard.check("/twilio/sms", params, signature, NOW).ok
+    verdict = guard.check("/twilio/sms", params, signature, NOW)
     assert not verdict.ok and verdict.status_code == 403 and "replay" in verdict.reason
 
 
 def test_status_callbacks_replay_key_is_sid_and_status(guard: WebhookGuard) -> None:
     url = BASE + "/twilio/status"
     sent, delivered = status("sent"), status("delivered")
-    assert guard.check("/twilio/status", sent, signed(url, sent)).kind == "status"
-    assert guard.check("/twilio/status", delivered, signed(url, delivered)).ok  # same sid, next status
-    again = guard.check("/twilio/status", delivered, signed(url, delivered))
+    assert guard.check("/twilio/status", sent, signed(url, sent), NOW).kind == "status"
+    assert guard.check("/twilio/status", delivered, signed(url, delivered), NOW).ok  # same sid, next status
+    again = guard.check("/twilio/status", delivered, signed(url, delivered), NOW)
     assert not again.ok and again.status_code == 403
 
 
 def test_status_callbacks_are_not_checked_against_known_phones(guard: WebhookGuard) -> None:
     params = {**status("delivered"), "To": STRANGER}
-    assert guard.check("/twilio/status", params, signed(BASE + "/twilio/status", params)).ok
+    assert guard.check("/twilio/status", params, signed(BASE + "/twilio/status", params), NOW).ok
 
 
 def test_an_unknown_number_is_refused_and_logged_masked(guard: WebhookGuard, caplog: pytest.LogCaptureFixture) -> None:
     params = inbound(from_=STRANGER)
     with caplog.at_level(logging.WARNING, logger="ers.webhook"):
-        verdict = guard.check("/twilio/sms", params, signed(BASE + "/twilio/sms", params))
+        verdict = guard.check("/twilio/sms", params, signed(BASE + "/twilio/sms", params), NOW)
     assert not verdict.ok and verdict.status_code == 403 and verdict.reason == "unknown number"
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "+86139****0002" in logged and STRANGER not in logged
     # refused, so not remembered: the same sid from a known number later is not a "replay"
-    assert guard.check("/twilio/sms", inbound(), signed(BASE + "/twilio/sms", inbound())).ok
+    assert guard.check("/twilio/sms", inbound(), signed(BASE + "/twilio/sms", inbound()), NOW).ok
 
 
 def test_every_refusal_is_logged_without_a_full_number(guard: WebhookGuard, caplog: pytest.LogCaptureFixture) -> None:
     params = inbound()
     with caplog.at_level(logging.WARNING, logger="ers.webhook"):
-        guard.check("/twilio/sms", params, None)
-        guard.check("/twilio/sms", params, "forged")
+        guard.check("/twilio/sms", params, None, NOW)
+        guard.check("/twilio/sms", params, "forged", NOW)
     assert len(caplog.records) == 2
     assert all(OFFICER not in r.getMessage() and "+86138****0001" in r.getMessage() for r in caplog.records)
 
 
 def test_a_signed_request_without_message_sid_is_a_bad_request(guard: WebhookGuard) -> None:
     params = {k: v for k, v in inbound().items() if k not in ("MessageSid", "SmsSid")}
-    verdict = guard.check("/twilio/sms", params, signed(BASE + "/twilio/sms", params))
+    verdict = guard.check("/twilio/sms", params, signed(BASE + "/twilio/sms", params), NOW)
     assert (verdict.ok, verdict.status_code) == (False, 400)
 
 

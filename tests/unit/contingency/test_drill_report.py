@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from contingency.drill_report import DrillReport, build_report, comparable, mask_phone
+from contingency.drill_report import DrillReport, build_report, comparable
+from contingency.phones import mask as mask_phone
 from contingency_helpers import T0, minutes
 from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentResolved,
                                IncidentUpdated, MaterialsAllocation, MaterialsProposal, WarningLevel)
