@@ -31,7 +31,7 @@ from handlers.kafka_progress import GroupProgress  # noqa: E402
 from handlers.local_kafka import LocalKafka  # noqa: E402
 from streams.config import Settings  # noqa: E402
 from streams.drill_run import DrillOptions, DrillRunner  # noqa: E402
-from streams.topics import TopicSpec  # noqa: E402
+from schemas.topics import TopicSpec  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

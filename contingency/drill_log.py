@@ -34,19 +34,14 @@ from schemas.commands import Command
 from schemas.inventory import InventoryMovement
 from schemas.readings import StationReport
 from schemas.reports import IncidentReport
+from schemas.topics import RECORDABLE
 
 if TYPE_CHECKING:
     from contingency.plan import Plan
 
-TOPIC_MODELS: dict[str, type[BaseModel]] = {
-    "readings": StationReport,
-    "reports": IncidentReport,
-    "commands": Command,
-    "inventory": InventoryMovement,
-}
-# the payload field holding the event's own time, per topic
-TIME_FIELDS = {"readings": "observed_at", "reports": "reported_at", "commands": "issued_at",
-               "inventory": "occurred_at"}
+# per topic suffix a log may hold: its event and the payload field holding the event's own time
+TOPIC_MODELS: dict[str, type[BaseModel]] = {topic.suffix: topic.events[0] for topic in RECORDABLE}
+TIME_FIELDS: dict[str, str] = {topic.suffix: topic.time_field for topic in RECORDABLE if topic.time_field}
 LINE_FIELDS = ("topic", "key", "headers", "at", "payload")
 FIRST_PREFIX = "@first:"
 _FIRST = re.compile(r"^@first:([A-Za-z0-9_.:\-]{1,128})$")

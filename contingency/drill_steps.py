@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from contingency.drill_log import DrillEntry, DrillLog
 from contingency.ids import derive
 from schemas.ticks import ClockTick, StationTick
+from schemas.topics import BY_SUFFIX, CLOCK, READINGS, TICKS, Topic
 
 DEFAULT_TICK = dt.timedelta(minutes=1)
 
@@ -36,7 +37,7 @@ class Step:
 
 @dataclass(frozen=True)
 class Outgoing:
-    topic: str  # suffix, without the drill's prefix
+    topic: Topic
     key: str
     event: BaseModel
     at: dt.datetime
@@ -72,7 +73,7 @@ def log_stations(log: DrillLog) -> list[str]:
     """The stations the log has readings of, in order of first appearance."""
     seen: dict[str, None] = {}
     for entry in log.entries:
-        if entry.topic == "readings":
+        if entry.topic == READINGS.suffix:
             seen.setdefault(entry.key)
     return list(seen)
 
@@ -82,12 +83,12 @@ def step_events(step: Step, drill_id: str, digest: str, stations: list[str],
     """What to send for a step. For an `@first:` command whose source has no incident yet, KeyError."""
     if step.entry is None:
         ticks: list[Outgoing] = [
-            Outgoing("ticks", station, StationTick(event_id=derive("drill-tick", digest, station, step.at.isoformat()),
+            Outgoing(TICKS, station, StationTick(event_id=derive("drill-tick", digest, station, step.at.isoformat()),
                                                    station_id=station, at=step.at, drill_id=drill_id), step.at)
             for station in stations]
         clock = ClockTick(event_id=derive("drill-clock", digest, step.at.isoformat()), at=step.at, drill_id=drill_id)
-        return ticks + [Outgoing("clock", "clock", clock, step.at)]
+        return ticks + [Outgoing(CLOCK, "clock", clock, step.at)]
     entry = step.entry
     event = entry.resolve(first_codes)
     event = event.model_copy(update={"drill_id": drill_id, "event_id": derive("drill-event", digest, entry.line)})
-    return [Outgoing(entry.topic, entry.key, event, entry.at)]
+    return [Outgoing(BY_SUFFIX[entry.topic], entry.key, event, entry.at)]

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING
 from kafka import KafkaConsumer, TopicPartition
 
 from contingency.drill_log import (
-    TIME_FIELDS,
-    TOPIC_MODELS,
     DrillEntry,
     DrillLog,
     entry_from_json,
@@ -26,6 +24,7 @@ from contingency.drill_log import (
     parse_drill_log,
     read_lines,
 )
+from schemas.topics import Topic, TopicNames
 
 if TYPE_CHECKING:
     from contingency.drill_report import DrillReport
@@ -51,28 +50,29 @@ def write_drill_log(path: str | Path, entries: Iterable[DrillEntry]) -> int:
     return count
 
 
-def record_topics(bootstrap: str, prefix: str, topics: list[str], since: dt.datetime | None,
+def record_topics(bootstrap: str, names: TopicNames, topics: list[Topic], since: dt.datetime | None,
                   until: dt.datetime | None, out: Path, timeout: float = 60) -> int:
-    """Write the records of `prefix + topic` for each topic suffix, from `since` (inclusive; else the beginning)
+    """Write the records of each of `topics` (named under `names`), from `since` (inclusive; else the beginning)
     to `until` (exclusive; else the end offsets when called), merged by Kafka timestamp, as a drill log at `out`.
 
     A record whose value is not a valid event of its topic (garbage, a wrong key) is skipped with a warning.
     A line's `at` is the record's Kafka timestamp, or the event's own time if that is later (clock skew), so
     the log always validates. Returns the number of lines written.
     """
-    unknown = [t for t in topics if t not in TOPIC_MODELS]
+    unknown = [t.suffix for t in topics if not t.recordable]
     if unknown:
-        raise ValueError(f"cannot record {', '.join(unknown)}: a drill log holds {', '.join(TOPIC_MODELS)}")
+        raise ValueError(f"cannot record {', '.join(unknown)}: a drill log holds readings, reports, commands and "
+                         "inventory")
     since_ms = _ms(since) if since is not None else None
     until_ms = _ms(until) if until is not None else None
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="ers-drill-record")
     rows: list[tuple[int, int, int, int, DrillEntry]] = []
     try:
-        suffix_of: dict[str, tuple[int, str]] = {}
+        topic_of: dict[str, tuple[int, Topic]] = {}
         tps: list[TopicPartition] = []
-        for order, suffix in enumerate(topics):
-            name = prefix + suffix
-            suffix_of[name] = (order, suffix)
+        for order, topic in enumerate(topics):
+            name = names.of(topic)
+            topic_of[name] = (order, topic)
             tps += [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
         if not tps:
             return write_drill_log(out, [])
@@ -96,8 +96,8 @@ def record_topics(bootstrap: str, prefix: str, topics: list[str], since: dt.date
                         continue
                     if until_ms is not None and record.timestamp >= until_ms:
                         continue
-                    order, suffix = suffix_of[tp.topic]
-                    entry = _entry(suffix, record)
+                    order, topic = topic_of[tp.topic]
+                    entry = _entry(topic, record)
                     if entry is not None:
                         rows.append((int(entry.at.timestamp() * 1000), order, tp.partition, record.offset, entry))
             done = [tp for tp, end in pending.items() if consumer.position(tp) >= end]
@@ -113,7 +113,7 @@ def record_topics(bootstrap: str, prefix: str, topics: list[str], since: dt.date
     return write_drill_log(out, [row[4] for row in rows])
 
 
-def _entry(suffix: str, record) -> DrillEntry | None:  # record: kafka ConsumerRecord
+def _entry(topic: Topic, record) -> DrillEntry | None:  # record: kafka ConsumerRecord
     where = f"{record.topic}[{record.partition}]@{record.offset}"
     try:
         payload = json.loads(record.value)
@@ -121,11 +121,11 @@ def _entry(suffix: str, record) -> DrillEntry | None:  # record: kafka ConsumerR
         log.warning("drill record: skipped %s: not JSON", where)
         return None
     at = dt.datetime.fromtimestamp(record.timestamp / 1000, tz=dt.timezone.utc)
-    own = _own_time(suffix, payload)
+    own = _own_time(topic, payload)
     if own is not None and own > at:
         at = own
     data = {
-        "topic": suffix,
+        "topic": topic.suffix,
         "key": record.key.decode("utf-8", errors="replace") if record.key is not None else "",
         "headers": {name: (value or b"").decode("utf-8", errors="replace") for name, value in record.headers or ()},
         "at": at.isoformat(),
@@ -137,11 +137,12 @@ def _entry(suffix: str, record) -> DrillEntry | None:  # record: kafka ConsumerR
     return entry
 
 
-def _own_time(suffix: str, payload: object) -> dt.datetime | None:
-    if not isinstance(payload, dict) or not isinstance(payload.get(TIME_FIELDS[suffix]), str):
+def _own_time(topic: Topic, payload: object) -> dt.datetime | None:
+    field = topic.time_field
+    if field is None or not isinstance(payload, dict) or not isinstance(payload.get(field), str):
         return None
     try:
-        value = dt.datetime.fromisoformat(payload[TIME_FIELDS[suffix]])
+        value = dt.datetime.fromisoformat(payload[field])
     except ValueError:
         return None
     return value if value.tzinfo is not None else None

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from handlers.kafka_io import drain
 from schemas import DeliveryStatus, Notification, incident_event_adapter
 from schemas.incidents import IncidentEvent, IncidentOpened
+from schemas.topics import DELIVERY, INCIDENTS, NOTIFICATIONS, Topic, TopicNames
 
 log = logging.getLogger("ers.drill")
 
@@ -19,11 +20,11 @@ class DrillOutputs:
     """Reads the drill's incidents, notifications and delivery statuses from the beginning;
     `poll()` reads up to the end offsets of the moment it is called."""
 
-    def __init__(self, bootstrap: str, prefix: str) -> None:
+    def __init__(self, bootstrap: str, names: TopicNames) -> None:
         self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                        client_id="ers-drill-outputs")
-        self._suffix_of = {prefix + s: s for s in ("incidents", "notifications", "delivery")}
-        self._partitions = [TopicPartition(topic, p) for topic in self._suffix_of
+        self._topic_of = {names.of(t): t for t in (INCIDENTS, NOTIFICATIONS, DELIVERY)}
+        self._partitions = [TopicPartition(topic, p) for topic in self._topic_of
                             for p in sorted(self._consumer.partitions_for_topic(topic) or ())]
         self._consumer.assign(self._partitions)
         self._consumer.seek_to_beginning(*self._partitions)
@@ -35,22 +36,22 @@ class DrillOutputs:
 
     def poll(self, timeout: float = 10.0) -> None:
         for record in drain(self._consumer, self._partitions, timeout):
-            self._take(self._suffix_of[record.topic], record.value, record.timestamp)
+            self._take(self._topic_of[record.topic], record.value, record.timestamp)
 
-    def _take(self, suffix: str, value: bytes, timestamp_ms: int) -> None:
+    def _take(self, topic: Topic, value: bytes, timestamp_ms: int) -> None:
         try:
-            if suffix == "incidents":
+            if topic is INCIDENTS:
                 event = incident_event_adapter.validate_json(value)
                 self.incident_events.append(event)
                 if isinstance(event, IncidentOpened):
                     self.first_codes.setdefault(event.source_id, event.code)
                     self.opened_at[event.incident_id] = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc)
-            elif suffix == "notifications":
+            elif topic is NOTIFICATIONS:
                 self.notifications.append(Notification.model_validate_json(value))
             else:
                 self.statuses.append(DeliveryStatus.model_validate_json(value))
         except ValidationError as exc:
-            log.warning("not a valid %s record on the drill's topic: %s", suffix, exc.errors()[0]["msg"])
+            log.warning("not a valid %s record on the drill's topic: %s", topic.suffix, exc.errors()[0]["msg"])
 
     def close(self) -> None:
         self._consumer.close()

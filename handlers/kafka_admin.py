@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from kafka.admin import KafkaAdminClient
 
-from streams.topics import TopicSpec
+from schemas.topics import TopicSpec
 
 log = logging.getLogger("ers.kafka")
 

@@ -29,12 +29,7 @@ from streams.channels import Channels
 from streams.clocks import clock_for
 from streams.config import ConfigError, Settings
 from streams.health import register_health
-from streams.topics import Topics
 from streams.web import STATUS_PATH, register_webhooks
-
-
-def topics_for(settings: Settings) -> Topics:
-    return Topics(prefix=settings.topic_prefix, partitions=settings.partitions, any_time=settings.clock == "record")
 
 
 @dataclass(frozen=True)
@@ -101,7 +96,7 @@ def create_app(settings: Settings, plan: Plan, roster: Roster) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
     )
-    ch = Channels.declare(app, topics_for(settings))
+    ch = Channels.declare(app, settings.topics)
     register_rules_agent(app, ch, plan, clock)
     register_reports_agent(app, ch, plan, clock)
     store = InventoryStore(make_engine(settings.database_url))

@@ -1,5 +1,5 @@
-"""Faust topic objects for the topic names. Values cross as raw bytes: decoding is ours, so a bad
-message becomes a dead letter instead of an exception inside Faust's deserializer."""
+"""Faust topic objects for the registry's topics (schemas.topics). Values cross as raw bytes: decoding is ours, so a
+bad message becomes a dead letter instead of an exception inside Faust's deserializer."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,12 +7,15 @@ from dataclasses import dataclass
 import faust
 from faust.types import TopicT
 
-from streams.topics import Topics
+from schemas.topics import (CLOCK, COMMANDS, DELIVERY, DETECTIONS, DLQ, INCIDENTS, INVENTORY, NOTIFICATIONS, READINGS,
+                            REPORTS, TICKS, Topic, TopicNames)
+
+DESK_INPUTS: tuple[Topic, ...] = (DETECTIONS, COMMANDS, DELIVERY, CLOCK)
 
 
 @dataclass(frozen=True)
 class Channels:
-    names: Topics
+    names: TopicNames
     station_input: TopicT  # readings and ticks, co-partitioned, consumed by one agent
     readings: TopicT
     ticks: TopicT
@@ -28,33 +31,31 @@ class Channels:
     dlq: TopicT
 
     @classmethod
-    def declare(cls, app: faust.App, names: Topics) -> "Channels":
-        by_name = {spec.name: spec for spec in names.specs()}
-
-        def topic(*topic_names: str) -> TopicT:
+    def declare(cls, app: faust.App, names: TopicNames) -> "Channels":
+        def topic(*topics: Topic) -> TopicT:
             return app.topic(
-                *topic_names,
+                *(names.of(t) for t in topics),
                 key_type=bytes,
                 value_type=bytes,
                 key_serializer="raw",
                 value_serializer="raw",
-                partitions=by_name[topic_names[0]].partitions,
+                partitions=names.partitions_of(topics[0]),
                 replicas=1,
             )
 
         return cls(
             names=names,
-            station_input=topic(names.readings, names.ticks),
-            readings=topic(names.readings),
-            ticks=topic(names.ticks),
-            reports=topic(names.reports),
-            detections=topic(names.detections),
-            desk_input=topic(names.detections, names.commands, names.delivery, names.clock),
-            commands=topic(names.commands),
-            delivery=topic(names.delivery),
-            clock=topic(names.clock),
-            incidents=topic(names.incidents),
-            notifications=topic(names.notifications),
-            inventory=topic(names.inventory),
-            dlq=topic(names.dlq),
+            station_input=topic(READINGS, TICKS),
+            readings=topic(READINGS),
+            ticks=topic(TICKS),
+            reports=topic(REPORTS),
+            detections=topic(DETECTIONS),
+            desk_input=topic(*DESK_INPUTS),
+            commands=topic(COMMANDS),
+            delivery=topic(DELIVERY),
+            clock=topic(CLOCK),
+            incidents=topic(INCIDENTS),
+            notifications=topic(NOTIFICATIONS),
+            inventory=topic(INVENTORY),
+            dlq=topic(DLQ),
         )

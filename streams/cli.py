@@ -17,6 +17,7 @@ from streams.cli_drill import add_drill_commands
 from streams.cli_inventory import add_inventory_commands
 from streams.cli_support import (UserError, aware_time, console, load_plan_or_fail, load_roster_or_fail,
                                  report_problems)
+from schemas.topics import BY_SUFFIX, TOPICS
 from streams.config import ConfigError, Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -65,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     produce = sub.add_parser("produce", help="send the events of a JSON Lines file with kafka-python")
     produce.add_argument("file", type=_existing_file, help="JSON Lines: one event (or {topic,key,value}) per line")
-    produce.add_argument("--topic", default="readings", help="topic suffix for bare events (default: readings)")
+    produce.add_argument("--topic", default="readings", choices=[t.suffix for t in TOPICS], metavar="SUFFIX",
+                         help="topic suffix for bare events (default: readings)")
     produce.set_defaults(handler=cmd_produce)
 
     schemas = sub.add_parser("schemas", help="event contracts")
@@ -261,7 +263,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.event_files import EventFileError, produce_file
 
     try:
-        count = produce_file(settings.client_bootstrap, args.file, settings.topic_prefix + args.topic)
+        count = produce_file(settings.client_bootstrap, args.file, settings.topics.of(BY_SUFFIX[args.topic]))
     except EventFileError as exc:
         raise UserError(str(exc)) from exc
     console.print(f"sent {count} events to {settings.client_bootstrap}")
@@ -271,7 +273,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_schemas_export(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.export import export
 
-    written = export(args.directory, prefix=settings.topic_prefix)
+    written = export(args.directory, settings.topics)
     console.print(f"wrote {len(written)} files to {args.directory}")
     return 0
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from streams.cli_support import (UserError, aware_time, console, load_plan_or_fail, load_roster_or_fail,
                                  report_problems)
+from schemas.topics import RECORDABLE
 from streams.config import Settings
-
-RECORDABLE = ("readings", "reports", "commands", "inventory")
 
 
 def add_drill_commands(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +19,9 @@ def add_drill_commands(sub: argparse._SubParsersAction) -> None:
     validate.add_argument("file", type=Path)
     validate.set_defaults(handler=cmd_drill_validate)
     record = actions.add_parser("record", help="write a drill log from the live topics")
-    record.add_argument("--topics", default=",".join(RECORDABLE),
-                        help=f"comma-separated topic suffixes among {', '.join(RECORDABLE)} (default: all)")
+    record.add_argument("--topics", default=",".join(t.suffix for t in RECORDABLE),
+                        help=f"comma-separated topic suffixes among {', '.join(t.suffix for t in RECORDABLE)} "
+                             "(default: all)")
     record.add_argument("--since", type=aware_time, default=None, help="ISO time with offset (inclusive)")
     record.add_argument("--until", type=aware_time, default=None, help="ISO time with offset (exclusive)")
     record.add_argument("--out", type=Path, required=True, help="the drill log to write (JSON Lines)")
@@ -79,12 +79,14 @@ def cmd_drill_validate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_drill_record(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.drill_files import record_topics
 
-    topics = [t.strip() for t in args.topics.split(",") if t.strip()]
-    unknown = sorted(set(topics) - set(RECORDABLE))
+    suffixes = [t.strip() for t in args.topics.split(",") if t.strip()]
+    recordable = {t.suffix: t for t in RECORDABLE}
+    unknown = sorted(set(suffixes) - set(recordable))
     if unknown:
-        raise UserError(f"--topics: cannot record {', '.join(unknown)}; expected some of {', '.join(RECORDABLE)}",
+        raise UserError(f"--topics: cannot record {', '.join(unknown)}; expected some of {', '.join(recordable)}",
                         exit_code=2)
-    count = record_topics(settings.client_bootstrap, settings.topic_prefix, topics, args.since, args.until, args.out)
+    count = record_topics(settings.client_bootstrap, settings.topics, [recordable[s] for s in suffixes], args.since,
+                          args.until, args.out)
     console.print(f"wrote {count} events to {args.out}")
     return 0
 

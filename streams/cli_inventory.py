@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from schemas.topics import DLQ, INCIDENTS, INVENTORY
 from streams.cli_support import UserError, console, load_plan_or_fail
 from streams.config import Settings
 
@@ -125,12 +126,12 @@ def cmd_movement(args: argparse.Namespace, settings: Settings) -> int:
             occurred_at=dt.datetime.now(dt.timezone.utc))
     except ValidationError as exc:
         raise UserError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()), exit_code=2) from exc
-    bootstrap = settings.client_bootstrap
+    bootstrap, names = settings.client_bootstrap, settings.topics
     store = _store(settings)
     event_id = str(movement.event_id)
-    watch = TopicWatch(bootstrap, settings.topic_prefix + "dlq")
+    watch = TopicWatch(bootstrap, names.of(DLQ))
     try:
-        send_event(bootstrap, settings.topic_prefix + "inventory", movement.depot_id, encode(movement))
+        send_event(bootstrap, names.of(INVENTORY), movement.depot_id, encode(movement))
         recorded = lambda: any(str(m.event_id) == event_id for m in store.movements(depot_id=movement.depot_id))  # noqa: E731
         refused = watch.find(lambda letter: event_id in letter.get("payload", ""), args.wait, also=recorded)
     finally:
@@ -141,7 +142,7 @@ def cmd_movement(args: argparse.Namespace, settings: Settings) -> int:
         console.print(f"recorded {args.kind} {movement.quantity:g} {unit} {args.item} at {args.depot} ({event_id})")
         return 0
     raise UserError(f"sent movement {event_id}, but it was not recorded within {args.wait:g} s: is the worker running "
-                    f"(`ers up`)? It will be recorded when the worker reads {settings.topic_prefix}inventory.", 3)
+                    f"(`ers up`)? It will be recorded when the worker reads {names.of(INVENTORY)}.", 3)
 
 
 def cmd_confirm(args: argparse.Namespace, settings: Settings) -> int:
@@ -149,12 +150,12 @@ def cmd_confirm(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.kafka_io import read_all, send_event
     from schemas import MaterialsProposal, encode
 
-    bootstrap = settings.client_bootstrap
-    events = read_all(bootstrap, settings.topic_prefix + "incidents")
+    bootstrap, names = settings.client_bootstrap, settings.topics
+    events = read_all(bootstrap, names.of(INCIDENTS))
     wanted = args.code.upper()
     ids = {e["incident_id"] for e in events if e.get("code", "").upper() == wanted or e.get("incident_id") == args.code}
     if not ids:
-        raise UserError(f"no incident with code or id {args.code!r} on {settings.topic_prefix}incidents")
+        raise UserError(f"no incident with code or id {args.code!r} on {names.of(INCIDENTS)}")
     incident_id = ids.pop()
     proposals = [e for e in events if e.get("incident_id") == incident_id and e.get("materials")]
     if not proposals:
@@ -167,7 +168,7 @@ def cmd_confirm(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"the proposal for {args.code} allocates nothing ({proposal.line})")
     store = _store(settings)
     for movement in movements:
-        send_event(bootstrap, settings.topic_prefix + "inventory", movement.depot_id, encode(movement))
+        send_event(bootstrap, names.of(INVENTORY), movement.depot_id, encode(movement))
     ids_sent = {str(m.event_id) for m in movements}
     deadline = dt.datetime.now() + dt.timedelta(seconds=args.wait)
     while dt.datetime.now() < deadline:
@@ -177,7 +178,7 @@ def cmd_confirm(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         time.sleep(0.3)
     raise UserError(f"sent {len(movements)} dispatch(es) for {args.code}; not all recorded within {args.wait:g} s "
-                    f"(see `ers inventory ledger` and {settings.topic_prefix}dlq)", 3)
+                    f"(see `ers inventory ledger` and {names.of(DLQ)})", 3)
 
 
 def cmd_stock(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,6 +8,8 @@ from typing import Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from schemas.topics import TopicNames
+
 DEFAULT_CONFIG_FILE = Path("ers.toml")
 
 
@@ -49,6 +51,10 @@ class Settings(BaseModel):
         default=False, description="drills page the roster's people instead of its drill phones (`ers drill run "
                                    "--live-roster`); drill SMS keep the 【演练】 prefix")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames(prefix=self.topic_prefix, partitions=self.partitions, any_time=self.clock == "record")
 
     @property
     def webhook_base(self) -> str:

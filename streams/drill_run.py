@@ -39,7 +39,7 @@ from handlers.twilio_local import SANDBOX_FROM, LocalTwilioApi, fake_account_sid
 from handlers.worker_process import WorkerProcess
 from schemas import Notification, encode
 from streams.config import Settings
-from streams.topics import Topics
+from schemas.topics import TopicNames
 
 QUIET_TIMEOUT = 120.0  # seconds one step may take before the run is declared stuck
 
@@ -92,7 +92,7 @@ class DrillRunner:
         self.settings, self.plan, self.roster, self.log = settings, plan, roster, log
         self.digest, self.drill_id, self.options = digest, drill_id, options
         self.bootstrap = settings.client_bootstrap
-        self.topics = Topics(prefix=f"drill.{drill_id}.", partitions=settings.partitions, any_time=True)
+        self.topics = TopicNames(prefix=f"drill.{drill_id}.", partitions=settings.partitions, any_time=True)
         self.workdir = (settings.data_dir / "drills" / drill_id).resolve()
         self.steps = list(drill_steps(log, options.tick))
         self.stations = log_stations(log)
@@ -189,7 +189,7 @@ class DrillRunner:
             producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=0,
                                      client_id="ers-drill-runner")
             group = GroupProgress(self.bootstrap, f"ers-drill-{self.drill_id}", self.topics.consumed())
-            outputs = DrillOutputs(self.bootstrap, self.topics.prefix)
+            outputs = DrillOutputs(self.bootstrap, self.topics)
             wall_zero, log_zero = time.monotonic(), self.log.entries[0].at
             try:
                 for done, step in enumerate(self.steps, 1):
@@ -204,7 +204,7 @@ class DrillRunner:
                         progress(step, done, [])
                         continue
                     for out in outgoing:
-                        producer.send(self.topics.prefix + out.topic, key=out.key.encode("utf-8"),
+                        producer.send(self.topics.of(out.topic), key=out.key.encode("utf-8"),
                                       value=encode(out.event), timestamp_ms=round(out.at.timestamp() * 1000))
                     producer.flush(timeout=30)
                     self._wait_quiet(group, worker, QUIET_TIMEOUT)

@@ -10,7 +10,7 @@ from contingency.roster import Roster
 from handlers.database import migrate
 from handlers.kafka_admin import ensure_topics
 from handlers.phones import MaskPhonesFilter
-from streams.app import create_app, topics_for
+from streams.app import create_app
 from streams.config import Settings
 
 
@@ -27,7 +27,7 @@ def run_worker(settings: Settings, plan: Plan, roster: Roster) -> None:
     """Blocks until the worker stops (Ctrl-C / SIGTERM); Faust's own signal handling stops it cleanly."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.database_url)
-    ensure_topics(settings.bootstrap, topics_for(settings).specs())
+    ensure_topics(settings.bootstrap, settings.topics.specs())
     app = create_app(settings, plan, roster)
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
     try:

@@ -15,6 +15,7 @@ from handlers.sms_gateway import TwilioSms
 from handlers.notification_sweep import recent_notifications, sweep
 from handlers.sms_outbox import DeliveryResult, SmsOutbox, deliver
 from schemas import DeliveryStatus, Notification, encode
+from schemas.topics import NOTIFICATIONS
 from streams.agents.common import Output, decode_or_dead_letter, process_each, send_confirmed
 from streams.channels import Channels
 from streams.clocks import AgentClock, wall_clock
@@ -62,7 +63,7 @@ def register_dispatcher(app: faust.App, ch: Channels, outbox: SmsOutbox, gateway
         """On every worker: they share the outbox, and the sweep sends only what no one has claimed."""
         now = wall_clock()
         try:
-            notes = await asyncio.to_thread(recent_notifications, bootstrap, ch.names.notifications,
+            notes = await asyncio.to_thread(recent_notifications, bootstrap, ch.names.of(NOTIFICATIONS),
                                             now - SWEEP_WINDOW)
             receipts: list[DeliveryStatus] = []
 

@@ -22,7 +22,7 @@ from contingency.phones import mask
 from schemas import ClockTick, Command, DeliveryStatus, Detection, Notification, encode
 from schemas.incidents import IncidentEvent
 from streams.agents.common import JSON_TABLE, Output, decode_or_dead_letter, process_each, send_confirmed
-from streams.channels import Channels
+from streams.channels import DESK_INPUTS, Channels
 from streams.clocks import AgentClock
 
 AGENT = "incidents"
@@ -92,8 +92,7 @@ class DeskView:
 def register_incident_agent(app: faust.App, ch: Channels, plan: Plan, roster: Roster, clock: AgentClock,
                             enrich: Enrich = lambda event: event) -> DeskView:
     table = app.Table("incident_book", default=None, partitions=1, schema=JSON_TABLE)
-    models = {ch.names.detections: Detection, ch.names.commands: Command, ch.names.delivery: DeliveryStatus,
-              ch.names.clock: ClockTick}
+    models = {ch.names.of(topic): topic.events[0] for topic in DESK_INPUTS}
 
     async def handle(event: EventT) -> None:
         item = await decode_or_dead_letter(event, models[event.message.topic], ch.dlq, AGENT)

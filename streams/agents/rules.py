@@ -12,6 +12,7 @@ from faust.types import EventT
 
 from contingency import Plan, StationState, evaluate, tick
 from schemas import StationReport, StationTick, encode
+from schemas.topics import READINGS, TICKS
 from streams.agents.common import (
     JSON_TABLE, Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter,
 )
@@ -46,13 +47,13 @@ class ParsedStates:
 
 
 def register_rules_agent(app: faust.App, ch: Channels, plan: Plan, clock: AgentClock) -> None:
-    table = app.Table("station_state", default=None, partitions=ch.names.partitions, schema=JSON_TABLE)
+    table = app.Table("station_state", default=None, partitions=ch.names.partitions_of(READINGS), schema=JSON_TABLE)
 
     parsed = ParsedStates()
 
     async def handle(event: EventT) -> None:
         msg = event.message
-        is_tick = msg.topic == ch.names.ticks
+        is_tick = msg.topic == ch.names.of(TICKS)
         item = await decode_or_dead_letter(event, StationTick if is_tick else StationReport, ch.dlq, AGENT)
         if item is None:
             return

@@ -31,7 +31,7 @@ from handlers.twilio_local import LocalTwilioApi, fake_account_sid, fake_auth_to
 from schemas import InventoryMovement
 from streams.config import Settings
 from streams.drill_run import DrillOptions, DrillRunner
-from streams.topics import Topics
+from schemas.topics import CLOCK, COMMANDS, DLQ, INCIDENTS, NOTIFICATIONS, READINGS, TICKS, TopicNames
 from tests.integration.harness import DEFAULT_PLAN, DEFAULT_ROSTER, REPO, TopicReader, WorkerProcess, send
 
 pytestmark = pytest.mark.integration
@@ -85,8 +85,8 @@ def run(production: WorkerProcess, broker: str, data_dir: Path, name: str, speed
 def production_snapshot(production: WorkerProcess, broker: str) -> dict[str, object]:
     consumer = KafkaConsumer(bootstrap_servers=broker)
     try:
-        topics = Topics(production.env["ERS_TOPIC_PREFIX"], 4)
-        ticking = {topics.ticks, topics.clock}  # production's own clock keeps ticking
+        topics = TopicNames(production.env["ERS_TOPIC_PREFIX"], 4)
+        ticking = {topics.of(TICKS), topics.of(CLOCK)}  # production's own clock keeps ticking
         tps = [TopicPartition(s.name, p) for s in topics.specs() if s.name not in ticking for p in range(s.partitions)]
         ends = {f"{tp.topic}[{tp.partition}]": offset for tp, offset in consumer.end_offsets(tps).items()}
     finally:
@@ -97,7 +97,7 @@ def production_snapshot(production: WorkerProcess, broker: str) -> dict[str, obj
 
 
 def dead_letters(production: WorkerProcess, broker: str) -> list[str]:
-    reader = TopicReader(broker, production.env["ERS_TOPIC_PREFIX"] + "dlq")
+    reader = TopicReader(broker, TopicNames(production.env["ERS_TOPIC_PREFIX"], 4).of(DLQ))
     try:
         return [f"{r['topic']}: {r['error']}" for r in reader.settle(1.0)]
     finally:
@@ -105,7 +105,7 @@ def dead_letters(production: WorkerProcess, broker: str) -> list[str]:
 
 
 def drill_notifications(broker: str, runner: DrillRunner) -> list[dict]:
-    reader = TopicReader(broker, runner.topics.notifications)
+    reader = TopicReader(broker, runner.topics.of(NOTIFICATIONS))
     try:
         return reader.settle(1.5)
     finally:
@@ -190,7 +190,7 @@ def test_a_recorded_live_session_replayed_reproduces_its_incidents(production: W
     from handlers.drill_files import record_topics
 
     prefix = production.env["ERS_TOPIC_PREFIX"]
-    live = TopicReader(broker, prefix + "incidents")
+    live = TopicReader(broker, TopicNames(prefix, 4).of(INCIDENTS))
     since = dt.datetime.now(dt.timezone.utc)
     scripted = [json.loads(line) for line in read_lines(DRILLS / "tailings-seepage.jsonl")
                 if '"tailings_example_online"' in line and ('"2026-07-22T06:4' in line or '"2026-07-22T07:3' in line)]
@@ -198,7 +198,7 @@ def test_a_recorded_live_session_replayed_reproduces_its_incidents(production: W
     assert len(scripted) >= 4
     for entry in scripted:  # the pond's readings, 06:40-07:39, sent now, as a live gateway would
         payload = {**entry["payload"], "observed_at": dt.datetime.now(dt.timezone.utc).isoformat()}
-        send(broker, prefix + "readings", payload, key=entry["key"])
+        send(broker, TopicNames(prefix, 4).of(READINGS), payload, key=entry["key"])
     events = live.wait_for(lambda rs: any(r["type"] == "incident.updated" and r["source_id"] == "tailings_example"
                                           for r in rs), timeout=60)
     live.close()
@@ -208,7 +208,7 @@ def test_a_recorded_live_session_replayed_reproduces_its_incidents(production: W
                        ("incident.updated", "tailings_phreatic_orange", "orange")]
 
     out = tmp_path / "live.jsonl"
-    assert record_topics(broker, prefix, ["readings", "commands"], since, None, out) == len(scripted)
+    assert record_topics(broker, TopicNames(prefix, 4), [READINGS, COMMANDS], since, None, out) == len(scripted)
     lines = read_lines(out)
     runner = run(production, broker, tmp_path, "live.jsonl", None, lines=lines)
     [incident] = runner.result.report.incidents

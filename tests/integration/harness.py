@@ -14,6 +14,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 import handlers.worker_process
 from handlers.local_kafka import free_port
 from handlers.twilio_local import LocalTwilioApi
+from schemas.topics import BY_SUFFIX, TopicNames
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PLAN = REPO / "plans" / "arxan.yaml"
@@ -57,7 +58,7 @@ class WorkerProcess(handlers.worker_process.WorkerProcess):
         }, workdir)
 
     def topic(self, suffix: str) -> str:
-        return self.prefix + suffix
+        return TopicNames(self.prefix, 4).of(BY_SUFFIX[suffix])
 
 
 def send(broker: str, topic: str, value: bytes | dict[str, Any] | str, key: str | None = None) -> None:

@@ -12,6 +12,7 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from handlers.drill_files import read_drill_log, record_topics
+from schemas.topics import BY_SUFFIX, COMMANDS, READINGS, TopicNames
 
 pytestmark = pytest.mark.integration
 
@@ -38,9 +39,10 @@ def ms(minutes: int) -> int:
 @pytest.fixture(scope="module")
 def produced(broker: str) -> tuple[str, list[tuple[str, str, int, dict]]]:
     prefix = f"d{uuid.uuid4().hex[:8]}."
+    names = TopicNames(prefix, 4)
     admin = KafkaAdminClient(bootstrap_servers=broker)
     try:
-        admin.create_topics([NewTopic(prefix + "readings", 3, 1), NewTopic(prefix + "commands", 1, 1)])
+        admin.create_topics([NewTopic(names.of(READINGS), 3, 1), NewTopic(names.of(COMMANDS), 1, 1)])
     finally:
         admin.close()
     events = [  # (topic, key, timestamp ms, payload), sent out of order across topics and partitions
@@ -53,9 +55,9 @@ def produced(broker: str) -> tuple[str, list[tuple[str, str, int, dict]]]:
     producer = KafkaProducer(bootstrap_servers=broker, acks="all")
     try:
         for topic, key, timestamp, payload in events:
-            producer.send(prefix + topic, key=key.encode(), value=json.dumps(payload).encode(),
+            producer.send(names.of(BY_SUFFIX[topic]), key=key.encode(), value=json.dumps(payload).encode(),
                           headers=[("ers-drill", b"t1")], timestamp_ms=timestamp)
-        producer.send(prefix + "readings", key=b"junk", value=b"not json", timestamp_ms=ms(15))
+        producer.send(names.of(READINGS), key=b"junk", value=b"not json", timestamp_ms=ms(15))
         producer.flush(timeout=30)
     finally:
         producer.close()
@@ -66,7 +68,7 @@ def produced(broker: str) -> tuple[str, list[tuple[str, str, int, dict]]]:
 def test_record_merges_topics_by_timestamp_and_parses_back(broker: str, produced, tmp_path: Path) -> None:
     prefix, events = produced
     out = tmp_path / "recorded.jsonl"
-    written = record_topics(broker, prefix, ["readings", "commands"], None, None, out)
+    written = record_topics(broker, TopicNames(prefix, 4), [READINGS, COMMANDS], None, None, out)
     assert written == len(events)  # the garbage record is skipped
     log = read_drill_log(out)
     expected = sorted(events, key=lambda e: e[2])
@@ -79,7 +81,7 @@ def test_record_since_and_until(broker: str, produced, tmp_path: Path) -> None:
     prefix, events = produced
     out = tmp_path / "window.jsonl"
     since, until = T0 + dt.timedelta(minutes=5), T0 + dt.timedelta(minutes=20)
-    written = record_topics(broker, prefix, ["readings", "commands"], since, until, out)
+    written = record_topics(broker, TopicNames(prefix, 4), [READINGS, COMMANDS], since, until, out)
     log = read_drill_log(out)
     assert written == 3
     assert [e.at for e in log.entries] == [T0 + dt.timedelta(minutes=m) for m in (5, 10, 12)]

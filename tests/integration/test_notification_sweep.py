@@ -16,7 +16,7 @@ from handlers.sms_gateway import TwilioSms
 from handlers.sms_outbox import SmsOutbox
 from handlers.twilio_local import LocalTwilioApi, fake_account_sid, fake_auth_token
 from schemas import Notification, encode
-from streams.topics import TopicSpec
+from schemas.topics import TopicSpec
 
 GRACE = dt.timedelta(seconds=20)
 

@@ -14,6 +14,7 @@ from schemas import (
     encode,
     incident_event_adapter,
 )
+from schemas.topics import TopicNames
 from schemas.export import all_events, export
 
 UTC = dt.timezone.utc
@@ -97,7 +98,7 @@ def test_every_event_has_version_id_and_type() -> None:
 
 
 def test_export_writes_a_schema_per_event_and_asyncapi(tmp_path) -> None:
-    written = export(tmp_path, prefix="ers.")
+    written = export(tmp_path, TopicNames("ers.", 4))
     names = {p.name for p in written}
     assert "StationReport.schema.json" in names and "asyncapi.json" in names
     assert len(names) == len(all_events()) + 1

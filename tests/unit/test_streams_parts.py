@@ -6,7 +6,7 @@ import pytest
 from handlers.event_files import read_events
 from streams.config import ConfigError, load_settings
 from streams.dead_letters import dead_letter_for
-from streams.topics import Topics
+from schemas.topics import TopicNames as Topics
 
 NOW = dt.datetime(2026, 7, 1, tzinfo=dt.timezone.utc)
 

@@ -48,7 +48,7 @@ def test_ticks_only_for_stations_of_the_log() -> None:
     assert log_stations(LOG) == ["hlh_dsk_auto", "tailings_example_online"]
     clock_step = next(s for s in drill_steps(LOG) if s.is_clock)
     out = step_events(clock_step, "d1", "abc", log_stations(LOG), {})
-    assert [(o.topic, o.key, type(o.event)) for o in out] == [
+    assert [(o.topic.suffix, o.key, type(o.event)) for o in out] == [
         ("ticks", "hlh_dsk_auto", StationTick), ("ticks", "tailings_example_online", StationTick),
         ("clock", "clock", ClockTick)]
     assert all(o.event.drill_id == "d1" and o.at == clock_step.at for o in out)
