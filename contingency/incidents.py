@@ -102,20 +102,34 @@ def on_detection(plan: CompiledPlan, book: IncidentBook, detection: Detection,
 
 
 def apply_event(book: IncidentBook, event: IncidentEvent) -> IncidentBook:
-    """Learn what people did (acknowledge, resolve): a resolved incident leaves the book, so the next
-    detection at its source opens a new one."""
+    """The book after an incident event decided before: what people did (acknowledge, resolve: a resolved incident
+    leaves the book, so the next detection at its source opens a new one), or, replayed from the incidents topic,
+    an incident opened or updated. An event the book already reflects changes nothing."""
     key = str(event.incident_id)
     incident = book.open.get(key)
+    if isinstance(event, IncidentOpened):
+        return book if incident is not None else book.model_copy(update={"open": {**book.open, key: _replayed(event)}})
     if incident is None:
         return book
     open_incidents = dict(book.open)
-    if isinstance(event, IncidentResolved):
+    if isinstance(event, IncidentUpdated):
+        open_incidents[key] = incident.model_copy(update={
+            "level": _max(incident.level, event.level), "all_clear": event.all_clear,
+            "last_observed_at": max(incident.last_observed_at, event.occurred_at)})
+    elif isinstance(event, IncidentResolved):
         del open_incidents[key]
     elif isinstance(event, IncidentAcknowledged):
         open_incidents[key] = incident.model_copy(update={"acknowledged": True})
     else:
         return book
     return book.model_copy(update={"open": open_incidents})
+
+
+def _replayed(event: IncidentOpened) -> OpenIncident:
+    active = tuple(dict.fromkeys(f"{e.station_id}/{event.rule_id}" for e in event.evidence))
+    return OpenIncident(incident_id=event.incident_id, code=event.code, source_id=event.source_id, family=event.kind,
+                        drill_id=event.drill_id, level=event.level, rule_id=event.rule_id, opened_at=event.occurred_at,
+                        first_observed_at=event.occurred_at, last_observed_at=event.occurred_at, active=active)
 
 
 def _open(plan: Plan, book: IncidentBook, detection: Detection,
@@ -160,7 +174,7 @@ def _clear(incident: OpenIncident, detection: Detection) -> tuple[OpenIncident, 
         return updated, []
     updated = updated.model_copy(update={"all_clear": True})
     reason = f"all rules back within limits (last: {detection.rule_id}); awaiting resolution"
-    return updated, [_update_event(incident, updated, detection, reason)]
+    return updated, [_update_event(incident, updated, detection, reason, all_clear=True)]
 
 
 def _upstream_incident(plan: CompiledPlan, book: IncidentBook, detection: Detection) -> OpenIncident | None:
@@ -197,12 +211,13 @@ def _touch(incident: OpenIncident, detection: Detection, level: WarningLevel, **
         "last_observed_at": max(incident.last_observed_at, detection.observed_at), **changes})
 
 
-def _update_event(before: OpenIncident, after: OpenIncident, detection: Detection, reason: str) -> IncidentUpdated:
+def _update_event(before: OpenIncident, after: OpenIncident, detection: Detection, reason: str,
+                  all_clear: bool = False) -> IncidentUpdated:
     return IncidentUpdated(
         event_id=derive("incident.updated", before.incident_id, detection.event_id),
         incident_id=before.incident_id, source_id=before.source_id, occurred_at=detection.observed_at,
         drill_id=before.drill_id, rule_id=detection.rule_id, level=after.level, previous_level=before.level,
-        reason=reason[:500], evidence=detection.evidence, caused_by=detection.caused_by)
+        reason=reason[:500], all_clear=all_clear, evidence=detection.evidence, caused_by=detection.caused_by)
 
 
 def _member(detection: Detection) -> str:

@@ -34,8 +34,6 @@ from contingency.roster import (Person, Roster, drill_recipient, is_drill_phone,
 from contingency.reports import STATION_ID as REPORT_STATION
 from contingency.sms_text import Facts, Kind, incident_text, local_time, reply
 
-# contingency.incidents words the update that says every rule is back within limits like this
-ALL_CLEAR_REASON = "all rules back within limits"
 FAILED = ("failed", "undelivered")
 
 
@@ -167,7 +165,7 @@ def _updated(desk: Desk, event: IncidentUpdated) -> None:
                        before.drill_id, event.evidence, event.occurred_at)
     materials = event.materials.line if event.materials is not None else before.materials
     facts = facts.model_copy(update={"materials": materials})
-    firing = not event.reason.startswith(ALL_CLEAR_REASON)
+    firing = not event.all_clear
     record = _store(desk, record.model_copy(update={"facts": facts, "firing": firing}))
     if record.stage == "suppressed":
         if firing and not _maintained(desk, record, event.occurred_at):

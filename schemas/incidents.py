@@ -85,6 +85,8 @@ class IncidentUpdated(_IncidentEvent):
     level: WarningLevel
     previous_level: WarningLevel
     reason: str
+    all_clear: bool = Field(default=False, description="every rule of the incident is back within limits; the "
+                                                       "incident stays open until someone resolves it")
     evidence: list[Evidence] = Field(default_factory=list)
     caused_by: uuid.UUID | None = None
     materials: MaterialsProposal | None = Field(default=None, description="set when the level reaches the plan's "

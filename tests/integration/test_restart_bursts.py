@@ -27,7 +27,8 @@ from contingency.ledger import Stock
 from handlers.road_files import load_road_file
 from schemas import Command, StationReport, encode
 from schemas.incidents import IncidentEvent
-from streams.agents.incidents import Books, decide
+from contingency import desk
+from contingency.desk import Books
 from streams.app import materials_enricher
 from tests.integration.harness import DEFAULT_PLAN, DEFAULT_ROSTER, REPO, TopicReader, WorkerProcess, wait_until
 
@@ -52,7 +53,7 @@ class Domain:
 
     plan: Plan = field(default_factory=lambda: load_plan(DEFAULT_PLAN))
     states: dict[str, StationState] = field(default_factory=dict)
-    books: Books = field(default_factory=lambda: Books.from_json(None))
+    books: Books = field(default_factory=Books)
 
     def __post_init__(self) -> None:
         self.roster = load_roster(DEFAULT_ROSTER, self.plan)
@@ -61,15 +62,19 @@ class Domain:
                                          EmptyLedger())
 
     def command(self, command: Command) -> list[IncidentEvent]:
-        return decide(self.plan, self.roster, self.books, command, lambda: command.issued_at, self.enrich).events
+        return self._handle(command, command.issued_at)
+
+    def _handle(self, item: object, now: dt.datetime) -> list[IncidentEvent]:
+        decision = desk.handle(self.plan, self.roster, self.books, item, now, self.enrich)
+        self.books = decision.books
+        return decision.events
 
     def reading(self, report: StationReport) -> list[IncidentEvent]:
         state, detections = evaluate(self.plan, self.states.get(report.station_id), report, report.observed_at)
         self.states[report.station_id] = state
         events: list[IncidentEvent] = []
         for detection in detections:
-            events += decide(self.plan, self.roster, self.books, detection, lambda: report.observed_at,
-                             self.enrich).events
+            events += self._handle(detection, report.observed_at)
         return events
 
 

@@ -10,12 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contingency import (IncidentBook, PagingBook, apply_event, evaluate, load_plan, on_clock, on_command,
-                         on_delivery, on_detection, on_incident_event, pending_for, roster_from_text)
-from contingency.incidents import OpenIncident
+from contingency import PagingBook, desk, evaluate, load_plan, on_clock, on_incident_event, pending_for, roster_from_text
+from contingency.desk import Books
 from contingency.sms_text import DRILL_PREFIX, segments
 from contingency_helpers import ARXAN, T0, minutes, report
-from schemas import (Command, DeliveryStatus, Evidence, IncidentAcknowledged, IncidentEscalated, IncidentOpened,
+from schemas import (ClockTick, Command, DeliveryStatus, Evidence, IncidentAcknowledged, IncidentEscalated, IncidentOpened,
                      IncidentResolved, IncidentUpdated, Notification)
 
 TEST_ROSTER = """
@@ -64,31 +63,39 @@ def opened(n: int = 0, level: str = "blue", *, drill_id: str | None = None, at: 
 
 
 def raised(event: IncidentOpened, level: str, previous: str, at: dt.datetime,
-           reason: str = "level raised by test") -> IncidentUpdated:
+           reason: str = "level raised by test", all_clear: bool = False) -> IncidentUpdated:
     return IncidentUpdated(event_id=uid("updated", event.incident_id, level, at), incident_id=event.incident_id,
                            source_id=event.source_id, occurred_at=at, drill_id=event.drill_id,
                            rule_id=event.rule_id, level=level, previous_level=previous, reason=reason,
-                           evidence=event.evidence)
+                           all_clear=all_clear, evidence=event.evidence)
 
 
 class Agent:
-    """Feeds the paging functions the way the incident agent does, and keeps an IncidentBook alongside."""
+    """The incident desk (contingency.desk) fed one input at a time, keeping its books and everything it sent.
+    Incident events go in as decided before (a replay of the incidents topic), so tests choose codes and levels."""
 
     def __init__(self, plan, roster, roundtrip: bool = False) -> None:
         self.plan, self.roster, self.roundtrip = plan, roster, roundtrip
-        self.incidents = IncidentBook()
-        self.book = PagingBook()
+        self.books = Books()
         self.log: list[object] = []
 
-    def _keep(self, book: PagingBook) -> None:
-        self.book = PagingBook.from_json(json.loads(json.dumps(book.to_json()))) if self.roundtrip else book
+    @property
+    def incidents(self):
+        return self.books.incidents
+
+    @property
+    def book(self) -> PagingBook:
+        return self.books.paging
+
+    def _handle(self, item, now: dt.datetime):
+        decision = desk.handle(self.plan, self.roster, self.books, item, now)
+        books = decision.books
+        self.books = Books.from_json(json.loads(json.dumps(books.to_json()))) if self.roundtrip else books
+        self.log += decision.events + decision.notifications
+        return decision
 
     def event(self, event, now: dt.datetime) -> list[Notification]:
-        self.incidents = _track(self.incidents, event, now)
-        book, out = on_incident_event(self.plan, self.roster, self.book, event, now)
-        self._keep(book)
-        self.log += out
-        return out
+        return self._handle(event, now).notifications
 
     def command(self, action: str, actor: str, code: str | None, now: dt.datetime, *, incident_id=None,
                 n: int = 0, channel: str = "sms"):
@@ -97,40 +104,21 @@ class Agent:
         return self.send(command, now)
 
     def send(self, command: Command, now: dt.datetime):
-        book, events, out = on_command(self.plan, self.roster, self.incidents, self.book, command, now)
-        self._keep(book)
-        self.log += events + out
-        for event in events:  # the agent applies them and may feed them back: nothing more may come of it
-            assert self.event(event, now) == []
-        return events, out
+        decision = self._handle(command, now)
+        for event in decision.events:  # replaying what the desk decided changes nothing more
+            assert desk.handle(self.plan, self.roster, self.books, event, now).notifications == []
+        return decision.events, decision.notifications
 
     def clock(self, now: dt.datetime):
-        book, escalated, out = on_clock(self.plan, self.roster, self.book, now)
-        self._keep(book)
-        self.log += escalated + out
-        return escalated, out
+        decision = self._handle(ClockTick(at=now), now)
+        return decision.events, decision.notifications
 
     def delivery(self, notification: Notification, status: str, now: dt.datetime, n: int = 0):
         receipt = DeliveryStatus(event_id=uid("status", notification.notification_id, status, n),
                                  notification_id=notification.notification_id, status=status, at=now,
                                  error_code=30003 if status != "delivered" else None)
-        book, escalated, out = on_delivery(self.plan, self.roster, self.book, receipt, now)
-        self._keep(book)
-        self.log += escalated + out
-        return escalated, out
-
-
-def _track(book: IncidentBook, event, now: dt.datetime) -> IncidentBook:
-    """A stand-in for on_detection's bookkeeping, so commands can find incidents by code."""
-    if isinstance(event, IncidentOpened):
-        incident = OpenIncident(incident_id=event.incident_id, code=event.code, source_id=event.source_id,
-                                family=event.kind, drill_id=event.drill_id, level=event.level, rule_id=event.rule_id,
-                                opened_at=now, first_observed_at=event.occurred_at, last_observed_at=event.occurred_at)
-        return book.model_copy(update={"open": {**book.open, str(event.incident_id): incident}})
-    if isinstance(event, IncidentUpdated) and str(event.incident_id) in book.open:
-        incident = book.open[str(event.incident_id)].model_copy(update={"level": event.level})
-        return book.model_copy(update={"open": {**book.open, str(event.incident_id): incident}})
-    return apply_event(book, event)
+        decision = self._handle(receipt, now)
+        return decision.events, decision.notifications
 
 
 def to(notifications: list[Notification]) -> list[str]:
@@ -492,7 +480,7 @@ def test_maintenance_incident_that_cleared_is_not_paged(arxan, roster):
     incident = opened(0, "yellow", source="arxan_city_drinking_source", station="city_source_auto")
     agent.event(incident, T0)
     clear = raised(incident, "yellow", "yellow", T0 + minutes(30),
-                   reason="all rules back within limits (last: x); awaiting resolution")
+                   reason="all rules back within limits (last: x); awaiting resolution", all_clear=True)
     assert agent.event(clear, T0 + minutes(30)) == []
     assert agent.clock(T0 + minutes(120)) == ([], [])
 
@@ -502,19 +490,15 @@ def test_other_stations_are_not_suppressed(arxan, roster):
 
 
 def test_maintenance_through_the_real_engine(arxan, roster):
-    """Readings -> rules -> incident book -> paging, so the all-clear wording of contingency.incidents is the one
-    paging recognises."""
-    incidents, paging, sent, state = IncidentBook(), PagingBook(), [], None
+    """Readings -> rules -> the desk, so the all-clear that contingency.incidents sets is the one paging reads."""
+    agent, sent, state = Agent(arxan, roster), [], None
     for at, value in ((T0, 0.5), (T0 + minutes(10), 1.3), (T0 + minutes(40), 0.4)):
         reading = report("city_source_auto", at, ("ammonia_nitrogen", value, "mg/L"))
         state, detections = evaluate(arxan, state, reading, at)
         for detection in detections:
-            incidents, events = on_detection(arxan, incidents, detection, at)
-            for event in events:
-                paging, out = on_incident_event(arxan, roster, paging, event, at)
-                sent += out
-    assert len(incidents.open) == 1 and sent == []
-    paging, _, out = on_clock(arxan, roster, paging, T0 + minutes(120))
+            sent += agent._handle(detection, at).notifications
+    assert len(agent.incidents.open) == 1 and sent == []
+    _, out = agent.clock(T0 + minutes(120))
     assert out == []
 
 
