@@ -28,9 +28,9 @@ from contingency.drill_steps import log_digest  # noqa: E402
 from contingency.roster import load_roster  # noqa: E402
 from handlers.kafka_admin import ensure_topics  # noqa: E402
 from handlers.kafka_progress import GroupProgress  # noqa: E402
-from handlers.local_kafka import LocalKafka  # noqa: E402
+from deploy.local.kafka import LocalKafka  # noqa: E402
 from streams.config import Settings  # noqa: E402
-from streams.drill_run import DrillOptions, DrillRunner  # noqa: E402
+from streams.services.drill_run import DrillOptions, DrillRunner  # noqa: E402
 from schemas.topics import TopicSpec  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

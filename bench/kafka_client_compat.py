@@ -1,6 +1,6 @@
 """Which Apache Kafka broker versions do our Python clients work with?
 
-For each version, starts an ephemeral broker with handlers.local_kafka and checks:
+For each version, starts an ephemeral broker with deploy.local.kafka and checks:
   admin   kafka-python KafkaAdminClient.create_topics
   aiokafka  AIOKafkaProducer send + AIOKafkaConsumer in a group (Join/SyncGroup,
             OffsetCommit, then OffsetFetch from a fresh consumer)
@@ -32,7 +32,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KpTopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from handlers.local_kafka import LocalKafka  # noqa: E402
+from deploy.local.kafka import LocalKafka  # noqa: E402
 
 DEFAULT_VERSIONS = ("4.0.2", "4.1.2", "4.2.2", "4.3.1", "4.4.0")
 MESSAGES = 10

@@ -29,7 +29,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from contingency import evaluate, load_plan  # noqa: E402
-from handlers.local_kafka import LocalKafka  # noqa: E402
+from deploy.local.kafka import LocalKafka  # noqa: E402
 from schemas import StationReport, decode  # noqa: E402
 from tests.integration.harness import DEFAULT_PLAN, WorkerProcess  # noqa: E402
 
@@ -99,7 +99,7 @@ def engine_rate(messages: list[tuple[bytes, bytes]]) -> float:
 
 
 def ers_rate(bootstrap: str, n: int, messages: list[tuple[bytes, bytes]]) -> float:
-    from handlers.twilio_local import LocalTwilioApi, fake_account_sid, fake_auth_token
+    from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token
 
     twilio = LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid()).start()
     worker = WorkerProcess(bootstrap, Path(tempfile.mkdtemp(prefix="ers-bench-")), twilio,

@@ -3,7 +3,8 @@
 The desk keeps two books that always change together: the incident book (contingency.incidents: which
 incidents are open, deduplication, folding downstream detections into upstream incidents) and the paging book
 (contingency.paging: who was called, escalation, acknowledgements, bundling). `handle` routes one input to its
-domain function; every incident event it produces also goes through paging, once.
+domain function; every incident event it produces also goes through paging, once; and every incident it changed
+comes out as an IncidentState for the read model (contingency.incident_states).
 """
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from typing import Any
 
 from schemas.commands import Command
 from schemas.detections import Detection
+from schemas.incident_states import IncidentState
 from schemas.notifications import DeliveryStatus, Notification
 from schemas.ticks import ClockTick
 
 from contingency.compiled import CompiledPlan
+from contingency.incident_states import changed_states
 from contingency.incidents import IncidentBook, IncidentEvent, apply_event, on_detection
 from contingency.paging import on_clock, on_command, on_delivery, on_incident_event
 from contingency.paging_state import PagingBook
@@ -48,6 +51,7 @@ class Decision:
     books: Books
     events: list[IncidentEvent]
     notifications: list[Notification]
+    states: list[IncidentState]  # for the read model: each incident this input changed, as it stands now
 
 
 def _as_is(event: IncidentEvent) -> IncidentEvent:
@@ -56,12 +60,14 @@ def _as_is(event: IncidentEvent) -> IncidentEvent:
 
 def handle(plan: CompiledPlan, roster: Roster, books: Books, item: DeskInput, now: dt.datetime,
            enrich: Enrich = _as_is) -> Decision:
-    """The books after `item`, and what it produced. `enrich` adds what the books cannot know (the materials
-    proposal, from the ledger) to new incident events before anyone is paged."""
+    """The books after `item`, what it produced, and the incidents it changed. `enrich` adds what the books cannot
+    know (the materials proposal, from the ledger) to new incident events before anyone is paged."""
     incidents, paging = books.incidents, books.paging
     if isinstance(item, Detection):
         incidents, events = on_detection(plan, incidents, item, now)
         events = [enrich(event) for event in events]
+        for event in events:  # the book keeps what enrichment added (the materials proposal)
+            incidents = apply_event(incidents, event)
         paging, notifications = _page(plan, roster, paging, events, now)
     elif isinstance(item, Command):
         paging, events, notifications = on_command(plan, roster, incidents, paging, item, now)
@@ -77,7 +83,8 @@ def handle(plan: CompiledPlan, roster: Roster, books: Books, item: DeskInput, no
         incidents = apply_event(incidents, item)
         events = []
         paging, notifications = _page(plan, roster, paging, [item], now)
-    return Decision(Books(incidents, paging), events, notifications)
+    after = Books(incidents, paging)
+    return Decision(after, events, notifications, changed_states(plan, books, after, now, item.event_id))
 
 
 def _page(plan: CompiledPlan, roster: Roster, paging: PagingBook, events: list[IncidentEvent],

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.detections import Detection
 from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentResolved,
-                               IncidentUpdated, WarningLevel)
+                               IncidentUpdated, MaterialsProposal, WarningLevel)
 
 from contingency.compiled import CompiledPlan, require_compiled
 from contingency.ids import code_candidates, derive
@@ -46,6 +46,7 @@ class OpenIncident(_BookModel):
     members: tuple[str, ...] = ()  # "source/family" pairs folded in from downstream
     all_clear: bool = False
     acknowledged: bool = False
+    materials: MaterialsProposal | None = None  # the latest dispatch proposal (events carry it, see desk.handle)
 
     def covers(self, drill_id: str | None, source_id: str, family: str) -> bool:
         if drill_id != self.drill_id:
@@ -107,15 +108,24 @@ def apply_event(book: IncidentBook, event: IncidentEvent) -> IncidentBook:
     an incident opened or updated. An event the book already reflects changes nothing."""
     key = str(event.incident_id)
     incident = book.open.get(key)
-    if isinstance(event, IncidentOpened):
-        return book if incident is not None else book.model_copy(update={"open": {**book.open, key: _replayed(event)}})
+    if isinstance(event, IncidentOpened) and incident is None:
+        return book.model_copy(update={"open": {**book.open, key: _replayed(event)}})
     if incident is None:
         return book
     open_incidents = dict(book.open)
-    if isinstance(event, IncidentUpdated):
-        open_incidents[key] = incident.model_copy(update={
-            "level": _max(incident.level, event.level), "all_clear": event.all_clear,
-            "last_observed_at": max(incident.last_observed_at, event.occurred_at)})
+    if isinstance(event, IncidentOpened):
+        if event.materials is None or event.materials == incident.materials:
+            return book
+        open_incidents[key] = incident.model_copy(update={"materials": event.materials})
+    elif isinstance(event, IncidentUpdated):
+        changed = {"level": _max(incident.level, event.level), "all_clear": event.all_clear,
+                   "last_observed_at": max(incident.last_observed_at, event.occurred_at)}
+        if event.materials is not None:
+            changed["materials"] = event.materials
+        updated = incident.model_copy(update=changed)
+        if updated == incident:
+            return book
+        open_incidents[key] = updated
     elif isinstance(event, IncidentResolved):
         del open_incidents[key]
     elif isinstance(event, IncidentAcknowledged):
@@ -129,7 +139,8 @@ def _replayed(event: IncidentOpened) -> OpenIncident:
     active = tuple(dict.fromkeys(f"{e.station_id}/{event.rule_id}" for e in event.evidence))
     return OpenIncident(incident_id=event.incident_id, code=event.code, source_id=event.source_id, family=event.kind,
                         drill_id=event.drill_id, level=event.level, rule_id=event.rule_id, opened_at=event.occurred_at,
-                        first_observed_at=event.occurred_at, last_observed_at=event.occurred_at, active=active)
+                        first_observed_at=event.occurred_at, last_observed_at=event.occurred_at, active=active,
+                        materials=event.materials)
 
 
 def _open(plan: Plan, book: IncidentBook, detection: Detection,

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from schemas.commands import Command
+from schemas.incident_states import IncidentState
 
 from contingency.ids import CODE_LENGTH, derive
-from contingency.incidents import IncidentBook, OpenIncident
-from contingency.paging import facts_for, pending_for
-from contingency.paging_state import PagingBook
+from contingency.incident_states import Board
 from contingency.plan import Plan
 from contingency.roster import Person, Roster, is_drill_phone, language_of, person_by_id
 from contingency.sms_text import Item, lang, list_text, local_time, reply
@@ -79,12 +78,11 @@ def _is_code(token: str) -> bool:
     return token.isascii() and bool(_CODE.match(token.upper()))
 
 
-def answer_reply(plan: Plan, roster: Roster, incidents: IncidentBook, book: PagingBook, person: Person | None,
-                 reply_: Reply, now: dt.datetime, language: str | None = None,
-                 message_id: str = "") -> tuple[str, Command | None]:
-    """The reply text for TwiML and the command to publish, if any.
+def answer_reply(plan: Plan, roster: Roster, board: Board, person: Person | None, reply_: Reply, now: dt.datetime,
+                 language: str | None = None, message_id: str = "") -> tuple[str, Command | None]:
+    """The reply text for TwiML and the command to publish, if any, from the incident read model (`board`).
 
-    When a command is returned the text is "": the incident agent confirms (or says who was first) once it has
+    When a command is returned the text is "": the incident desk confirms (or says who was first) once it has
     applied the command in order, so a person never gets two answers that disagree. `message_id` (Twilio's
     MessageSid) makes the command id stable across webhook retries; without it the id derives from sender,
     time and reply.
@@ -93,28 +91,27 @@ def answer_reply(plan: Plan, roster: Roster, incidents: IncidentBook, book: Pagi
     if person is None:
         return reply("unknown_sender", language), None
     drill_phone = is_drill_phone(roster, person.id)
-    visible = [i for i in incidents.open.values() if (i.drill_id is not None) == drill_phone]
+    visible = [s for s in board.open.values() if (s.drill_id is not None) == drill_phone]
     if reply_.action == "help":
         return reply("help", language, drill=drill_phone), None
     if reply_.action == "status":
-        return _status(plan, roster, book, visible, language, drill_phone), None
+        return _status(roster, visible, language, drill_phone), None
     code = reply_.code
     if code is None:
         if reply_.action == "resolve":
-            return _listing(plan, book, visible, "need_code", language, drill_phone), None
-        open_ids = {i.incident_id for i in visible}
-        pending = [f for f in pending_for(book, person.id) if f.incident_id in open_ids]
+            return _listing(visible, "need_code", language, drill_phone), None
+        visible_ids = {s.incident_id for s in visible}
+        pending = [s for s in board.pending_for(person.id) if s.incident_id in visible_ids]
         if not pending:
             return reply("no_pending", language, drill=drill_phone), None
         if len(pending) > 1:
-            chosen = [i for f in pending for i in visible if i.incident_id == f.incident_id]
-            return _listing(plan, book, chosen, "choose", language, drill_phone), None
+            return _listing(pending, "choose", language, drill_phone), None
         code = pending[0].code
-    incident = incidents.by_code(code)
+    incident = board.by_code(code)
     if incident is None or (incident.drill_id is not None) != drill_phone:
         if incident is not None and drill_phone:
             return reply("drill_only", language, drill=True), None
-        closed = next((c for c in reversed(book.closed) if c.code == code and (c.drill_id is not None) == drill_phone),
+        closed = next((c for c in reversed(board.closed) if c.code == code and (c.drill_id is not None) == drill_phone),
                       None)
         if closed is not None:
             actor = person_by_id(roster, closed.actor)
@@ -128,32 +125,28 @@ def answer_reply(plan: Plan, roster: Roster, incidents: IncidentBook, book: Pagi
     return "", command
 
 
-def _status(plan: Plan, roster: Roster, book: PagingBook, visible: list[OpenIncident], language: str,
-            drill: bool) -> str:
+def _status(roster: Roster, visible: list[IncidentState], language: str, drill: bool) -> str:
     if not visible:
         return reply("status_none", language, drill=drill)
     items = []
-    for incident in _ordered(plan, book, visible):
-        record = book.incidents.get(str(incident.incident_id))
-        facts = facts_for(plan, book, incident)
-        if record is not None and record.acked_by is not None:
-            actor = person_by_id(roster, record.acked_by)
-            items.append(Item("acked", facts, actor.name if actor else record.acked_by))
+    for state in _ordered(visible):
+        if state.acknowledged_by is not None:
+            actor = person_by_id(roster, state.acknowledged_by)
+            items.append(Item("acked", state.facts, actor.name if actor else state.acknowledged_by))
         else:
-            items.append(Item("page", facts))
+            items.append(Item("page", state.facts))
     header = reply("status", language, n=len(items))
     return list_text(header + (" " if language == "en" else ""), items, language=language, drill=drill,
                      tail=reply("reply_many", language))
 
 
-def _listing(plan: Plan, book: PagingBook, incidents: list[OpenIncident], key: str, language: str,
-             drill: bool) -> str:
-    if not incidents:
+def _listing(states: list[IncidentState], key: str, language: str, drill: bool) -> str:
+    if not states:
         return reply("status_none", language, drill=drill)
-    items = [Item("page", facts_for(plan, book, i)) for i in _ordered(plan, book, incidents)]
+    items = [Item("page", s.facts) for s in _ordered(states)]
     header = reply(key, language, n=len(items))
     return list_text(header + (" " if language == "en" else ""), items, language=language, drill=drill)
 
 
-def _ordered(plan: Plan, book: PagingBook, incidents: list[OpenIncident]) -> list[OpenIncident]:
-    return sorted(incidents, key=lambda i: (-i.level.rank, i.opened_at, i.code))
+def _ordered(states: list[IncidentState]) -> list[IncidentState]:
+    return sorted(states, key=lambda s: (-s.level.rank, s.opened_at, s.code))

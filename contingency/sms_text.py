@@ -8,14 +8,13 @@ The prefix 【演练】, the level, the incident code and the reply instruction 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
 
+from schemas.incident_states import IncidentFacts as Facts
 from schemas.incidents import WarningLevel
 
 MAX_SEGMENTS = 2
@@ -56,27 +55,6 @@ def segments(text: str) -> int:
 
 def fits(text: str) -> bool:
     return segments(text) <= MAX_SEGMENTS
-
-
-class Facts(BaseModel):
-    """What an SMS says about an incident (a snapshot kept with the paging state)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    incident_id: uuid.UUID
-    code: str
-    level: WarningLevel
-    source_id: str
-    place: str
-    title: str = ""
-    drill_id: str | None = None
-    parameter_id: str = ""
-    parameter: str = ""
-    value: float | None = None
-    unit: str = ""
-    limit: str = ""
-    observed_at: dt.datetime
-    materials: str = ""  # the dispatch proposal's one line, once the incident has one
 
 
 @dataclass(frozen=True)

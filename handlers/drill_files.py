@@ -157,7 +157,7 @@ def _ms(moment: dt.datetime) -> int:
 def write_report_files(report: "DrillReport", workdir: Path | None, json_path: Path | None,
                        html_path: Path | None) -> list[Path]:
     """The report as JSON and HTML in the drill's folder, and where the user asked; returns the paths written."""
-    from handlers.drill_html import render_html
+    from streams.views.drill_html import render_html
 
     text = report.model_dump_json(indent=2)
     page = render_html(report)

@@ -1,7 +1,7 @@
 """Sending SMS through the real `twilio` library, with errors sorted into retryable and permanent.
 
 `TwilioSms` talks to api.twilio.com, or, with `api_base`, to any server speaking the same API (the local
-one in handlers/twilio_local.py): an http client subclass rewrites the URL prefix, so the library's own
+one in deploy/local/twilio_api.py): an http client subclass rewrites the URL prefix, so the library's own
 request, auth and parsing code is what runs in tests too.
 """
 from __future__ import annotations

@@ -25,6 +25,8 @@ from contingency.phones import mask
 log = logging.getLogger("ers.webhook")
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+SMS_PATH = "/twilio/sms"         # inbound SMS (replies from duty officers), below the public base URL
+STATUS_PATH = "/twilio/status"   # delivery status callbacks
 FORBIDDEN = 403
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from schemas.commands import Command
 from schemas.dead_letter import DeadLetter
 from schemas.detections import Detection
+from schemas.incident_states import IncidentState
 from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentResolved,
                                IncidentUpdated)
 from schemas.inventory import InventoryMovement
@@ -33,6 +34,7 @@ class Topic:
     keyed: bool
     consumed: bool = True       # read by the worker's agents (a drill waits until they are committed)
     time_field: str | None = None  # the events' own time, for topics a drill log may carry
+    compacted: bool = False     # the broker keeps the latest record per key: a read model
 
     @property
     def recordable(self) -> bool:
@@ -60,11 +62,14 @@ DELIVERY = Topic("delivery", (DeliveryStatus,), "'delivery'", "Delivery receipts
                  "delivered/undelivered from Twilio)", keyed=False)
 INVENTORY = Topic("inventory", (InventoryMovement,), "depot_id", "Emergency-material ledger movements", keyed=True,
                   time_field="occurred_at")
+INCIDENT_STATES = Topic("incident-states", (IncidentState,), "incident_id", "Each incident as it stands after the "
+                        "incident desk's latest change to it (the read model; compacted)", keyed=True,
+                        consumed=False, compacted=True)
 DLQ = Topic("dlq", (DeadLetter,), "original key", "Messages an agent could not process, with the reason",
             keyed=False, consumed=False)
 
 TOPICS: tuple[Topic, ...] = (READINGS, TICKS, CLOCK, REPORTS, DETECTIONS, INCIDENTS, COMMANDS, NOTIFICATIONS,
-                             DELIVERY, INVENTORY, DLQ)
+                             DELIVERY, INVENTORY, INCIDENT_STATES, DLQ)
 BY_SUFFIX: dict[str, Topic] = {topic.suffix: topic for topic in TOPICS}
 RECORDABLE: tuple[Topic, ...] = tuple(topic for topic in TOPICS if topic.recordable)
 
@@ -105,7 +110,8 @@ class TopicNames:
 
     def specs(self) -> list[TopicSpec]:
         config = ANY_TIME_CONFIG if self.any_time else {}
-        return [TopicSpec(self.of(topic), self.partitions_of(topic), dict(config)) for topic in TOPICS]
+        return [TopicSpec(self.of(topic), self.partitions_of(topic),
+                          {**config, **({"cleanup.policy": "compact"} if topic.compacted else {})}) for topic in TOPICS]
 
     def consumed(self) -> list[str]:
         """The topics the worker's agents read (a drill waits until the worker has committed all of them)."""

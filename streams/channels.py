@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import faust
 from faust.types import TopicT
 
-from schemas.topics import (CLOCK, COMMANDS, DELIVERY, DETECTIONS, DLQ, INCIDENTS, INVENTORY, NOTIFICATIONS, READINGS,
-                            REPORTS, TICKS, Topic, TopicNames)
+from schemas.topics import (CLOCK, COMMANDS, DELIVERY, DETECTIONS, DLQ, INCIDENT_STATES, INCIDENTS, INVENTORY,
+                            NOTIFICATIONS, READINGS, REPORTS, TICKS, Topic, TopicNames)
 
 DESK_INPUTS: tuple[Topic, ...] = (DETECTIONS, COMMANDS, DELIVERY, CLOCK)
 
@@ -28,6 +28,7 @@ class Channels:
     incidents: TopicT
     notifications: TopicT
     inventory: TopicT
+    incident_states: TopicT
     dlq: TopicT
 
     @classmethod
@@ -57,5 +58,6 @@ class Channels:
             incidents=topic(INCIDENTS),
             notifications=topic(NOTIFICATIONS),
             inventory=topic(INVENTORY),
+            incident_states=topic(INCIDENT_STATES),
             dlq=topic(DLQ),
         )

@@ -154,13 +154,13 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _sandbox_credentials(settings: Settings) -> tuple[str, str]:
-    from handlers.twilio_local import sandbox_credentials
+    from deploy.local.twilio_api import sandbox_credentials
 
     return sandbox_credentials(settings.data_dir / "twilio-sandbox.json")
 
 
 def _local_kafka(settings: Settings, port: int | None = None, ephemeral: bool = False):
-    from handlers.local_kafka import LocalKafka
+    from deploy.local.kafka import LocalKafka
 
     if ephemeral:
         return LocalKafka(port=port, ephemeral=True)
@@ -170,7 +170,7 @@ def _local_kafka(settings: Settings, port: int | None = None, ephemeral: bool = 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.database import migrate
-    from handlers.twilio_local import SANDBOX_FROM, LocalTwilioApi
+    from deploy.local.twilio_api import SANDBOX_FROM, LocalTwilioApi
     from streams.worker import run_worker
 
     plan = load_plan_or_fail(settings.plan)
@@ -179,7 +179,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     kafka = sandbox = None
     try:
         if settings.broker is None:
-            from handlers.local_kafka import LocalKafkaError
+            from deploy.local.kafka import LocalKafkaError
 
             kafka = _local_kafka(settings)
             try:
@@ -223,7 +223,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
-    from handlers.local_kafka import LocalKafkaError
+    from deploy.local.kafka import LocalKafkaError
 
     try:
         return _kafka_action(args, settings)
@@ -285,7 +285,7 @@ def cmd_plan_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_plan_show(args: argparse.Namespace, settings: Settings) -> int:
-    from handlers.plan_view import render_plan_summary
+    from streams.views.plan_view import render_plan_summary
 
     plan = load_plan_or_fail(args.path or settings.plan)
     Console().print(render_plan_summary(plan))
@@ -321,8 +321,8 @@ def cmd_roster_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:
-    from handlers.twilio_local import SANDBOX_FROM, new_message_sid, post_signed_form
-    from streams.web import SMS_PATH
+    from deploy.local.twilio_api import SANDBOX_FROM, new_message_sid, post_signed_form
+    from handlers.twilio_webhook import SMS_PATH
 
     if args.drill is not None:
         from handlers.drill_files import read_drill_webhook

@@ -100,7 +100,7 @@ def cmd_drill_run(args: argparse.Namespace, settings: Settings) -> int:
     from contingency.drill_steps import log_digest
     from contingency.phones import mask
     from handlers.drill_files import write_report_files
-    from streams.drill_run import DrillError, DrillOptions, DrillRunner, new_drill_id
+    from streams.services.drill_run import DrillError, DrillOptions, DrillRunner, new_drill_id
 
     plan = load_plan_or_fail(settings.plan)
     roster = load_roster_or_fail(settings.roster, plan)

@@ -239,7 +239,7 @@ def cmd_coverage(args: argparse.Namespace, settings: Settings) -> int:
     stock, minimums = store.stock(on=today), store.minimum_levels()
     report = coverage(plan, graph, lambda depot, item: available(stock, depot, item, today, minimums), args.minutes)
     if args.png is not None:
-        from handlers.coverage_map import draw_coverage_map
+        from streams.views.coverage_map import draw_coverage_map
 
         draw_coverage_map(plan, graph, report, args.png)
     if args.json:

@@ -5,13 +5,17 @@ import logging
 
 import faust
 
-from contingency import Plan
-from contingency.roster import Roster
+from contingency import CompiledPlan
+from contingency.roster import Roster, for_live_drills
 from handlers.database import migrate
 from handlers.kafka_admin import ensure_topics
 from handlers.phones import MaskPhonesFilter
 from streams.app import create_app
+from streams.bootstrap import bootstrap
 from streams.config import Settings
+
+
+log = logging.getLogger("ers.worker")
 
 
 class Worker(faust.Worker):
@@ -23,15 +27,27 @@ class Worker(faust.Worker):
                 handler.addFilter(MaskPhonesFilter())
 
 
-def run_worker(settings: Settings, plan: Plan, roster: Roster) -> None:
+READ_MODEL_LOAD_SECONDS = 30.0
+
+
+def run_worker(settings: Settings, plan: CompiledPlan, roster: Roster) -> None:
     """Blocks until the worker stops (Ctrl-C / SIGTERM); Faust's own signal handling stops it cleanly."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.database_url)
     ensure_topics(settings.bootstrap, settings.topics.specs())
-    app = create_app(settings, plan, roster)
+    if settings.drill_live_roster:
+        roster = for_live_drills(roster)
+    deps = bootstrap(settings, plan, roster)
+    app = create_app(settings, plan, roster, deps)
+    deps.incident_states.start()
+    if not deps.incident_states.wait_loaded(READ_MODEL_LOAD_SECONDS):
+        log.warning("incident read model not read to its end within %g s: replies are answered from what it holds "
+                    "until it is", READ_MODEL_LOAD_SECONDS)
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
         if exc.code not in (0, None):
             raise
+    finally:
+        deps.incident_states.stop()

@@ -15,7 +15,7 @@ def broker() -> Iterator[str]:
     if external:
         yield external
         return
-    from handlers.local_kafka import LocalKafka
+    from deploy.local.kafka import LocalKafka
 
     kafka = LocalKafka(ephemeral=True)
     kafka.start()
@@ -26,9 +26,9 @@ def broker() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def twilio_api() -> Iterator[object]:  # handlers.twilio_local.LocalTwilioApi
+def twilio_api() -> Iterator[object]:  # deploy.local.twilio_api.LocalTwilioApi
     """A local server speaking Twilio's Messages API; the real twilio library is pointed at it."""
-    from handlers.twilio_local import LocalTwilioApi, fake_account_sid, fake_auth_token
+    from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token
 
     with LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid(), callback_delay=0.05) as api:
         yield api

@@ -22,6 +22,8 @@ from streams.dead_letters import dead_letter_for
 
 log = logging.getLogger("ers.streams")
 
+Handler = Callable[[EventT], Awaitable[None]]  # what an agent does with one input
+
 # Table keys are ids and values are the JSON of domain state: str keys must survive a changelog recovery.
 JSON_TABLE = faust.Schema(key_serializer="json", value_serializer="json")
 
@@ -79,7 +81,7 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (KafkaError, OperationalError, asyncio.TimeoutError, ConnectionError))
 
 
-async def process_each(stream: faust.StreamT, handle: Callable[[EventT], Awaitable[None]], dlq: TopicT,
+async def process_each(stream: faust.StreamT, handle: Handler, dlq: TopicT,
                        agent: str, retry_seconds: tuple[float, ...] = TRANSIENT_RETRY_SECONDS) -> None:
     """Run `handle` on every event; what it raises becomes a dead letter (after retries, for broker and database
     errors): an agent never stops on one message."""

@@ -8,7 +8,7 @@ so they always change together.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import MutableMapping
 
 import faust
 from faust.types import EventT
@@ -19,7 +19,7 @@ from contingency.desk import Books, Enrich
 from contingency.roster import Roster
 from contingency.phones import mask
 from schemas import encode
-from streams.agents.common import JSON_TABLE, Output, decode_or_dead_letter, process_each, send_confirmed
+from streams.agents.common import JSON_TABLE, Handler, Output, decode_or_dead_letter, process_each, send_confirmed
 from streams.channels import DESK_INPUTS, Channels
 from streams.clocks import AgentClock
 
@@ -28,19 +28,9 @@ BOOK_KEY = "book"
 log = logging.getLogger("ers.incidents")
 
 
-@dataclass(frozen=True)
-class DeskView:
-    """Read-only access to the desk's current books, for the SMS webhook (same worker process)."""
-
-    table: faust.Table
-
-    def books(self) -> Books:
-        return Books.from_json(self.table.get(BOOK_KEY))
-
-
-def register_incident_agent(app: faust.App, ch: Channels, plan: CompiledPlan, roster: Roster, clock: AgentClock,
-                            enrich: Enrich = lambda event: event) -> DeskView:
-    table = app.Table("incident_book", default=None, partitions=1, schema=JSON_TABLE)
+def desk_handler(ch: Channels, plan: CompiledPlan, roster: Roster, clock: AgentClock, enrich: Enrich,
+                 table: MutableMapping[str, dict | None]) -> Handler:
+    """Both books in one entry of `table` (the worker's changelog-backed table, a dict in tests)."""
     models = {ch.names.of(topic): topic.events[0] for topic in DESK_INPUTS}
 
     async def handle(event: EventT) -> None:
@@ -55,15 +45,22 @@ def register_incident_agent(app: faust.App, ch: Channels, plan: CompiledPlan, ro
             log.info("notify %s (%s): %s", n.person_id, mask(n.to), n.body.replace("\n", " ")[:60])
         await send_confirmed(
             [Output(ch.incidents, e.source_id, encode(e)) for e in decision.events]
-            + [Output(ch.notifications, n.person_id, encode(n)) for n in decision.notifications],
+            + [Output(ch.notifications, n.person_id, encode(n)) for n in decision.notifications]
+            + [Output(ch.incident_states, s.key, encode(s)) for s in decision.states],
             clock.stamp(event),
         )
         new_books = decision.books.to_json()
         if new_books != stored:
             table[BOOK_KEY] = new_books
 
+    return handle
+
+
+def register_incident_agent(app: faust.App, ch: Channels, plan: CompiledPlan, roster: Roster, clock: AgentClock,
+                            enrich: Enrich) -> None:
+    table = app.Table("incident_book", default=None, partitions=1, schema=JSON_TABLE)
+    handle = desk_handler(ch, plan, roster, clock, enrich, table)
+
     @app.agent(ch.desk_input, name="ers.incidents", concurrency=1)
     async def incidents(stream: faust.StreamT) -> None:
         await process_each(stream, handle, ch.dlq, AGENT)
-
-    return DeskView(table)

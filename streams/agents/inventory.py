@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import faust
 from faust.types import EventT
 
-from contingency import Plan
+from contingency import CompiledPlan
 from contingency.ids import derive
 from contingency.ledger import LedgerError, below_minimum, expiring
 from contingency.material_notices import housekeeping_notices, refused_movement_notices
@@ -23,7 +23,7 @@ from handlers.database import claim_once, is_claimed
 from handlers.inventory_store import InventoryStore
 from schemas import InventoryMovement, encode
 from streams.agents.common import (
-    Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter,
+    Handler, Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter,
 )
 from streams.channels import Channels
 from streams.clocks import AgentClock, wall_clock
@@ -33,8 +33,8 @@ HOUSEKEEPING_HOUR = 8  # local time of the daily stock check
 log = logging.getLogger("ers.inventory")
 
 
-def register_inventory_agent(app: faust.App, ch: Channels, plan: Plan, roster: Roster,
-                             store: InventoryStore, clock: AgentClock) -> None:
+def ledger_handler(ch: Channels, plan: CompiledPlan, roster: Roster, store: InventoryStore,
+                   clock: AgentClock) -> Handler:
     async def handle(event: EventT) -> None:
         movement = await decode_or_dead_letter(event, InventoryMovement, ch.dlq, AGENT)
         if movement is None:
@@ -49,6 +49,13 @@ def register_inventory_agent(app: faust.App, ch: Channels, plan: Plan, roster: R
             return
         log.info("ledger %s %s %s %s %g %s: %s", movement.event_id, movement.kind, movement.depot_id,
                  movement.item_id, movement.quantity, movement.unit, result.outcome)
+
+    return handle
+
+
+def register_inventory_agent(app: faust.App, ch: Channels, plan: CompiledPlan, roster: Roster,
+                             store: InventoryStore, clock: AgentClock) -> None:
+    handle = ledger_handler(ch, plan, roster, store, clock)
 
     @app.agent(ch.inventory, name="ers.inventory", concurrency=1)
     async def inventory(stream: faust.StreamT) -> None:

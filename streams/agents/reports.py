@@ -10,10 +10,10 @@ import logging
 import faust
 from faust.types import EventT
 
-from contingency import Plan
+from contingency import CompiledPlan
 from contingency.reports import report_detection
 from schemas import IncidentReport, encode
-from streams.agents.common import Output, decode_or_dead_letter, process_each, send_confirmed
+from streams.agents.common import Handler, Output, decode_or_dead_letter, process_each, send_confirmed
 from streams.channels import Channels
 from streams.clocks import AgentClock
 
@@ -21,7 +21,7 @@ AGENT = "reports"
 log = logging.getLogger("ers.reports")
 
 
-def register_reports_agent(app: faust.App, ch: Channels, plan: Plan, clock: AgentClock) -> None:
+def reports_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock) -> Handler:
     async def handle(event: EventT) -> None:
         report = await decode_or_dead_letter(event, IncidentReport, ch.dlq, AGENT)
         if report is None:
@@ -29,6 +29,12 @@ def register_reports_agent(app: faust.App, ch: Channels, plan: Plan, clock: Agen
         d = report_detection(plan, report)
         log.info("detection %s %s at %s (%s): %s", d.status, d.level, d.source_id, d.rule_id, d.title)
         await send_confirmed([Output(ch.detections, d.source_id, encode(d))], clock.stamp(event))
+
+    return handle
+
+
+def register_reports_agent(app: faust.App, ch: Channels, plan: CompiledPlan, clock: AgentClock) -> None:
+    handle = reports_handler(ch, plan, clock)
 
     @app.agent(ch.reports, name="ers.reports", concurrency=1)
     async def reports(stream: faust.StreamT) -> None:

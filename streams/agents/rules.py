@@ -6,15 +6,16 @@ with the readings topic, so a restarted worker continues where it stopped.
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 
 import faust
 from faust.types import EventT
 
-from contingency import Plan, StationState, evaluate, tick
+from contingency import CompiledPlan, StationState, evaluate, tick
 from schemas import StationReport, StationTick, encode
 from schemas.topics import READINGS, TICKS
 from streams.agents.common import (
-    JSON_TABLE, Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter,
+    JSON_TABLE, Handler, Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter,
 )
 from streams.channels import Channels
 from streams.clocks import AgentClock
@@ -46,9 +47,9 @@ class ParsedStates:
         self._states[station_id] = (stored, state)
 
 
-def register_rules_agent(app: faust.App, ch: Channels, plan: Plan, clock: AgentClock) -> None:
-    table = app.Table("station_state", default=None, partitions=ch.names.partitions_of(READINGS), schema=JSON_TABLE)
-
+def rules_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
+                  table: MutableMapping[str, dict | None]) -> Handler:
+    """Per-station engine state in `table` (the worker's changelog-backed table, a dict in tests)."""
     parsed = ParsedStates()
 
     async def handle(event: EventT) -> None:
@@ -83,6 +84,13 @@ def register_rules_agent(app: faust.App, ch: Channels, plan: Plan, clock: AgentC
         if new_state != stored:
             table[station_id] = new_state
             parsed.put(station_id, new_state, state)
+
+    return handle
+
+
+def register_rules_agent(app: faust.App, ch: Channels, plan: CompiledPlan, clock: AgentClock) -> None:
+    table = app.Table("station_state", default=None, partitions=ch.names.partitions_of(READINGS), schema=JSON_TABLE)
+    handle = rules_handler(ch, plan, clock, table)
 
     @app.agent(ch.station_input, name="ers.rules", concurrency=1)
     async def rules(stream: faust.StreamT) -> None:

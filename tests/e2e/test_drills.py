@@ -27,10 +27,10 @@ from contingency.drill_steps import log_digest
 from contingency.roster import load_roster
 from handlers.database import make_engine, migrate
 from handlers.inventory_store import InventoryStore
-from handlers.twilio_local import LocalTwilioApi, fake_account_sid, fake_auth_token
+from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token
 from schemas import InventoryMovement
 from streams.config import Settings
-from streams.drill_run import DrillOptions, DrillRunner
+from streams.services.drill_run import DrillOptions, DrillRunner
 from schemas.topics import CLOCK, COMMANDS, DLQ, INCIDENTS, NOTIFICATIONS, READINGS, TICKS, TopicNames
 from tests.integration.harness import DEFAULT_PLAN, DEFAULT_ROSTER, REPO, TopicReader, WorkerProcess, send
 
@@ -232,7 +232,7 @@ def test_cli_run_writes_json_and_html_and_refuses_a_bad_speed(production: Worker
     _, err = bad.communicate(timeout=60)
     assert bad.returncode == 2 and "--speed: expected a positive number (e.g. 60 or 600) or `max`" in err, err
 
-    from handlers.local_kafka import free_port
+    from deploy.local.kafka import free_port
 
     nowhere = ers_drill(f"127.0.0.1:{free_port()}", production, tmp_path, "run", str(DRILLS / "diesel-tanker.jsonl"))
     _, err = nowhere.communicate(timeout=60)

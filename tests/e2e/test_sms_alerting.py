@@ -14,7 +14,7 @@ import pytest
 
 from contingency import load_plan
 from contingency.roster import load_roster, on_duty
-from handlers.twilio_local import LocalTwilioApi, fake_account_sid, fake_auth_token, sign
+from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token, sign
 from tests.integration.harness import DEFAULT_PLAN, DEFAULT_ROSTER, TopicReader, WorkerProcess, send
 
 pytestmark = pytest.mark.integration

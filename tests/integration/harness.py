@@ -11,9 +11,9 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-import handlers.worker_process
-from handlers.local_kafka import free_port
-from handlers.twilio_local import LocalTwilioApi
+import deploy.local.worker_process
+from deploy.local.kafka import free_port
+from deploy.local.twilio_api import LocalTwilioApi
 from schemas.topics import BY_SUFFIX, TopicNames
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
         time.sleep(0.01)
 
 
-class WorkerProcess(handlers.worker_process.WorkerProcess):
+class WorkerProcess(deploy.local.worker_process.WorkerProcess):
     """One `ers worker` in a child process, with its own topic prefix and consumer group."""
 
     def __init__(self, broker: str, workdir: Path, twilio: LocalTwilioApi, prefix: str | None = None,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from handlers.local_kafka import LocalKafka
+from deploy.local.kafka import LocalKafka
 
 pytestmark = [
     pytest.mark.integration,

@@ -1,4 +1,4 @@
-"""The notification sweep (handlers/notification_sweep.py): what the dispatcher never took is sent, once;
+"""The notification sweep (streams/services/notification_sweep.py): what the dispatcher never took is sent, once;
 what it took, or is still young enough to take, is left alone. Real broker, real outbox, the twilio library
 against the local Twilio API."""
 from __future__ import annotations
@@ -11,10 +11,11 @@ from kafka import KafkaProducer
 
 from handlers.database import make_engine, migrate
 from handlers.kafka_admin import ensure_topics
-from handlers.notification_sweep import recent_notifications, sweep
+from handlers.notification_log import recent_notifications
+from streams.services.notification_sweep import sweep
 from handlers.sms_gateway import TwilioSms
 from handlers.sms_outbox import SmsOutbox
-from handlers.twilio_local import LocalTwilioApi, fake_account_sid, fake_auth_token
+from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token
 from schemas import Notification, encode
 from schemas.topics import TopicSpec
 

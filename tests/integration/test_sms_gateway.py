@@ -14,7 +14,7 @@ from aiohttp import web
 from handlers.sms_gateway import (
     PermanentSmsError, RedirectingHttpClient, RetryableSmsError, RetryPolicy, SentMessage, TwilioSms,
 )
-from handlers.twilio_local import AiohttpThread, LocalTwilioApi, fake_account_sid, fake_auth_token
+from deploy.local.twilio_api import AiohttpThread, LocalTwilioApi, fake_account_sid, fake_auth_token
 
 OFFICER = "+8613800000001"
 OUR_NUMBER = "+15005550006"

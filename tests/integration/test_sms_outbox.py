@@ -16,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers.database import make_engine, migrate
 from handlers.sms_gateway import RetryPolicy, TwilioSms
-from handlers.sms_outbox import SmsOutbox, deliver
-from handlers.twilio_local import AiohttpThread, LocalTwilioApi, fake_account_sid, fake_auth_token
+from handlers.sms_outbox import SmsOutbox
+from streams.services.sms_delivery import deliver
+from deploy.local.twilio_api import AiohttpThread, LocalTwilioApi, fake_account_sid, fake_auth_token
 from tests.integration.harness import wait_until
 from handlers.twilio_webhook import SIGNATURE_HEADER, WebhookGuard, twiml_empty, twiml_message
 from schemas.notifications import Notification

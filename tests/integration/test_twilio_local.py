@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from handlers.sms_gateway import RedirectingHttpClient
-from handlers.twilio_local import (
+from deploy.local.twilio_api import (
     AiohttpThread, LocalTwilioApi, count_segments, fake_account_sid, fake_auth_token, sms_encoding,
 )
 from tests.integration.harness import wait_until

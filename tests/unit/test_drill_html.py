@@ -10,7 +10,7 @@ import pytest
 
 from contingency import load_plan
 from contingency.drill_report import DrillReport, build_report
-from handlers.drill_html import render_html
+from streams.views.drill_html import render_html
 from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentResolved,
                                IncidentUpdated, MaterialsAllocation, MaterialsProposal, WarningLevel)
 from schemas.notifications import DeliveryStatus, Notification

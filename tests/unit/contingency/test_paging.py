@@ -78,6 +78,7 @@ class Agent:
         self.plan, self.roster, self.roundtrip = plan, roster, roundtrip
         self.books = Books()
         self.log: list[object] = []
+        self.states: list[object] = []  # what the desk published for the read model, in order
 
     @property
     def incidents(self):
@@ -92,6 +93,7 @@ class Agent:
         books = decision.books
         self.books = Books.from_json(json.loads(json.dumps(books.to_json()))) if self.roundtrip else books
         self.log += decision.events + decision.notifications
+        self.states += decision.states
         return decision
 
     def event(self, event, now: dt.datetime) -> list[Notification]:

@@ -6,7 +6,7 @@ import io
 import pytest
 from rich.console import Console
 
-from handlers.plan_view import render_plan_summary
+from streams.views.plan_view import render_plan_summary
 from schemas.readings import Measurement
 
 

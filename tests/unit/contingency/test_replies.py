@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contingency import Reply, answer_reply, parse_reply
+from contingency.incident_states import Board, board_of
 from contingency.roster import person_by_id, person_by_phone
 from contingency.sms_text import segments
 from contingency_helpers import T0, minutes
@@ -81,9 +82,17 @@ def agent_with(*events) -> Agent:
     return agent
 
 
+def content(board: Board) -> tuple:
+    """A board without what only says when and why a state was published."""
+    return ({key: state.model_dump(exclude={"event_id", "changed_at"}) for key, state in board.open.items()},
+            board.closed)
+
+
 def answer(agent: Agent, person_id: str | None, text: str, now=T0 + minutes(1), **kw):
     person = person_by_id(ROSTER, person_id) if person_id else None
-    return answer_reply(PLAN, ROSTER, agent.incidents, agent.book, person, parse_reply(text), now, **kw)
+    board = Board.of_states(agent.states)  # the read model, as a worker's webhook holds it
+    assert content(board) == content(board_of(PLAN, agent.books, now)), "the states say what the desk's books say"
+    return answer_reply(PLAN, ROSTER, board, person, parse_reply(text), now, **kw)
 
 
 def test_ack_with_a_code_gives_a_command_and_no_text():

@@ -56,7 +56,7 @@ JVM_FLAGS: tuple[str, ...] = (
     "-Djava.awt.headless=true",
 )
 
-POM_PATH = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "pom.xml"
+POM_PATH = Path(__file__).resolve().parent.parent / "kafka" / "pom.xml"
 JARS_MARKER = ".complete"
 FORMATTED_WITH = "formatted-with-version"
 STOP_GRACE_SECONDS = 30.0
@@ -194,7 +194,7 @@ def log4j2_properties(log_file: Path) -> dict[str, str]:
 
 def write_properties(path: Path, values: Mapping[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# Written by handlers/local_kafka.py; rewritten on every start."]
+    lines = ["# Written by deploy/local/kafka.py; rewritten on every start."]
     lines += [f"{key}={value}" for key, value in values.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

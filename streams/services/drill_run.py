@@ -34,9 +34,9 @@ from handlers.drill_outputs import DrillOutputs
 from handlers.inventory_store import InventoryStore, copy_ledger
 from handlers.kafka_admin import broker_reachable, topics_with_prefix
 from handlers.kafka_progress import GroupProgress
-from handlers.local_kafka import free_port
-from handlers.twilio_local import SANDBOX_FROM, LocalTwilioApi, fake_account_sid, fake_auth_token
-from handlers.worker_process import WorkerProcess
+from deploy.local.kafka import free_port
+from deploy.local.twilio_api import SANDBOX_FROM, LocalTwilioApi, fake_account_sid, fake_auth_token
+from deploy.local.worker_process import WorkerProcess
 from schemas import Notification, encode
 from streams.config import Settings
 from schemas.topics import TopicNames

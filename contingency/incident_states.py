@@ -1,0 +1,97 @@
+"""The incident read model, from the desk's books: what each incident's state is after a change, and a board of
+them to answer questions with (an SMS reply, `ers incidents`, a console) without the desk's own books."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from schemas.incident_states import IncidentState
+
+from contingency.ids import derive
+from contingency.paging import facts_for
+from contingency.paging_state import Closed
+from contingency.plan import Plan
+
+if TYPE_CHECKING:
+    from contingency.desk import Books
+
+
+def state_of(plan: Plan, books: "Books", incident_id: str, now: dt.datetime, cause: uuid.UUID) -> IncidentState | None:
+    """The state of an open incident, None if the books have no such open incident."""
+    incident = books.incidents.open.get(incident_id)
+    if incident is None:
+        return None
+    record = books.paging.incidents.get(incident_id)
+    stage = record.stage if record is not None else ("acknowledged" if incident.acknowledged else "paging")
+    return IncidentState(
+        event_id=derive("incident.state", incident_id, cause), incident_id=incident.incident_id, code=incident.code,
+        source_id=incident.source_id, drill_id=incident.drill_id, kind=incident.family, rule_id=incident.rule_id,
+        level=incident.level, stage=stage, firing=record.firing if record is not None else not incident.all_clear,
+        facts=facts_for(plan, books.paging, incident), opened_at=incident.opened_at, changed_at=now,
+        tier=record.tier + 1 if record is not None else None,
+        next_escalation_at=record.next_at if record is not None else None,
+        paged=list(record.paged) if record is not None else [],
+        notified=list(record.notified) if record is not None else [],
+        acknowledged_by=record.acked_by if record is not None else None, materials=incident.materials)
+
+
+def changed_states(plan: Plan, before: "Books", after: "Books", now: dt.datetime,
+                   cause: uuid.UUID) -> list[IncidentState]:
+    """The states of the incidents one input changed: opened, changed in either book, or resolved."""
+    ids = sorted(set(before.incidents.open) | set(after.incidents.open))
+    states = []
+    for incident_id in ids:
+        old_incident, new_incident = before.incidents.open.get(incident_id), after.incidents.open.get(incident_id)
+        old_record, new_record = before.paging.incidents.get(incident_id), after.paging.incidents.get(incident_id)
+        if old_incident == new_incident and old_record == new_record:
+            continue
+        state = state_of(plan, after, incident_id, now, cause)
+        if state is None:  # left the book: resolved
+            previous = state_of(plan, before, incident_id, now, cause)
+            assert previous is not None
+            closed = next((c for c in reversed(after.paging.closed) if str(c.incident_id) == incident_id), None)
+            state = previous.model_copy(update={
+                "stage": "resolved", "tier": None, "next_escalation_at": None,
+                "resolved_by": closed.actor if closed is not None else None,
+                "resolved_at": closed.closed_at if closed is not None else now})
+        states.append(state)
+    return states
+
+
+@dataclass(frozen=True)
+class Board:
+    """Open incidents by id, and the ones closed lately: what a reply or a console is answered from."""
+
+    open: Mapping[str, IncidentState] = field(default_factory=dict)
+    closed: tuple[Closed, ...] = ()
+
+    @classmethod
+    def of_states(cls, states: Iterable[IncidentState]) -> "Board":
+        """From read-model states in the order they were published (a later state of an incident wins)."""
+        latest: dict[str, IncidentState] = {}
+        for state in states:
+            latest[state.key] = state
+        open_ = {key: s for key, s in latest.items() if s.is_open}
+        closed = sorted((s for s in latest.values() if not s.is_open), key=lambda s: (s.resolved_at or s.changed_at))
+        return cls(open_, tuple(Closed(incident_id=s.incident_id, code=s.code, drill_id=s.drill_id,
+                                       closed_at=s.resolved_at or s.changed_at, actor=s.resolved_by or "")
+                                for s in closed))
+
+    def by_code(self, code: str) -> IncidentState | None:
+        wanted = code.upper()
+        return next((s for s in self.open.values() if s.code == wanted), None)
+
+    def pending_for(self, person_id: str) -> list[IncidentState]:
+        """Incidents this person (or drill phone) was paged for and nobody has acknowledged, most serious first."""
+        waiting = [s for s in self.open.values() if s.stage in ("paging", "exhausted") and person_id in s.paged]
+        return sorted(waiting, key=lambda s: (-s.level.rank, s.facts.observed_at, s.code))
+
+
+def board_of(plan: Plan, books: "Books", now: dt.datetime) -> Board:
+    """The board the desk's books give (what the read model holds after every change has been published)."""
+    cause = uuid.UUID(int=0)
+    states = {key: state_of(plan, books, key, now, cause) for key in books.incidents.open}
+    return Board({key: state for key, state in states.items() if state is not None}, books.paging.closed)

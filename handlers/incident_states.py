@@ -1,0 +1,108 @@
+"""The incident read model from its compacted topic: read once by a command, or held and kept current by a worker.
+
+Each worker holds its own copy (a consumer with no group reads every partition from the beginning, then follows),
+so a webhook served by any worker answers from the same states, whichever worker runs the incident desk.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+from kafka import KafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from contingency.incident_states import Board
+from handlers.kafka_io import drain
+from schemas.incident_states import IncidentState
+
+log = logging.getLogger("ers.read_model")
+
+
+def _states(records: Iterator) -> Iterator[IncidentState]:
+    for record in records:
+        if record.value is None:  # a tombstone: nothing to hold
+            continue
+        try:
+            yield IncidentState.model_validate_json(record.value)
+        except ValidationError as exc:
+            log.warning("not an incident state at %s[%d]@%d: %s", record.topic, record.partition, record.offset,
+                        exc.errors()[0]["msg"])
+
+
+def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+
+
+def read_incident_states(bootstrap: str, topic: str, timeout: float = 30.0) -> list[IncidentState]:
+    """Every state on the topic, up to its end offsets of now, in publishing order per incident."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="ers-cli")
+    try:
+        tps = _partitions(consumer, topic)
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        return list(_states(drain(consumer, tps, timeout)))
+    finally:
+        consumer.close()
+
+
+class IncidentStateView:
+    """The latest state of every incident, kept current by a background thread."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._bootstrap, self._topic = bootstrap, topic
+        self._latest: dict[str, IncidentState] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._loaded = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ers-incident-states", daemon=True)
+
+    def start(self) -> "IncidentStateView":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def wait_loaded(self, timeout: float) -> bool:
+        """Whether the topic has been read up to where it ended when the view started."""
+        return self._loaded.wait(timeout)
+
+    def board(self) -> Board:
+        with self._lock:
+            return Board.of_states(list(self._latest.values()))
+
+    def _run(self) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                self._follow()
+                return
+            except Exception as exc:  # the broker went away: keep what we hold, try again
+                log.warning("incident read model: %s: %s; reading again in %g s", type(exc).__name__, exc, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _follow(self) -> None:
+        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
+                                 client_id="ers-incident-states")
+        try:
+            tps = _partitions(consumer, self._topic)
+            if not tps:
+                raise LookupError(f"topic {self._topic} has no partitions yet")
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            ends = consumer.end_offsets(tps)
+            while not self._stop.is_set():
+                batch = [record for records in consumer.poll(timeout_ms=200).values() for record in records]
+                states = list(_states(iter(batch)))
+                if states:
+                    with self._lock:
+                        for state in states:
+                            self._latest[state.key] = state
+                if not self._loaded.is_set() and all(consumer.position(tp) >= end for tp, end in ends.items()):
+                    self._loaded.set()
+        finally:
+            consumer.close()
+

@@ -1,0 +1,70 @@
+"""The incident read model: each incident as it stands after the incident desk's latest change to it.
+
+The desk publishes one IncidentState per change on a compacted topic keyed by incident id, so the topic keeps
+every incident's latest state. Any worker, web process or command reads it; none needs the desk's own table.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.base import Contract, Event, Identifier, Timestamp
+from schemas.incidents import MaterialsProposal, WarningLevel
+
+Stage = Literal["suppressed", "paging", "acknowledged", "exhausted", "resolved"]
+OPEN_STAGES: frozenset[str] = frozenset({"suppressed", "paging", "acknowledged", "exhausted"})
+
+
+class IncidentFacts(Contract):
+    """What SMS and consoles say about an incident: its code, level, place and what was measured."""
+
+    incident_id: uuid.UUID
+    code: str
+    level: WarningLevel
+    source_id: str
+    place: str
+    title: str = ""
+    drill_id: str | None = None
+    parameter_id: str = ""
+    parameter: str = ""
+    value: float | None = None
+    unit: str = ""
+    limit: str = ""
+    observed_at: dt.datetime
+    materials: str = ""  # the dispatch proposal's one line, once the incident has one
+
+
+class IncidentState(Event):
+    type: Literal["incident.state"] = "incident.state"
+    incident_id: uuid.UUID
+    code: str
+    source_id: Identifier
+    drill_id: Identifier | None = None
+    kind: str = Field(description="rule family, e.g. threshold, station_silence")
+    rule_id: Identifier
+    level: WarningLevel
+    stage: Stage = Field(description="suppressed (a station in maintenance), paging (the chain is calling), "
+                                     "acknowledged, exhausted (the chain ended unacknowledged), resolved")
+    firing: bool = Field(default=True, description="false once every rule is back within limits")
+    facts: IncidentFacts
+    opened_at: Timestamp
+    changed_at: Timestamp = Field(description="when the desk made this change (its input's time)")
+    tier: int | None = Field(default=None, ge=1, description="the chain's tier calling now (1-based)")
+    next_escalation_at: Timestamp | None = None
+    paged: list[str] = Field(default_factory=list, description="asked to acknowledge (person or drill phone ids)")
+    notified: list[str] = Field(default_factory=list, description="told about it")
+    acknowledged_by: str | None = None
+    resolved_by: str | None = None
+    resolved_at: Timestamp | None = None
+    materials: MaterialsProposal | None = None
+
+    @property
+    def key(self) -> str:
+        return str(self.incident_id)
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage in OPEN_STAGES

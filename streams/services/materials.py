@@ -1,0 +1,32 @@
+"""Proposing emergency materials for an incident, from the stock the ledger holds now."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from contingency import Plan
+from contingency.ledger import MinimumLevels, Stock, available
+from contingency.materials import needs_proposal, with_proposal
+from contingency.roads import RoadGraph
+from schemas.incidents import IncidentEvent
+
+
+class StockSource(Protocol):
+    def stock(self) -> Stock: ...
+
+    def minimum_levels(self) -> MinimumLevels: ...
+
+
+def materials_enricher(plan: Plan, graph: RoadGraph, ledger: StockSource) -> Callable[[IncidentEvent], IncidentEvent]:
+    """Attach a dispatch proposal to incidents that reach the plan's proposal level, from the stock recorded so far
+    (lots expired on the incident's day excluded).
+
+    Reads the ledger synchronously: it happens a few times a day, when an incident reaches that level."""
+    def enrich(event: IncidentEvent) -> IncidentEvent:
+        if not needs_proposal(plan, event):
+            return event
+        day = event.occurred_at.date()
+        stock, minimums = ledger.stock(), ledger.minimum_levels()
+        return with_proposal(plan, graph, lambda depot, item: available(stock, depot, item, day, minimums), event)
+
+    return enrich

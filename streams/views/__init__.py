@@ -1,0 +1,1 @@
+"""Presentation: what the command line and report files show (plan summary, drill report HTML, coverage map)."""

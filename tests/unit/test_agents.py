@@ -1,0 +1,272 @@
+"""The agents, the dispatcher and the webhooks in process, with fake topics and tables: milliseconds each.
+
+The same handler functions run inside the worker (streams.app registers them with Faust); here they get a fake
+event and topics that record what is sent."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from contingency import load_plan, load_roster
+from contingency.desk import Books
+from contingency.incident_states import Board
+from handlers.database import make_engine, migrate
+from handlers.sms_gateway import SentMessage
+from handlers.sms_outbox import SmsOutbox
+from handlers.twilio_webhook import WebhookGuard
+from schemas import Command, Detection, Notification, StationReport, encode
+from schemas.incident_states import IncidentState
+from schemas.topics import BY_SUFFIX, TopicNames
+from streams.agents.dispatch import dispatch_handler
+from streams.agents.incidents import BOOK_KEY, desk_handler
+from streams.agents.rules import rules_handler
+from streams.channels import Channels
+from streams.web import inbound_sms, status_callback
+
+REPO = Path(__file__).resolve().parents[2]
+PLAN = load_plan(REPO / "plans" / "arxan.yaml")
+ROSTER = load_roster(REPO / "plans" / "arxan-roster.yaml", PLAN)
+NOW = dt.datetime(2026, 7, 1, 1, 0, tzinfo=dt.timezone.utc)   # 09:00 in Arxan, a Wednesday
+NAMES = TopicNames("t.", 4)
+TOKEN = "in-process-test-token"
+BASE = "http://127.0.0.1:6066"
+
+
+class FakeTopic:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sent: list[tuple[bytes, bytes]] = []
+
+    async def send(self, key: bytes | None = None, value: bytes | None = None, timestamp: float | None = None) -> Any:
+        self.sent.append((key, value))
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def values(self) -> list[dict]:
+        return [json.loads(value) for _, value in self.sent]
+
+
+def fake_channels() -> Channels:
+    return Channels(names=NAMES, **{f.name: FakeTopic(f.name) for f in dataclasses.fields(Channels)
+                                    if f.name != "names"})
+
+
+@dataclasses.dataclass
+class Message:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int = 0
+    offset: int = 0
+    timestamp: float = NOW.timestamp()
+
+
+@dataclasses.dataclass
+class Event:
+    message: Message
+
+
+class FixedClock:
+    mode = "wall"
+
+    def now(self, event: object = None) -> dt.datetime:
+        return NOW
+
+    def stamp(self, event: object = None) -> float | None:
+        return None
+
+
+def event(suffix: str, value: bytes, key: str | None) -> Event:
+    return Event(Message(NAMES.of(BY_SUFFIX[suffix]), key.encode() if key else None, value))
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def reading(value: float, station: str = "yirshi_wwtp_online") -> StationReport:
+    return StationReport(event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"agents:{station}:{value}"), station_id=station,
+                         observed_at=NOW, measurements=[{"parameter": "cod", "value": value, "unit": "mg/L"}])
+
+
+# --- the rules stage ------------------------------------------------------------------------------------------
+
+def test_rules_turn_an_exceedance_into_a_detection_and_keep_the_station_state() -> None:
+    ch, table = fake_channels(), {}
+    handle = rules_handler(ch, PLAN, FixedClock(), table)
+    run(handle(event("readings", encode(reading(80.0)), "yirshi_wwtp_online")))
+    [(key, value)] = ch.detections.sent
+    detection = Detection.model_validate_json(value)
+    assert key == b"yirshi_wwtp_outfall" and detection.status == "firing" and detection.level == "blue"
+    assert table["yirshi_wwtp_online"] is not None
+    run(handle(event("readings", encode(reading(80.0)), "yirshi_wwtp_online")))
+    assert len(ch.detections.sent) == 1, "a redelivered reading fires nothing more"
+
+
+def test_rules_dead_letter_garbage_and_unknown_stations_and_rekey_a_wrong_key() -> None:
+    ch, table = fake_channels(), {}
+    handle = rules_handler(ch, PLAN, FixedClock(), table)
+    run(handle(event("readings", b"not json", "x")))
+    run(handle(event("readings", encode(reading(80.0, station="atlantis_station")), "atlantis_station")))
+    run(handle(event("readings", encode(reading(80.0)), "wrong-key")))
+    letters = ch.dlq.values()
+    assert [letter["payload"] for letter in letters][0] == "not json"
+    assert "unknown station 'atlantis_station'" in letters[1]["error"]
+    assert [key for key, _ in ch.readings.sent] == [b"yirshi_wwtp_online"] and not ch.detections.sent
+
+
+# --- the incident desk ----------------------------------------------------------------------------------------
+
+def opened_by_desk() -> tuple[Channels, dict, Detection]:
+    ch, table = fake_channels(), {}
+    rules = rules_handler(ch, PLAN, FixedClock(), {})
+    run(rules(event("readings", encode(reading(80.0)), "yirshi_wwtp_online")))
+    [(key, value)] = ch.detections.sent
+    desk = desk_handler(ch, PLAN, ROSTER, FixedClock(), lambda e: e, table)
+    run(desk(event("detections", value, key.decode())))
+    return ch, table, Detection.model_validate_json(value)
+
+
+def test_the_desk_opens_pages_and_publishes_the_incident_state() -> None:
+    ch, table, _ = opened_by_desk()
+    [opened] = ch.incidents.values()
+    assert opened["type"] == "incident.opened" and opened["source_id"] == "yirshi_wwtp_outfall"
+    assert [n["person_id"] for n in ch.notifications.values()], "the duty officer is paged"
+    [(key, value)] = ch.incident_states.sent
+    state = IncidentState.model_validate_json(value)
+    assert key == opened["incident_id"].encode() and state.code == opened["code"] and state.stage == "paging"
+    assert state.paged == [n["person_id"] for n in ch.notifications.values()]
+    assert Books.from_json(table[BOOK_KEY]).incidents.by_code(state.code) is not None
+
+
+def test_the_desk_applies_a_detection_once() -> None:
+    ch, table, detection = opened_by_desk()
+    desk = desk_handler(ch, PLAN, ROSTER, FixedClock(), lambda e: e, table)
+    before = (len(ch.incidents.sent), len(ch.notifications.sent), len(ch.incident_states.sent))
+    run(desk(event("detections", encode(detection), detection.source_id)))
+    assert (len(ch.incidents.sent), len(ch.notifications.sent), len(ch.incident_states.sent)) == before
+
+
+def test_an_acknowledgement_changes_the_state_everyone_reads() -> None:
+    ch, table, _ = opened_by_desk()
+    state = IncidentState.model_validate_json(ch.incident_states.sent[-1][1])
+    desk = desk_handler(ch, PLAN, ROSTER, FixedClock(), lambda e: e, table)
+    command = Command(action="ack", incident_code=state.code, actor=state.paged[0], channel="sms", issued_at=NOW,
+                      source_id=state.source_id)
+    run(desk(event("commands", encode(command), command.key)))
+    assert ch.incidents.values()[-1]["type"] == "incident.acknowledged"
+    acknowledged = IncidentState.model_validate_json(ch.incident_states.sent[-1][1])
+    assert acknowledged.stage == "acknowledged" and acknowledged.acknowledged_by == state.paged[0]
+    assert acknowledged.next_escalation_at is None
+
+
+# --- the dispatcher -------------------------------------------------------------------------------------------
+
+class FakeSms:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, to: str, body: str, status_callback_url: str | None = None) -> SentMessage:
+        self.sent.append((to, body))
+        return SentMessage(sid=f"SM{len(self.sent):032d}", status="queued", num_segments=1)
+
+    def find_sent(self, to: str, body: str, since: dt.datetime) -> SentMessage | None:
+        return None
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> SmsOutbox:
+    url = f"sqlite:///{tmp_path / 'ers.db'}"
+    migrate(url)
+    return SmsOutbox(make_engine(url))
+
+
+def test_the_dispatcher_sends_once_and_reports_it(outbox: SmsOutbox) -> None:
+    ch, sms = fake_channels(), FakeSms()
+    note = Notification(notification_id=uuid.uuid4(), person_id="duty", to="+8613800000001", body="蓝色预警 ABC",
+                        created_at=NOW)
+    handle = dispatch_handler(ch, outbox, sms, BASE + "/twilio/status", FixedClock())
+    run(handle(event("notifications", encode(note), note.person_id)))
+    run(handle(event("notifications", encode(note), note.person_id)))
+    assert sms.sent == [("+8613800000001", "蓝色预警 ABC")]
+    [receipt] = ch.delivery.values()
+    assert receipt["status"] == "sent" and receipt["notification_id"] == str(note.notification_id)
+    assert outbox.get(str(note.notification_id)).state == "sent"
+
+
+# --- the webhooks ---------------------------------------------------------------------------------------------
+
+class MemoryLedger:
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, str]] = set()
+
+    def remember_webhook(self, message_sid: str, kind: str, now: dt.datetime) -> bool:
+        if (message_sid, kind) in self.seen:
+            return False
+        self.seen.add((message_sid, kind))
+        return True
+
+
+def inbound(text: str, sender: str) -> tuple[dict[str, str], str]:
+    sid = "SM" + uuid.uuid4().hex
+    params = {"MessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": sender, "To": "+15005550006",
+              "Body": text, "NumMedia": "0"}
+    return params, RequestValidator(TOKEN).compute_signature(BASE + "/twilio/sms", params)
+
+
+def answer(text: str, sender: str, board: Board, commands: FakeTopic, signed: bool = True) -> Any:
+    guard = WebhookGuard(TOKEN, BASE, MemoryLedger(), known_phone=lambda phone: phone == sender)
+    params, signature = inbound(text, sender)
+    return run(inbound_sms("/twilio/sms", params, signature if signed else None, guard=guard, plan=PLAN,
+                           roster=ROSTER, board=lambda: board, commands=commands, clock=FixedClock(),
+                           language="zh-CN"))
+
+
+def paged_board() -> tuple[Board, IncidentState, str]:
+    ch, _, _ = opened_by_desk()
+    state = IncidentState.model_validate_json(ch.incident_states.sent[-1][1])
+    phone = next(p.phone for p in ROSTER.people.values() if p.id == state.paged[0])
+    return Board.of_states([state]), state, phone
+
+
+def test_a_reply_is_answered_from_the_read_model_and_becomes_a_command() -> None:
+    board, state, phone = paged_board()
+    commands = FakeTopic("commands")
+    reply = answer("1", phone, board, commands)
+    assert reply.status == 200 and "<Message>" not in reply.body, "the desk confirms, once it has applied it"
+    [command] = [Command.model_validate(v) for v in commands.values()]
+    assert (command.action, command.incident_id, command.actor) == ("ack", state.incident_id, state.paged[0])
+    status = answer("状态", phone, board, FakeTopic("commands"))
+    assert status.status == 200 and state.code in status.body and "<Message>" in status.body
+
+
+def test_an_unsigned_reply_is_refused_and_publishes_nothing() -> None:
+    board, _, phone = paged_board()
+    commands = FakeTopic("commands")
+    reply = answer("1", phone, board, commands, signed=False)
+    assert reply.status == 403 and commands.sent == []
+
+
+def test_a_final_delivery_status_becomes_a_receipt() -> None:
+    class Outbox:
+        def record_status(self, sid: str, status: str, error: object, now: dt.datetime) -> str:
+            return "6f1d3c1e-0000-4000-8000-000000000001"
+
+    params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "undelivered", "ErrorCode": "30003",
+              "AccountSid": "AC" + "0" * 32}
+    signature = RequestValidator(TOKEN).compute_signature(BASE + "/twilio/status", params)
+    guard = WebhookGuard(TOKEN, BASE, MemoryLedger(), known_phone=lambda phone: False)
+    delivery = FakeTopic("delivery")
+    reply = run(status_callback("/twilio/status", params, signature, guard=guard, outbox=Outbox(),
+                                delivery=delivery, clock=FixedClock()))
+    [receipt] = delivery.values()
+    assert reply.status == 200 and (receipt["status"], receipt["error_code"]) == ("undelivered", 30003)
