@@ -30,7 +30,7 @@ def state_of(plan: Plan, books: "Books", incident_id: str, now: dt.datetime, cau
         event_id=derive("incident.state", incident_id, cause), incident_id=incident.incident_id, code=incident.code,
         source_id=incident.source_id, drill_id=incident.drill_id, kind=incident.family, rule_id=incident.rule_id,
         level=incident.level, stage=stage, firing=record.firing if record is not None else not incident.all_clear,
-        facts=facts_for(plan, books.paging, incident), opened_at=incident.opened_at, changed_at=now,
+        facts=facts_for(plan, books.paging, incident), opened_at=incident.opened_at, changed_at=now, cause=cause,
         tier=record.tier + 1 if record is not None else None,
         next_escalation_at=record.next_at if record is not None else None,
         paged=list(record.paged) if record is not None else [],
@@ -88,6 +88,21 @@ class Board:
         """Incidents this person (or drill phone) was paged for and nobody has acknowledged, most serious first."""
         waiting = [s for s in self.open.values() if s.stage in ("paging", "exhausted") and person_id in s.paged]
         return sorted(waiting, key=lambda s: (-s.level.rank, s.facts.observed_at, s.code))
+
+
+def latest(states: Iterable[IncidentState]) -> list[IncidentState]:
+    """Each incident's latest state, from states in publishing order, most recently opened first."""
+    by_id: dict[str, IncidentState] = {}
+    for state in states:
+        by_id[state.key] = state
+    return sorted(by_id.values(), key=lambda s: (s.opened_at, s.code), reverse=True)
+
+
+def find(states: Iterable[IncidentState], code_or_id: str) -> IncidentState | None:
+    """The incident with this code (an open one before a resolved one that had it, the latest of those) or id."""
+    wanted = code_or_id.strip()
+    candidates = [s for s in latest(states) if s.code == wanted.upper() or str(s.incident_id) == wanted.lower()]
+    return next((s for s in candidates if s.is_open), candidates[0] if candidates else None)
 
 
 def board_of(plan: Plan, books: "Books", now: dt.datetime) -> Board:

@@ -215,3 +215,29 @@ def _take(lots: dict[LotKey, Lot], m: InventoryMovement, qty: float) -> list[tup
 
 def _round(value: float) -> float:
     return round(value, PLACES) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+@dataclass(frozen=True)
+class StockLine:
+    """One depot item as `ers inventory stock` shows it on a day."""
+
+    depot: str
+    item: str
+    on_hand: float
+    expired: float
+    minimum: float
+    available: float
+    next_expiry: dt.date | None
+
+
+def stock_lines(stock: Stock, minimum_levels: MinimumLevels, on: dt.date) -> list[StockLine]:
+    """Every depot item that has stock or a minimum level, by depot and item."""
+    lines = []
+    for depot, item in sorted({(lot.depot, lot.item) for lot in stock.lots.values()} | set(minimum_levels)):
+        lots = stock.lots_of(depot, item)
+        lines.append(StockLine(
+            depot=depot, item=item, on_hand=stock.on_hand(depot, item),
+            expired=_round(sum(lot.quantity for lot in lots if lot.expired(on))),
+            minimum=minimum_levels.get((depot, item), 0.0), available=available(stock, depot, item, on, minimum_levels),
+            next_expiry=min((lot.expires_on for lot in lots if lot.expires_on), default=None)))
+    return lines

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
@@ -118,11 +119,15 @@ def answer_reply(plan: Plan, roster: Roster, board: Board, person: Person | None
             return reply("closed", language, drill=drill_phone, code=code, actor=actor.name if actor else closed.actor,
                          time=local_time(closed.closed_at, roster.tz)), None
         return reply("not_found", language, drill=drill_phone, code=code), None
-    seed = message_id or f"{person.id}|{now.isoformat()}|{reply_.action}|{code}"
-    command = Command(event_id=derive("command.sms", seed), action=reply_.action, incident_id=incident.incident_id,
+    command = Command(event_id=sms_command_id(message_id or f"{person.id}|{now.isoformat()}|{reply_.action}|{code}"), action=reply_.action, incident_id=incident.incident_id,
                       incident_code=incident.code, source_id=incident.source_id, actor=person.id, channel="sms",
                       issued_at=now, note=reply_.note, drill_id=incident.drill_id)
     return "", command
+
+
+def sms_command_id(message_id: str) -> uuid.UUID:
+    """The id of the command an SMS reply gives: the same for a webhook Twilio retries, so it is applied once."""
+    return derive("command.sms", message_id)
 
 
 def _status(roster: Roster, visible: list[IncidentState], language: str, drill: bool) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import datetime as dt
+
 from alembic import command
 from alembic.config import Config
-import datetime as dt
+from alembic.script import ScriptDirectory
 
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
@@ -23,12 +25,41 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, future=True)
 
 
-def migrate(url: str) -> str:
-    """Bring the database to the newest schema; returns the revision it is at."""
-    engine = make_engine(url)
+class DatabaseNotReady(RuntimeError):
+    pass
+
+
+def _config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def open_migrated(url: str) -> Engine:
+    """An engine on a database at the newest schema, for reading (it migrates nothing); DatabaseNotReady if the
+    database is missing or behind."""
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not Path(parsed.database).exists():
+        raise DatabaseNotReady(f"no database at {shown} yet: start the worker (`ers up`), or run `ers db upgrade`")
+    engine = make_engine(url)
+    head = ScriptDirectory.from_config(_config(url)).get_current_head()
+    with engine.connect() as connection:
+        current = (connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+                   if inspect(connection).has_table("alembic_version") else None)
+    if current != head:
+        engine.dispose()
+        raise DatabaseNotReady(f"database {shown} is at revision {current or 'none'}, ERS needs {head}: run "
+                               "`ers db upgrade` (the worker also migrates when it starts)")
+    return engine
+
+
+def migrate(url: str) -> str:
+    """Bring the database to the newest schema; returns the revision it is at."""
+    engine = make_engine(url)
+    config = _config(url)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

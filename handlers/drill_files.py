@@ -179,6 +179,7 @@ class DrillWebhook:
     account_sid: str
     auth_token: str  # of the drill's own local sandbox, made up for this run: not a Twilio secret
     to: str
+    bootstrap: str   # the broker the drill runs on
 
     FILE = "webhook.json"
 

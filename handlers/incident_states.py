@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from contingency.incident_states import Board
-from handlers.kafka_io import drain
+from handlers.kafka_io import TopicWatch, drain
 from schemas.incident_states import IncidentState
 
 log = logging.getLogger("ers.read_model")
@@ -44,6 +44,32 @@ def read_incident_states(bootstrap: str, topic: str, timeout: float = 30.0) -> l
         return list(_states(drain(consumer, tps, timeout)))
     finally:
         consumer.close()
+
+
+class StateWatch:
+    """States published from now on (positioned at the topic's end when made)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._watch = TopicWatch(bootstrap, topic)
+
+    def find(self, predicate: Callable[[IncidentState], bool], timeout: float) -> IncidentState | None:
+        found: list[IncidentState] = []
+
+        def matches(value: dict) -> bool:
+            try:
+                state = IncidentState.model_validate(value)
+            except ValidationError:
+                return False
+            if predicate(state):
+                found.append(state)
+                return True
+            return False
+
+        self._watch.find(matches, timeout)
+        return found[0] if found else None
+
+    def close(self) -> None:
+        self._watch.close()
 
 
 class IncidentStateView:

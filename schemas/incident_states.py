@@ -52,6 +52,8 @@ class IncidentState(Event):
     facts: IncidentFacts
     opened_at: Timestamp
     changed_at: Timestamp = Field(description="when the desk made this change (its input's time)")
+    cause: uuid.UUID | None = Field(default=None, description="event id of the input that made the change: a "
+                                                             "detection, a command, a receipt, a clock tick")
     tier: int | None = Field(default=None, ge=1, description="the chain's tier calling now (1-based)")
     next_escalation_at: Timestamp | None = None
     paged: list[str] = Field(default_factory=list, description="asked to acknowledge (person or drill phone ids)")

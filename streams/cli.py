@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from streams.cli_drill import add_drill_commands
+from streams.cli_incidents import add_incident_commands
 from streams.cli_inventory import add_inventory_commands
 from streams.cli_support import (UserError, aware_time, console, load_plan_or_fail, load_roster_or_fail,
                                  report_problems)
@@ -101,8 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     reply.add_argument("text", help='the reply, e.g. "1 K7Q"')
     reply.add_argument("--drill", metavar="ID", default=None,
                        help="answer an SMS of the running drill ID (`ers drill run`) instead of production's")
+    reply.add_argument("--wait", type=_seconds, default=10.0,
+                       help="seconds to wait for the incident to show what the reply did (default 10; 0: do not)")
     reply.set_defaults(handler=cmd_sms_reply)
 
+    add_incident_commands(sub)
     add_inventory_commands(sub)
     add_drill_commands(sub)
 
@@ -120,6 +124,16 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}") from None
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 600, got {text!r}")
     return value
 
 
@@ -321,9 +335,13 @@ def cmd_roster_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:
+    from contingency.replies import sms_command_id
     from deploy.local.twilio_api import SANDBOX_FROM, new_message_sid, post_signed_form
     from handlers.twilio_webhook import SMS_PATH
+    from schemas.topics import INCIDENT_STATES
+    from streams.services.drill_run import drill_topics
 
+    names, bootstrap = settings.topics, settings.client_bootstrap
     if args.drill is not None:
         from handlers.drill_files import read_drill_webhook
 
@@ -333,6 +351,7 @@ def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:
                             f"{settings.data_dir / 'drills' / args.drill}); expected the id `ers drill run` printed",
                             exit_code=2)
         account_sid, auth_token, to, base = hook.account_sid, hook.auth_token, hook.to, hook.url
+        names, bootstrap = drill_topics(args.drill, settings.partitions), hook.bootstrap
     elif settings.sms_configured:
         account_sid, auth_token, to = settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from
         base = settings.webhook_base
@@ -343,15 +362,39 @@ def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:
     url = base + SMS_PATH
     params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": account_sid, "From": args.sender, "To": to,
               "Body": args.text, "NumMedia": "0"}
+    watch = _state_watch(bootstrap, names.of(INCIDENT_STATES)) if args.wait else None
     try:
-        status, body = post_signed_form(url, params, auth_token)
-    except OSError as exc:
-        raise UserError(f"cannot reach the worker's webhook at {url}: {exc}") from exc
-    print(body)
-    if status != 200:
-        console.print(f"[red]refused ({status})[/]")
-        return 1
+        try:
+            status, body = post_signed_form(url, params, auth_token)
+        except OSError as exc:
+            raise UserError(f"cannot reach the worker's webhook at {url}: {exc}") from exc
+        print(body)
+        if status != 200:
+            console.print(f"[red]refused ({status})[/]")
+            return 1
+        if watch is not None and "<Message>" not in body:  # a command went to the incident desk: show its effect
+            command_id = sms_command_id(sid)
+            state = watch.find(lambda s: s.cause == command_id, args.wait)
+            if state is not None:
+                who = state.resolved_by if state.stage == "resolved" else state.acknowledged_by
+                console.print(f"{state.code}: {state.stage}" + (f" ({who})" if who else ""))
+    finally:
+        if watch is not None:
+            watch.close()
     return 0
+
+
+def _state_watch(bootstrap: str, topic: str):  # -> handlers.incident_states.StateWatch | None
+    from kafka.errors import KafkaError
+
+    from handlers.incident_states import StateWatch
+
+    try:
+        return StateWatch(bootstrap, topic)
+    except KafkaError as exc:
+        console.print(f"[yellow]cannot read {topic} at {bootstrap} ({type(exc).__name__}): the reply is posted, "
+                      "but what it did is not shown")
+        return None
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:

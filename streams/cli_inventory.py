@@ -4,13 +4,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from schemas.topics import DLQ, INCIDENTS, INVENTORY
+from schemas.topics import DLQ, INCIDENT_STATES, INVENTORY
 from streams.cli_support import UserError, console, load_plan_or_fail
 from streams.config import Settings
 
@@ -90,11 +89,13 @@ def _date(text: str) -> dt.date:
 
 
 def _store(settings: Settings):  # -> handlers.inventory_store.InventoryStore
-    from handlers.database import make_engine, migrate
+    from handlers.database import DatabaseNotReady, open_migrated
     from handlers.inventory_store import InventoryStore
 
-    migrate(settings.database_url)
-    return InventoryStore(make_engine(settings.database_url))
+    try:
+        return InventoryStore(open_migrated(settings.database_url))
+    except DatabaseNotReady as exc:
+        raise UserError(str(exc)) from exc
 
 
 def _check_names(plan, depot: str, item: str, unit: str | None, to_depot: str | None) -> str:
@@ -113,8 +114,8 @@ def _check_names(plan, depot: str, item: str, unit: str | None, to_depot: str | 
 def cmd_movement(args: argparse.Namespace, settings: Settings) -> int:
     from pydantic import ValidationError
 
-    from handlers.kafka_io import TopicWatch, send_event
-    from schemas import InventoryMovement, encode
+    from schemas import InventoryMovement
+    from streams.services.ledger_movements import record_movements
 
     plan = load_plan_or_fail(settings.plan)
     unit = _check_names(plan, args.depot, args.item, args.unit, getattr(args, "to_depot", None))
@@ -126,89 +127,73 @@ def cmd_movement(args: argparse.Namespace, settings: Settings) -> int:
             occurred_at=dt.datetime.now(dt.timezone.utc))
     except ValidationError as exc:
         raise UserError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()), exit_code=2) from exc
-    bootstrap, names = settings.client_bootstrap, settings.topics
-    store = _store(settings)
+    outcome = record_movements(settings.client_bootstrap, settings.topics, _store(settings), [movement], args.wait)
     event_id = str(movement.event_id)
-    watch = TopicWatch(bootstrap, names.of(DLQ))
-    try:
-        send_event(bootstrap, names.of(INVENTORY), movement.depot_id, encode(movement))
-        recorded = lambda: any(str(m.event_id) == event_id for m in store.movements(depot_id=movement.depot_id))  # noqa: E731
-        refused = watch.find(lambda letter: event_id in letter.get("payload", ""), args.wait, also=recorded)
-    finally:
-        watch.close()
-    if refused is not None:
-        raise UserError(f"the ledger refused movement {event_id}: {refused['error']}")
-    if recorded():
+    if event_id in outcome.refused:
+        raise UserError(f"the ledger refused movement {event_id}: {outcome.refused[event_id]}")
+    if outcome.recorded:
         console.print(f"recorded {args.kind} {movement.quantity:g} {unit} {args.item} at {args.depot} ({event_id})")
         return 0
     raise UserError(f"sent movement {event_id}, but it was not recorded within {args.wait:g} s: is the worker running "
-                    f"(`ers up`)? It will be recorded when the worker reads {names.of(INVENTORY)}.", 3)
+                    f"(`ers up`)? It will be recorded when the worker reads {settings.topics.of(INVENTORY)}.", 3)
 
 
 def cmd_confirm(args: argparse.Namespace, settings: Settings) -> int:
+    from contingency.incident_states import find
     from contingency.materials import dispatch_movements
-    from handlers.kafka_io import read_all, send_event
-    from schemas import MaterialsProposal, encode
+    from handlers.incident_states import read_incident_states
+    from streams.services.ledger_movements import record_movements
 
-    bootstrap, names = settings.client_bootstrap, settings.topics
-    events = read_all(bootstrap, names.of(INCIDENTS))
-    wanted = args.code.upper()
-    ids = {e["incident_id"] for e in events if e.get("code", "").upper() == wanted or e.get("incident_id") == args.code}
-    if not ids:
-        raise UserError(f"no incident with code or id {args.code!r} on {names.of(INCIDENTS)}")
-    incident_id = ids.pop()
-    proposals = [e for e in events if e.get("incident_id") == incident_id and e.get("materials")]
-    if not proposals:
-        raise UserError(f"incident {args.code} has no materials proposal (the plan proposes from level "
+    names = settings.topics
+    incident = find(read_incident_states(settings.client_bootstrap, names.of(INCIDENT_STATES)), args.code)
+    if incident is None:
+        raise UserError(f"no incident with code or id {args.code!r} on {names.of(INCIDENT_STATES)}")
+    if incident.materials is None:
+        raise UserError(f"incident {incident.code} has no materials proposal (the plan proposes from level "
                         f"{load_plan_or_fail(settings.plan).propose_materials_from.value})")
-    proposal = MaterialsProposal.model_validate(proposals[-1]["materials"])
-    drill_id = proposals[-1].get("drill_id")
-    movements = dispatch_movements(incident_id, proposal, args.actor, dt.datetime.now(dt.timezone.utc), drill_id)
+    proposal = incident.materials
+    movements = dispatch_movements(str(incident.incident_id), proposal, args.actor, dt.datetime.now(dt.timezone.utc),
+                                   incident.drill_id)
     if not movements:
-        raise UserError(f"the proposal for {args.code} allocates nothing ({proposal.line})")
-    store = _store(settings)
-    for movement in movements:
-        send_event(bootstrap, names.of(INVENTORY), movement.depot_id, encode(movement))
-    ids_sent = {str(m.event_id) for m in movements}
-    deadline = dt.datetime.now() + dt.timedelta(seconds=args.wait)
-    while dt.datetime.now() < deadline:
-        recorded = {str(m.event_id) for m in store.movements()} & ids_sent
-        if recorded == ids_sent:
-            console.print(f"confirmed {args.code}: {len(movements)} dispatch(es) recorded — {proposal.line}")
-            return 0
-        time.sleep(0.3)
-    raise UserError(f"sent {len(movements)} dispatch(es) for {args.code}; not all recorded within {args.wait:g} s "
-                    f"(see `ers inventory ledger` and {names.of(DLQ)})", 3)
+        raise UserError(f"the proposal for {incident.code} allocates nothing ({proposal.line})")
+    outcome = record_movements(settings.client_bootstrap, names, _store(settings), movements, args.wait)
+    if outcome.refused:
+        reasons = "; ".join(sorted(set(outcome.refused.values())))
+        raise UserError(f"the ledger refused {len(outcome.refused)} of {len(movements)} dispatch(es) for "
+                        f"{incident.code}: {reasons}")
+    if outcome.waiting:
+        raise UserError(f"sent {len(movements)} dispatch(es) for {incident.code}; not all recorded within "
+                        f"{args.wait:g} s (see `ers inventory ledger` and {names.of(DLQ)})", 3)
+    console.print(f"confirmed {incident.code}: {len(movements)} dispatch(es) recorded — {proposal.line}")
+    return 0
 
 
 def cmd_stock(args: argparse.Namespace, settings: Settings) -> int:
-    from contingency.ledger import available
+    from contingency.ledger import stock_lines
 
     plan = load_plan_or_fail(settings.plan)
     store = _store(settings)
     on = args.on or dt.date.today()
-    stock = store.stock(on=on)
-    minimums = store.minimum_levels()
-    rows = []
-    for (depot, item) in sorted({(lot.depot, lot.item) for lot in stock.lots.values()} | set(minimums)):
-        lots = stock.lots_of(depot, item)
-        rows.append({"depot": depot, "item": item, "unit": plan.items[item].unit if item in plan.items else "",
-                     "on_hand": stock.on_hand(depot, item), "minimum": minimums.get((depot, item), 0.0),
-                     "available": available(stock, depot, item, on, minimums),
-                     "expired": sum(lot.quantity for lot in lots if lot.expired(on)),
-                     "next_expiry": min((lot.expires_on.isoformat() for lot in lots if lot.expires_on), default=None)})
+    lines = stock_lines(store.stock(on=on), store.minimum_levels(), on)
     if args.json:
+        rows = [{"depot": line.depot, "item": line.item, "unit": _unit(plan, line.item), "on_hand": line.on_hand,
+                 "minimum": line.minimum, "available": line.available, "expired": line.expired,
+                 "next_expiry": line.next_expiry.isoformat() if line.next_expiry else None} for line in lines]
         print(json.dumps({"on": on.isoformat(), "stock": rows}, ensure_ascii=False, indent=2))
         return 0
     table = Table(title=f"库存 stock on {on.isoformat()}")
     for column in ("depot", "item", "on hand", "expired", "minimum", "available", "next expiry"):
         table.add_column(column, justify="right" if column in ("on hand", "expired", "minimum", "available") else "left")
-    for row in rows:
-        table.add_row(_name(plan.depots, row["depot"]), _name(plan.items, row["item"]),
-                      f"{row['on_hand']:g} {row['unit']}", f"{row['expired']:g}", f"{row['minimum']:g}",
-                      f"{row['available']:g}", row["next_expiry"] or "")
+    for line in lines:
+        table.add_row(_name(plan.depots, line.depot), _name(plan.items, line.item),
+                      f"{line.on_hand:g} {_unit(plan, line.item)}", f"{line.expired:g}", f"{line.minimum:g}",
+                      f"{line.available:g}", line.next_expiry.isoformat() if line.next_expiry else "")
     Console().print(table)
     return 0
+
+
+def _unit(plan, item: str) -> str:
+    return plan.items[item].unit if item in plan.items else ""
 
 
 def cmd_ledger(args: argparse.Namespace, settings: Settings) -> int:
@@ -225,19 +210,15 @@ def cmd_ledger(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_coverage(args: argparse.Namespace, settings: Settings) -> int:
-    from contingency.coverage import coverage
-    from contingency.ledger import available
     from handlers.road_files import RoadFileError, load_road_file
+    from streams.services.materials import coverage_on
 
     plan = load_plan_or_fail(settings.plan)
     try:
         graph = load_road_file(settings.roads)
     except RoadFileError as exc:
         raise UserError(str(exc), exit_code=2) from exc
-    store = _store(settings)
-    today = dt.date.today()
-    stock, minimums = store.stock(on=today), store.minimum_levels()
-    report = coverage(plan, graph, lambda depot, item: available(stock, depot, item, today, minimums), args.minutes)
+    report = coverage_on(plan, graph, _store(settings), dt.date.today(), args.minutes)
     if args.png is not None:
         from streams.views.coverage_map import draw_coverage_map
 

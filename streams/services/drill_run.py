@@ -73,6 +73,11 @@ def _database_exists(url: str) -> bool:
     return Path(parsed.database).exists()
 
 
+def drill_topics(drill_id: str, partitions: int) -> TopicNames:
+    """A drill's own topics: `drill.<id>.` and the registry's suffixes, keeping any record time."""
+    return TopicNames(prefix=f"drill.{drill_id}.", partitions=partitions, any_time=True)
+
+
 def new_drill_id(log_name: str, now: dt.datetime) -> str:
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(log_name).stem).strip("-")[:40] or "drill"
     return f"{stem}-{now:%Y%m%d-%H%M%S}"
@@ -92,7 +97,7 @@ class DrillRunner:
         self.settings, self.plan, self.roster, self.log = settings, plan, roster, log
         self.digest, self.drill_id, self.options = digest, drill_id, options
         self.bootstrap = settings.client_bootstrap
-        self.topics = TopicNames(prefix=f"drill.{drill_id}.", partitions=settings.partitions, any_time=True)
+        self.topics = drill_topics(drill_id, settings.partitions)
         self.workdir = (settings.data_dir / "drills" / drill_id).resolve()
         self.steps = list(drill_steps(log, options.tick))
         self.stations = log_stations(log)
@@ -160,7 +165,8 @@ class DrillRunner:
         if self._sandbox is not None:  # lets `ers sms reply --drill ID` answer drill SMS by hand
             write_drill_webhook(self.workdir, DrillWebhook(url=env["ERS_PUBLIC_URL"],
                                                            account_sid=self._sandbox.account_sid,
-                                                           auth_token=self._sandbox.auth_token, to=SANDBOX_FROM))
+                                                           auth_token=self._sandbox.auth_token, to=SANDBOX_FROM,
+                                                           bootstrap=self.bootstrap))
         return self._worker
 
     # --- the run --------------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Proposing emergency materials for an incident, from the stock the ledger holds now."""
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Protocol
 
 from contingency import Plan
+from contingency.coverage import CoverageReport, coverage
 from contingency.ledger import MinimumLevels, Stock, available
 from contingency.materials import needs_proposal, with_proposal
 from contingency.roads import RoadGraph
@@ -12,7 +14,7 @@ from schemas.incidents import IncidentEvent
 
 
 class StockSource(Protocol):
-    def stock(self) -> Stock: ...
+    def stock(self, on: dt.date | None = None) -> Stock: ...
 
     def minimum_levels(self) -> MinimumLevels: ...
 
@@ -30,3 +32,10 @@ def materials_enricher(plan: Plan, graph: RoadGraph, ledger: StockSource) -> Cal
         return with_proposal(plan, graph, lambda depot, item: available(stock, depot, item, day, minimums), event)
 
     return enrich
+
+
+def coverage_on(plan: Plan, graph: RoadGraph, ledger: StockSource, day: dt.date,
+                window_minutes: float) -> CoverageReport:
+    """The 2-hour circle on `day`: what reaches each risk source in time from the stock recorded by then."""
+    stock, minimums = ledger.stock(on=day), ledger.minimum_levels()
+    return coverage(plan, graph, lambda depot, item: available(stock, depot, item, day, minimums), window_minutes)

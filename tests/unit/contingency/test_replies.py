@@ -84,7 +84,7 @@ def agent_with(*events) -> Agent:
 
 def content(board: Board) -> tuple:
     """A board without what only says when and why a state was published."""
-    return ({key: state.model_dump(exclude={"event_id", "changed_at"}) for key, state in board.open.items()},
+    return ({key: state.model_dump(exclude={"event_id", "changed_at", "cause"}) for key, state in board.open.items()},
             board.closed)
 
 

@@ -1,0 +1,61 @@
+"""`ers incidents`: the open incidents (and with --all the resolved ones too), from the incident read model."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from streams.cli_support import console, load_plan_or_fail, load_roster_or_fail
+from streams.config import Settings
+
+STAGE_NAMES = {"zh-CN": {"suppressed": "维护中", "paging": "通知中", "acknowledged": "已确认", "exhausted": "无人确认",
+                         "resolved": "已解除"},
+               "en": {"suppressed": "maintenance", "paging": "paging", "acknowledged": "acknowledged",
+                      "exhausted": "unanswered", "resolved": "resolved"}}
+
+
+def add_incident_commands(sub: argparse._SubParsersAction) -> None:
+    incidents = sub.add_parser("incidents", help="open incidents, from the incident read model")
+    incidents.add_argument("--all", action="store_true", help="also the resolved ones")
+    incidents.add_argument("--json", action="store_true", help="the states as JSON lines")
+    incidents.set_defaults(handler=cmd_incidents)
+
+
+def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
+    from contingency.incident_states import latest
+    from contingency.roster import person_by_id
+    from handlers.incident_states import read_incident_states
+    from schemas.topics import INCIDENT_STATES
+
+    states = [s for s in latest(read_incident_states(settings.client_bootstrap,
+                                                     settings.topics.of(INCIDENT_STATES)))
+              if args.all or s.is_open]
+    if args.json:
+        for state in states:
+            print(json.dumps(state.model_dump(mode="json"), ensure_ascii=False))
+        return 0
+    plan = load_plan_or_fail(settings.plan)
+    roster = load_roster_or_fail(settings.roster, plan)
+    zh = settings.language == "zh-CN"
+
+    def name(person_id: str | None) -> str:
+        person = person_by_id(roster, person_id) if person_id else None
+        return person.name if person is not None else (person_id or "")
+
+    table = Table(title=("事件" if zh else "Incidents") + f" ({len(states)})")
+    for zh_name, en_name in (("编号", "code"), ("级别", "level"), ("风险源", "source"), ("状态", "state"),
+                             ("开始", "opened"), ("层级", "tier"), ("下次升级", "next escalation"), ("人员", "by")):
+        table.add_column(zh_name if zh else en_name)
+    for s in states:
+        tz = roster.tz
+        who = name(s.resolved_by) if s.stage == "resolved" else name(s.acknowledged_by)
+        table.add_row(s.code + (" 演练" if s.drill_id else ""), plan.levels[s.level].name if s.level in plan.levels
+                      else s.level.value, s.facts.place, STAGE_NAMES[settings.language][s.stage],
+                      f"{s.opened_at.astimezone(tz):%m-%d %H:%M}", str(s.tier or ""),
+                      f"{s.next_escalation_at.astimezone(tz):%H:%M}" if s.next_escalation_at else "", who)
+    Console().print(table)
+    if not states:
+        console.print("没有未解除的事件" if zh else "no open incidents")
+    return 0
