@@ -30,6 +30,7 @@ from streams.agents.incidents import BOOK_KEY, desk_handler
 from streams.agents.rules import rules_handler
 from streams.channels import Channels
 from streams.web import inbound_sms, status_callback
+from tests.unit.test_twilio_webhook import MemoryLedger
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN = load_plan(REPO / "plans" / "arxan.yaml")
@@ -204,17 +205,6 @@ def test_the_dispatcher_sends_once_and_reports_it(outbox: SmsOutbox) -> None:
 
 
 # --- the webhooks ---------------------------------------------------------------------------------------------
-
-class MemoryLedger:
-    def __init__(self) -> None:
-        self.seen: set[tuple[str, str]] = set()
-
-    def remember_webhook(self, message_sid: str, kind: str, now: dt.datetime) -> bool:
-        if (message_sid, kind) in self.seen:
-            return False
-        self.seen.add((message_sid, kind))
-        return True
-
 
 def inbound(text: str, sender: str) -> tuple[dict[str, str], str]:
     sid = "SM" + uuid.uuid4().hex
