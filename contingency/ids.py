@@ -30,3 +30,9 @@ def receipt_id(notification_id: uuid.UUID, source: str, status: str) -> uuid.UUI
     """The event id of a delivery receipt: one per notification, reporter ("dispatch", "twilio") and status, so a
     receipt reported again is the same event."""
     return uuid.uuid5(notification_id, f"{source}:{status}")
+
+
+def hj212_reading_id(mn: str, cn: str, data_time: str) -> uuid.UUID:
+    """The event id of a reading from an HJ 212 upload: a station resending a packet that got no answer yields the
+    same reading, which the rules stage drops as already seen."""
+    return derive("hj212", mn, cn, data_time)

@@ -27,7 +27,8 @@ def load_standards() -> Standards:
     data = resources.files("contingency") / "data"
     gb3838 = yaml.safe_load(data.joinpath("gb3838_2002.yaml").read_text(encoding="utf-8"))
     hj633 = yaml.safe_load(data.joinpath("hj633_2012_aqi.yaml").read_text(encoding="utf-8"))
-    return standards_from_data(gb3838, hj633)
+    hj212 = yaml.safe_load(data.joinpath("hj212_factors.yaml").read_text(encoding="utf-8"))
+    return standards_from_data(gb3838, hj633, hj212)
 
 
 def load_plan(path: str | Path) -> CompiledPlan:

@@ -66,6 +66,31 @@ class DownstreamLink(PlanModel):
     note: str = ""
 
 
+UploadKind = Literal["realtime", "minute", "hour", "day"]
+
+
+class Hj212Link(PlanModel):
+    """How the station speaks HJ 212 to the gateway. The password itself is read from the environment."""
+
+    mn: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,24}$")] = Field(
+        description="the station's MN (设备唯一标识): 24 characters in HJ 212-2017, 14 in HJ/T 212-2005")
+    password_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")] = Field(
+        description="environment variable holding the station's PW")
+    readings_from: list[UploadKind] = Field(
+        default_factory=lambda: ["realtime", "minute", "hour"],
+        description="uploads that become readings (rtd or interval average); the others are archived only")
+    rtd_interval_seconds: int | None = Field(
+        None, ge=30, le=3600, description="the station's normal real-time interval, restored after an incident")
+    can_sample: bool = Field(False, description="the station takes a sample on command (3012 即时采样)")
+
+
+class Hj212OnIncident(PlanModel):
+    """What the gateway asks of the source's stations while an incident there is open."""
+
+    rtd_interval_seconds: int = Field(ge=30, le=3600, description="real-time interval during the incident (1062)")
+    sample: bool = Field(True, description="ask stations that can to take a sample at once (3012)")
+
+
 class RiskSource(Keyed):
     name: Text
     kind: SourceKind
@@ -73,6 +98,7 @@ class RiskSource(Keyed):
     water_class: WaterClass | None = Field(None, description="water-function class, where one applies")
     water_body: Literal["river", "lake_reservoir"] | None = None
     downstream: list[DownstreamLink] = Field(default_factory=list)
+    hj212_on_incident: Hj212OnIncident | None = None
     note: str = ""
 
     @model_validator(mode="after")
@@ -92,6 +118,7 @@ class Station(Keyed):
     name: Text
     source: Identifier
     parameters: dict[Identifier, Parameter] = Field(min_length=1)
+    hj212: Hj212Link | None = None
     report_interval_minutes: float | None = Field(None, gt=0)
     location: Location | None = None
     note: str = ""

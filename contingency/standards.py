@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from contingency.bounds import Bound, describe
+from contingency.hj212 import FactorTable, factor_table_from_data
 
 GB3838 = "GB 3838-2002"
 HJ633 = "HJ 633-2012"
@@ -45,6 +46,7 @@ class Standards:
     water: dict[str, WaterItem]
     aqi: dict[str, AqiItem]
     iaqi_levels: tuple[int, ...]
+    hj212: "FactorTable" = field(default_factory=lambda: FactorTable({}, {}))
 
     def names(self) -> tuple[str, ...]:
         return (GB3838, HJ633)
@@ -118,9 +120,11 @@ class Standards:
         return None
 
 
-def standards_from_data(gb3838: dict[str, Any], hj633: dict[str, Any]) -> Standards:
-    """Build the lookups from the two data files as parsed YAML."""
-    return Standards(water=_water_items(gb3838), aqi=_aqi_items(hj633), iaqi_levels=tuple(hj633["iaqi"]))
+def standards_from_data(gb3838: dict[str, Any], hj633: dict[str, Any],
+                        hj212: dict[str, Any] | None = None) -> Standards:
+    """Build the lookups from the data files as parsed YAML."""
+    return Standards(water=_water_items(gb3838), aqi=_aqi_items(hj633), iaqi_levels=tuple(hj633["iaqi"]),
+                     hj212=factor_table_from_data(hj212 or {"factors": {}}))
 
 
 _DIRECTIONS = {"upper_limit": "upper", "lower_limit": "lower", "range": "range", "note": "none"}

@@ -1,6 +1,7 @@
 """Checks across sections of a plan that a single model cannot see. Returns every problem, not the first."""
 from __future__ import annotations
 
+from contingency.hj212 import check_hj212
 from contingency.limits import resolve_bound, same_unit
 from contingency.plan import FlatlineRule, Plan, RateOfChangeRule, SustainedRule, ThresholdRule
 from contingency.problems import Problem
@@ -22,6 +23,7 @@ def check_references(plan: Plan, standards: Standards) -> list[Problem]:
     problems += _check_materials(plan)
     problems += _check_correlation(plan)
     problems += _check_reports(plan)
+    problems += check_hj212(plan, standards.hj212)
     return problems
 
 

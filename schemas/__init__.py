@@ -23,6 +23,7 @@ from schemas.inventory import InventoryMovement
 from schemas.notifications import DeliveryStatus, Notification
 from schemas.readings import Measurement, QualityFlag, StationReport
 from schemas.reports import GeoPoint, IncidentReport
+from schemas.stations import StationExchange, StationPacket
 from schemas.ticks import ClockTick, StationTick
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
     "Measurement",
     "Notification",
     "QualityFlag",
+    "StationExchange",
+    "StationPacket",
     "StationReport",
     "StationTick",
     "WarningLevel",

@@ -17,3 +17,4 @@ class DeadLetter(Event):
     error: str
     agent: str
     failed_at: Timestamp
+    peer: str | None = None  # the TCP peer, for a packet the HJ 212 gateway refused

@@ -20,6 +20,7 @@ from schemas.inventory import InventoryMovement
 from schemas.notifications import DeliveryStatus, Notification
 from schemas.readings import StationReport
 from schemas.reports import IncidentReport
+from schemas.stations import StationExchange, StationPacket
 from schemas.ticks import ClockTick, StationTick
 
 
@@ -65,11 +66,17 @@ INVENTORY = Topic("inventory", (InventoryMovement,), "depot_id", "Emergency-mate
 INCIDENT_STATES = Topic("incident-states", (IncidentState,), "incident_id", "Each incident as it stands after the "
                         "incident desk's latest change to it (the read model; compacted)", keyed=True,
                         consumed=False, compacted=True)
+HJ212_RAW = Topic("hj212-raw", (StationPacket,), "mn", "Every packet the HJ 212 gateway accepted, as received (audit; "
+                  "a drill replays it through the gateway's parser)", keyed=True, consumed=False,
+                  time_field="received_at")
+STATION_EXCHANGES = Topic("station-exchanges", (StationExchange,), "source_id", "Commands the gateway sent stations "
+                          "because of an incident, and their answers (the incident's timeline)", keyed=True,
+                          consumed=False)
 DLQ = Topic("dlq", (DeadLetter,), "original key", "Messages an agent could not process, with the reason",
             keyed=False, consumed=False)
 
 TOPICS: tuple[Topic, ...] = (READINGS, TICKS, CLOCK, REPORTS, DETECTIONS, INCIDENTS, COMMANDS, NOTIFICATIONS,
-                             DELIVERY, INVENTORY, INCIDENT_STATES, DLQ)
+                             DELIVERY, INVENTORY, INCIDENT_STATES, HJ212_RAW, STATION_EXCHANGES, DLQ)
 BY_SUFFIX: dict[str, Topic] = {topic.suffix: topic for topic in TOPICS}
 RECORDABLE: tuple[Topic, ...] = tuple(topic for topic in TOPICS if topic.recordable)
 

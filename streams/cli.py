@@ -16,6 +16,7 @@ from rich.logging import RichHandler
 from streams.cli_drill import add_drill_commands
 from streams.cli_incidents import add_incident_commands
 from streams.cli_inventory import add_inventory_commands
+from streams.cli_station import add_station_commands
 from streams.cli_support import (UserError, aware_time, console, load_plan_or_fail, load_roster_or_fail,
                                  report_problems)
 from schemas.topics import BY_SUFFIX, TOPICS
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_incident_commands(sub)
     add_inventory_commands(sub)
     add_drill_commands(sub)
+    add_station_commands(sub)
 
     db = sub.add_parser("db", help="the SQL database")
     db_sub = db.add_subparsers(title="db commands", metavar="ACTION", required=True)
@@ -190,7 +192,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     plan = load_plan_or_fail(settings.plan)
     roster = load_roster_or_fail(settings.roster, plan)
     migrate(settings.database_url)
-    kafka = sandbox = None
+    kafka = sandbox = gateway = None
     try:
         if settings.broker is None:
             from deploy.local.kafka import LocalKafkaError
@@ -210,17 +212,45 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
                 "twilio_api_base": sandbox.url})
             console.print(f"no Twilio account configured: SMS go to the local Twilio sandbox at {sandbox.url}; "
                           f"answer them with `ers sms reply --from +86... \"1 CODE\"`")
+        gateway = _start_gateway(settings)
+        console.print(f"HJ 212 gateway on {settings.hj212_host}:{settings.hj212_port} (its own process); try "
+                      f"`ers station simulate <station id>`")
         console.print(f"ERS worker: plan {plan.id} {plan.version}, roster {roster.id}, broker {settings.bootstrap}, "
                       f"topics {settings.topic_prefix}*, database {settings.database_url}, "
                       f"webhooks at {settings.webhook_base}. Ctrl-C stops.")
         run_worker(settings, plan, roster)
     finally:
+        if gateway is not None:
+            _stop_child(gateway)
         if sandbox is not None:
             sandbox.stop()
         if kafka is not None:
             kafka.stop()
             console.print("local Kafka stopped")
     return 0
+
+
+def _start_gateway(settings: Settings) -> "subprocess.Popen[bytes]":
+    """The gateway runs in a child process of its own: its event loop holds thousands of station connections and
+    must never wait on the worker's."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "ERS_BROKER": settings.bootstrap, "ERS_PLAN": str(settings.plan),
+           "ERS_TOPIC_PREFIX": settings.topic_prefix, "ERS_HJ212_PORT": str(settings.hj212_port),
+           "ERS_HJ212_HOST": settings.hj212_host}
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", "gateway"], env=env)
+
+
+def _stop_child(child: "subprocess.Popen[bytes]") -> None:
+    import subprocess
+
+    child.terminate()
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -50,6 +50,16 @@ class Settings(BaseModel):
     drill_live_roster: bool = Field(
         default=False, description="drills page the roster's people instead of its drill phones (`ers drill run "
                                    "--live-roster`); drill SMS keep the 【演练】 prefix")
+    hj212_host: str = Field(default="127.0.0.1", description="address the HJ 212 gateway listens on (0.0.0.0: "
+                                                            "every interface, for stations on the network)")
+    hj212_port: int = Field(default=6212, ge=0, le=65535, description="TCP port of the HJ 212 gateway (0: any free)")
+    hj212_max_connections: int = Field(default=5000, ge=1, le=100000, description="station connections held at once")
+    hj212_idle_seconds: float = Field(default=3600.0, gt=0, description="a station connection quiet this long is "
+                                                                        "closed (stations reconnect to send)")
+    hj212_partial_seconds: float = Field(default=10.0, gt=0, description="a packet begun must be complete within "
+                                                                         "this (slowloris)")
+    hj212_packets_per_second: float = Field(default=20.0, gt=0, description="sustained packet rate per connection; "
+                                                                            "bursts of 200 are allowed")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @property

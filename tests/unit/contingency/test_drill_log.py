@@ -105,7 +105,7 @@ def test_missing_and_unknown_fields() -> None:
 
 def test_unknown_topic_and_prefixed_topic() -> None:
     assert problems(reading(topic="ers.readings")) == [
-        "d.jsonl:1: topic: unknown topic 'ers.readings': one of readings, reports, commands, inventory "
+        "d.jsonl:1: topic: unknown topic 'ers.readings': one of readings, reports, commands, inventory, hj212-raw "
         "(a suffix, without prefix)"]
 
 

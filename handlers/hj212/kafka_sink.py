@@ -1,0 +1,39 @@
+"""The gateway's sink on Kafka: an idempotent aiokafka producer with acks=all, so `accept` returns only once
+every in-sync replica holds the raw packet and its reading."""
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaProducer
+
+from schemas import DeadLetter, StationExchange, StationPacket, StationReport, encode
+from schemas.topics import DLQ, HJ212_RAW, READINGS, STATION_EXCHANGES, TopicNames
+
+
+class KafkaPacketSink:
+    def __init__(self, bootstrap: str, names: TopicNames, ack_timeout_seconds: float = 10.0) -> None:
+        self._names = names
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, client_id="ers-hj212-gateway", acks="all", enable_idempotence=True,
+            linger_ms=2, request_timeout_ms=int(ack_timeout_seconds * 1000), retry_backoff_ms=200)
+        self._timeout = ack_timeout_seconds
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def accept(self, packet: StationPacket, report: StationReport | None) -> None:
+        sends = [await self._producer.send(self._names.of(HJ212_RAW), encode(packet), key=packet.mn.encode())]
+        if report is not None:
+            sends.append(await self._producer.send(self._names.of(READINGS), encode(report),
+                                                   key=report.station_id.encode()))
+        await asyncio.wait_for(asyncio.gather(*sends), self._timeout)
+
+    async def refuse(self, letter: DeadLetter) -> None:
+        await self._producer.send(self._names.of(DLQ), encode(letter), key=(letter.key or "").encode() or None)
+
+    async def record(self, exchange: StationExchange) -> None:
+        await asyncio.wait_for(await self._producer.send(self._names.of(STATION_EXCHANGES), encode(exchange),
+                                                         key=exchange.source_id.encode()), self._timeout)
