@@ -112,7 +112,7 @@ class FrameReader:
 
     def _drop(self, count: int, reason: str) -> Refusal:
         # After a bad header only the "##" is dropped: the next header may lie inside what looked like this packet.
-        end = self._buffer.find(HEADER, 2) if count == 2 else count
+        end = self._buffer.find(HEADER, 1) if count == 2 else count
         end = len(self._buffer) if end < 0 else end
         raw = bytes(self._buffer[:end])
         del self._buffer[:end]

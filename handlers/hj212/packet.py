@@ -12,10 +12,10 @@ from enum import StrEnum
 FLAG_ANSWER = 0b01  # A: the sender wants an answer
 FLAG_SPLIT = 0b10   # D: the packet is one of PNUM parts
 _FIELD_NAMES = ("QN", "PNUM", "PNO", "ST", "CN", "PW", "MN", "Flag")
-_QN = re.compile(r"^\d{17}$")
-_CODE = re.compile(r"^\d{4}$")
-_MN = re.compile(r"^[0-9A-Za-z]{1,24}$")
-_PW = re.compile(r"^[\x21-\x7e]{1,9}$")
+_QN = re.compile(r"^\d{17}\Z")
+_CODE = re.compile(r"^\d{4}\Z")
+_MN = re.compile(r"^[0-9A-Za-z]{1,24}\Z")
+_PW = re.compile(r"^[\x21-\x7e]{1,9}\Z")
 
 
 class Version(StrEnum):
@@ -82,7 +82,7 @@ def parse_segment(segment: bytes) -> Packet:
         raise PacketError(f"QN {qn[:20]!r} is not yyyyMMddHHmmssSSS")
     if not _CODE.match(fields["CN"]):
         raise PacketError(f"CN {fields['CN'][:20]!r} is not a 4-digit command code")
-    if not re.match(r"^\d{2}$", fields["ST"]):
+    if not re.match(r"^\d{2}\Z", fields["ST"]):
         raise PacketError(f"ST {fields['ST'][:20]!r} is not a 2-digit system code")
     if not _MN.match(fields["MN"]):
         raise PacketError(f"MN {fields['MN'][:30]!r} is not 1-24 letters or digits")

@@ -98,6 +98,8 @@ class Gateway:
         self._reassembler = Reassembler(limits.split_timeout_seconds)
         self._server: asyncio.Server | None = None
         self._applied: dict[str, int] = {}                  # MN -> real-time interval the station confirmed
+        self._qns = QnSequence()
+        self._changed: set[str] = set()                     # MNs this gateway has asked to shorten their interval
         self._tried: dict[tuple[str, str], float] = {}      # (MN, what) -> when last tried
         self._sampled: set[tuple[str, str]] = set()         # (MN, incident id)
         self._tasks: set[asyncio.Task] = set()
@@ -122,13 +124,25 @@ class Gateway:
         """MN -> peer of every station that has spoken with a valid password."""
         return {mn: conn.peer for mn, conn in self._by_mn.items()}
 
+    @property
+    def confirmed_intervals(self) -> dict[str, int]:
+        """MN -> the real-time interval a station has confirmed executing on this gateway's request."""
+        return dict(self._applied)
+
+    @property
+    def sampled(self) -> frozenset[tuple[str, str]]:
+        """(MN, incident id) of every sample a station has confirmed taking."""
+        return frozenset(self._sampled)
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
         for conn in list(self._connections):
             conn.writer.close()
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -141,6 +155,9 @@ class Gateway:
             return
         conn = _Connection(peer, writer, _Bucket(self._limits.packets_per_second, self._limits.burst, loop.time()))
         self._connections.add(conn)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         partial_since: float | None = None
         try:
             while not conn.closing:
@@ -171,8 +188,12 @@ class Gateway:
             log.info("connection from %s%s ended: %s", peer, _who(conn), exc)
         except Exception:  # a defect here must cost one connection, never the gateway
             log.exception("connection from %s%s failed", peer, _who(conn))
+        except asyncio.CancelledError:
+            pass  # the gateway is closing
         finally:
             self._connections.discard(conn)
+            if task is not None:
+                self._tasks.discard(task)
             if conn.link is not None and self._by_mn.get(conn.link.mn) is conn:
                 del self._by_mn[conn.link.mn]
             for future in conn.answers.values():
@@ -303,9 +324,12 @@ class Gateway:
                 continue
             interval = order.rtd_interval_seconds
             # Restore only what this gateway changed: a station never shortened by it keeps its own setting.
+            # An incident resolved while its 1062 is still unanswered must still be restored, hence `_changed`.
             wants_interval = interval is not None and self._applied.get(link.mn) != interval and (
-                order.because_of is not None or link.mn in self._applied)
+                order.because_of is not None or link.mn in self._changed)
             if wants_interval and self._may_try(link.mn, f"1062:{interval}", now):
+                if order.because_of is not None:
+                    self._changed.add(link.mn)
                 self._spawn(self._command(conn, link, codes.SET_RTD_INTERVAL, f"RtdInterval={interval}",
                                           order.because_of, on_done=lambda mn=link.mn, i=interval: self._set(mn, i)))
             for sample in order.samples:
@@ -333,7 +357,7 @@ class Gateway:
 
     async def _command(self, conn: _Connection, link: StationLink, cn: str, cp: str, incident_id: str | None,
                        on_done: Callable[[], None]) -> None:
-        qn = new_qn(self._clock())
+        qn = self._qns.next(self._clock())
         flag = 5 if conn.version is Version.HJ212_2017 else 1
         packet = Packet(st=conn.st, cn=cn, pw=conn.password, mn=link.mn, cp=cp, qn=qn, flag=flag,
                         version=conn.version)
@@ -375,6 +399,27 @@ class Gateway:
         finally:
             conn.answers.pop((qn, codes.REQUEST_ANSWER), None)
             conn.answers.pop((qn, codes.EXECUTION_ANSWER), None)
+
+
+class QnSequence:
+    """Request numbers that never repeat. QN is the only key that pairs a station's answers with the request, so
+    two commands in the same millisecond (1062 and 3012 for one incident) must still differ: a repeat moves one
+    millisecond on."""
+
+    def __init__(self) -> None:
+        self._last: str | None = None
+
+    def next(self, now: dt.datetime) -> str:
+        qn = new_qn(now)
+        if self._last is not None and qn <= self._last:
+            qn = new_qn(_from_qn(self._last) + dt.timedelta(milliseconds=1))
+        self._last = qn
+        return qn
+
+
+def _from_qn(qn: str) -> dt.datetime:
+    return dt.datetime.strptime(qn[:14], "%Y%m%d%H%M%S").replace(
+        microsecond=int(qn[14:]) * 1000, tzinfo=CHINA)
 
 
 def new_qn(now: dt.datetime) -> str:
