@@ -14,6 +14,7 @@ FLAG_SPLIT = 0b10   # D: the packet is one of PNUM parts
 _FIELD_NAMES = ("QN", "PNUM", "PNO", "ST", "CN", "PW", "MN", "Flag")
 _QN = re.compile(r"^\d{17}\Z")
 _CODE = re.compile(r"^\d{4}\Z")
+_ST = re.compile(r"^\d{2}\Z")
 _MN = re.compile(r"^[0-9A-Za-z]{1,24}\Z")
 _PW = re.compile(r"^[\x21-\x7e]{1,9}\Z")
 
@@ -82,7 +83,7 @@ def parse_segment(segment: bytes) -> Packet:
         raise PacketError(f"QN {qn[:20]!r} is not yyyyMMddHHmmssSSS")
     if not _CODE.match(fields["CN"]):
         raise PacketError(f"CN {fields['CN'][:20]!r} is not a 4-digit command code")
-    if not re.match(r"^\d{2}\Z", fields["ST"]):
+    if not _ST.match(fields["ST"]):
         raise PacketError(f"ST {fields['ST'][:20]!r} is not a 2-digit system code")
     if not _MN.match(fields["MN"]):
         raise PacketError(f"MN {fields['MN'][:30]!r} is not 1-24 letters or digits")

@@ -407,19 +407,14 @@ class QnSequence:
     millisecond on."""
 
     def __init__(self) -> None:
-        self._last: str | None = None
+        self._last: dt.datetime | None = None
 
     def next(self, now: dt.datetime) -> str:
-        qn = new_qn(now)
-        if self._last is not None and qn <= self._last:
-            qn = new_qn(_from_qn(self._last) + dt.timedelta(milliseconds=1))
-        self._last = qn
-        return qn
-
-
-def _from_qn(qn: str) -> dt.datetime:
-    return dt.datetime.strptime(qn[:14], "%Y%m%d%H%M%S").replace(
-        microsecond=int(qn[14:]) * 1000, tzinfo=CHINA)
+        at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        if self._last is not None and at <= self._last:
+            at = self._last + dt.timedelta(milliseconds=1)
+        self._last = at
+        return new_qn(at)
 
 
 def new_qn(now: dt.datetime) -> str:
