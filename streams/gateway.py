@@ -9,6 +9,8 @@ import os
 import signal
 from collections.abc import Callable
 
+import uvloop
+
 from contingency import CompiledPlan
 from contingency.hj212 import OpenIncident, station_orders
 from contingency.loader import load_standards
@@ -77,4 +79,4 @@ def run_gateway(settings: Settings, plan: CompiledPlan) -> None:
             loop.add_signal_handler(sig, stop.set)
         await serve_gateway(settings, plan, stop=stop)
 
-    asyncio.run(main())
+    uvloop.run(main())

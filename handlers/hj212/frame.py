@@ -13,14 +13,22 @@ MAX_SEGMENT = 1024  # HJ 212-2017 6.3.1: the data segment is 0-1024 bytes
 _OVERHEAD = len(HEADER) + 4 + 4 + len(TRAILER)
 
 
+def _register_after(value: int) -> int:
+    for _ in range(8):
+        value = (value >> 1) ^ 0xA001 if value & 1 else value >> 1
+    return value
+
+
+# After `(crc >> 8) ^ byte` the register holds 8 bits, so its eight shifts depend on them alone: one lookup a byte.
+_TABLE = tuple(_register_after(value) for value in range(256))
+
+
 def crc16(data: bytes) -> int:
     """The CRC of HJ 212-2017 appendix A: over the data segment, reflected polynomial 0xA001, where each byte is
     XORed into the register after shifting its high byte down (unlike CRC-16/MODBUS)."""
     crc = 0xFFFF
     for byte in data:
-        crc = (crc >> 8) ^ byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        crc = _TABLE[(crc >> 8) ^ byte]
     return crc
 
 

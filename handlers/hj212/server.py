@@ -168,8 +168,9 @@ class Gateway:
                 else:
                     partial_since, wait = None, self._limits.idle_seconds
                 try:
-                    data = await asyncio.wait_for(reader.read(65536), max(wait, 0.0))
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(max(wait, 0.0)):  # unlike wait_for, no task per read
+                        data = await reader.read(65536)
+                except TimeoutError:
                     what = "a packet left incomplete" if conn.frames.pending else "idle"
                     log.info("closing %s%s: %s for %.0f s", peer, _who(conn), what,
                              self._limits.partial_seconds if conn.frames.pending else self._limits.idle_seconds)
@@ -247,7 +248,7 @@ class Gateway:
         report = None
         if is_upload(packet):
             whole = self._reassembler.add(packet, time.monotonic())
-            for parts in self._reassembler.expired(time.monotonic()):
+            for parts in self._reassembler.expired(time.monotonic()) if len(self._reassembler) else ():
                 log.warning("split upload QN %s from MN %s never completed (%d parts came)", parts[0].qn,
                             parts[0].mn, len(parts))
             if whole is not None:

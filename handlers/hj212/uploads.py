@@ -54,16 +54,18 @@ def is_upload(packet: Packet) -> bool:
 
 
 def parse_data_time(text: str) -> dt.datetime:
-    if len(text) != 14 or not text.isdigit():
+    if len(text) != 14 or not (text.isascii() and text.isdigit()):
         raise PacketError(f"DataTime {text[:20]!r} is not yyyyMMddHHmmss")
-    try:
-        return dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=CHINA)
+    try:  # by hand: strptime costs a tenth of the gateway's time per packet
+        return dt.datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
+                           int(text[12:]), tzinfo=CHINA)
     except ValueError:
         raise PacketError(f"DataTime {text} is not a real time") from None
 
 
 def format_data_time(when: dt.datetime) -> str:
-    return when.astimezone(CHINA).strftime("%Y%m%d%H%M%S")
+    t = when.astimezone(CHINA)
+    return f"{t.year:04d}{t.month:02d}{t.day:02d}{t.hour:02d}{t.minute:02d}{t.second:02d}"
 
 
 def read_upload(packet: Packet) -> Upload:

@@ -42,6 +42,22 @@ def test_crc16_is_not_modbus():
     assert crc16(b"") == 0xFFFF
 
 
+def appendix_a_crc(data: bytes) -> int:
+    """Appendix A's routine as the standard writes it, bit by bit: the reference for the table-driven one."""
+    crc = 0xFFFF
+    for byte in data:
+        crc = (crc >> 8) ^ byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+@FAST
+@given(st.binary(max_size=1100))
+def test_crc16_equals_the_bitwise_routine_of_appendix_a(data):
+    assert crc16(data) == appendix_a_crc(data)
+
+
 def test_encode_frame_reproduces_the_standards_packet():
     assert encode_frame(EXAMPLE) == EXAMPLE_PACKET
     assert encode_frame(EXAMPLE.decode("ascii")) == EXAMPLE_PACKET
