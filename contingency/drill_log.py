@@ -5,7 +5,8 @@ A line is
     {"topic": "readings", "key": "hlh_dsk_auto", "headers": {}, "at": "2026-07-01T08:00:00+08:00", "payload": {...}}
 
 - `topic`: a topic suffix without prefix (the drill runs under its own prefix): readings (StationReport),
-  reports (IncidentReport), commands (Command), inventory (InventoryMovement);
+  reports (IncidentReport), commands (Command), inventory (InventoryMovement), hj212-raw (StationPacket: an
+  HJ 212 packet as the gateway archived it; the drill reads it through the gateway's parser into a reading);
 - `key`: the Kafka key, which must be the payload's key (station_id / source_id or "unassigned" / depot_id);
 - `headers`: optional, string to string;
 - `at`: ISO time with an offset, the event's original timestamp; non-decreasing through the file; the payload's
@@ -34,6 +35,7 @@ from schemas.commands import Command
 from schemas.inventory import InventoryMovement
 from schemas.readings import StationReport
 from schemas.reports import IncidentReport
+from schemas.stations import StationPacket
 from schemas.topics import RECORDABLE
 
 if TYPE_CHECKING:
@@ -293,6 +295,15 @@ def _plan_problems(topic: str, event: BaseModel, payload: dict[str, Any], plan: 
                 problems.append((("measurements", index, "unit"),
                                  f"{measurement.unit!r} but the plan gives {measurement.parameter} in "
                                  f"{parameter.unit!r}"))
+    elif isinstance(event, StationPacket):
+        station = plan.stations.get(event.station_id)
+        if station is None:
+            return [(("station_id",), f"unknown station {event.station_id!r} (not in plan {plan.id})")]
+        if station.hj212 is None:
+            return [(("station_id",), f"station {event.station_id} has no hj212 identity in plan {plan.id}")]
+        if station.hj212.mn != event.mn:
+            problems.append((("mn",), f"{event.mn!r} but plan {plan.id} gives station {event.station_id} MN "
+                                      f"{station.hj212.mn!r}"))
     elif isinstance(event, IncidentReport):
         if event.source_id is not None and event.source_id not in plan.sources:
             problems.append((("source_id",), f"unknown source {event.source_id!r}"))

@@ -14,13 +14,15 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from pydantic import BaseModel
 
 from contingency.drill_log import DrillEntry, DrillLog
 from contingency.ids import derive
+from schemas.readings import StationReport
 from schemas.ticks import ClockTick, StationTick
-from schemas.topics import BY_SUFFIX, CLOCK, READINGS, TICKS, Topic
+from schemas.topics import BY_SUFFIX, CLOCK, HJ212_RAW, READINGS, TICKS, Topic
 
 DEFAULT_TICK = dt.timedelta(minutes=1)
 
@@ -69,18 +71,25 @@ def drill_steps(log: DrillLog, tick: dt.timedelta = DEFAULT_TICK) -> Iterator[St
             at += tick
 
 
-def log_stations(log: DrillLog) -> list[str]:
-    """The stations the log has readings of, in order of first appearance."""
+def log_stations(log: DrillLog, packet_readings: Mapping[int, StationReport] = MappingProxyType({})) -> list[str]:
+    """The stations the log has readings of (its own, and those its HJ 212 packets make), in order of first
+    appearance."""
     seen: dict[str, None] = {}
     for entry in log.entries:
         if entry.topic == READINGS.suffix:
             seen.setdefault(entry.key)
+        elif entry.line in packet_readings:
+            seen.setdefault(packet_readings[entry.line].station_id)
     return list(seen)
 
 
-def step_events(step: Step, drill_id: str, digest: str, stations: list[str],
-                first_codes: Mapping[str, str]) -> list[Outgoing]:
-    """What to send for a step. For an `@first:` command whose source has no incident yet, KeyError."""
+def step_events(step: Step, drill_id: str, digest: str, stations: list[str], first_codes: Mapping[str, str],
+                packet_readings: Mapping[int, StationReport] = MappingProxyType({})) -> list[Outgoing]:
+    """What to send for a step. For an `@first:` command whose source has no incident yet, KeyError.
+
+    `packet_readings` holds, by line, the reading each hj212-raw line makes when read through the gateway's parser
+    (the caller reads them: parsing the wire format is not the domain's); the packet goes to the drill's raw
+    archive and its reading to readings, as the gateway would have sent them."""
     if step.entry is None:
         ticks: list[Outgoing] = [
             Outgoing(TICKS, station, StationTick(event_id=derive("drill-tick", digest, station, step.at.isoformat()),
@@ -91,4 +100,11 @@ def step_events(step: Step, drill_id: str, digest: str, stations: list[str],
     entry = step.entry
     event = entry.resolve(first_codes)
     event = event.model_copy(update={"drill_id": drill_id, "event_id": derive("drill-event", digest, entry.line)})
-    return [Outgoing(BY_SUFFIX[entry.topic], entry.key, event, entry.at)]
+    out = [Outgoing(BY_SUFFIX[entry.topic], entry.key, event, entry.at)]
+    reading = packet_readings.get(entry.line) if entry.topic == HJ212_RAW.suffix else None
+    if reading is not None:
+        # From the reading's own id, not the line: a packet the station resent is the same reading, as live.
+        reading = reading.model_copy(update={"drill_id": drill_id,
+                                             "event_id": derive("drill-event", digest, reading.event_id)})
+        out.append(Outgoing(READINGS, reading.station_id, reading, entry.at))
+    return out

@@ -24,7 +24,9 @@ from contingency.drill_log import (
     parse_drill_log,
     read_lines,
 )
-from schemas.topics import Topic, TopicNames
+from handlers.hj212.replay import reading_ids
+from schemas.stations import StationPacket
+from schemas.topics import HJ212_RAW, READINGS, Topic, TopicNames
 
 if TYPE_CHECKING:
     from contingency.drill_report import DrillReport
@@ -61,8 +63,8 @@ def record_topics(bootstrap: str, names: TopicNames, topics: list[Topic], since:
     """
     unknown = [t.suffix for t in topics if not t.recordable]
     if unknown:
-        raise ValueError(f"cannot record {', '.join(unknown)}: a drill log holds readings, reports, commands and "
-                         "inventory")
+        raise ValueError(f"cannot record {', '.join(unknown)}: a drill log holds readings, reports, commands, "
+                         "inventory and hj212-raw")
     since_ms = _ms(since) if since is not None else None
     until_ms = _ms(until) if until is not None else None
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="ers-drill-record")
@@ -110,7 +112,21 @@ def record_topics(bootstrap: str, names: TopicNames, topics: list[Topic], since:
     finally:
         consumer.close()
     rows.sort(key=lambda row: row[:4])
-    return write_drill_log(out, [row[4] for row in rows])
+    return write_drill_log(out, _without_packet_readings([row[4] for row in rows]))
+
+
+def _without_packet_readings(entries: list[DrillEntry]) -> list[DrillEntry]:
+    """A recording of both hj212-raw and readings holds every gateway reading twice: as its packet and as the
+    reading made of it. The drill makes the reading again from the packet, so the reading line is left out."""
+    packets = [e.event for e in entries if e.topic == HJ212_RAW.suffix and isinstance(e.event, StationPacket)]
+    if not packets:
+        return entries
+    made = reading_ids(packets)
+    kept = [e for e in entries if not (e.topic == READINGS.suffix and str(getattr(e.event, "event_id", "")) in made)]
+    if len(kept) < len(entries):
+        log.info("drill record: left out %d readings that recorded HJ 212 packets make again",
+                 len(entries) - len(kept))
+    return kept
 
 
 def _entry(topic: Topic, record) -> DrillEntry | None:  # record: kafka ConsumerRecord

@@ -22,6 +22,10 @@ class StationPacket(Event):
     received_at: Timestamp
     drill_id: Identifier | None = None
 
+    @property
+    def key(self) -> str:
+        return self.mn
+
 
 class StationExchange(Event):
     """A command ERS sent a station because of an incident, or the station's answer to it; the incident's
@@ -38,3 +42,7 @@ class StationExchange(Event):
     detail: str = ""         # e.g. RtdInterval=60, or the answer's meaning (准备执行请求, 执行成功)
     result: str | None = None  # QnRtn / ExeRtn as the station sent it
     at: Timestamp
+
+    @property
+    def key(self) -> str:
+        return self.source_id

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from streams.cli_support import (UserError, aware_time, console, load_plan_or_fail, load_roster_or_fail,
                                  report_problems)
-from schemas.topics import RECORDABLE
+from schemas.topics import HJ212_RAW, RECORDABLE
 from streams.config import Settings
 
 
@@ -19,9 +19,10 @@ def add_drill_commands(sub: argparse._SubParsersAction) -> None:
     validate.add_argument("file", type=Path)
     validate.set_defaults(handler=cmd_drill_validate)
     record = actions.add_parser("record", help="write a drill log from the live topics")
-    record.add_argument("--topics", default=",".join(t.suffix for t in RECORDABLE),
+    record.add_argument("--topics", default=",".join(t.suffix for t in RECORDABLE if t is not HJ212_RAW),
                         help=f"comma-separated topic suffixes among {', '.join(t.suffix for t in RECORDABLE)} "
-                             "(default: all)")
+                             f"(default: all but {HJ212_RAW.suffix}; with it, the packets replay through the "
+                             "gateway's parser and the readings they made are left out of the log)")
     record.add_argument("--since", type=aware_time, default=None, help="ISO time with offset (inclusive)")
     record.add_argument("--until", type=aware_time, default=None, help="ISO time with offset (exclusive)")
     record.add_argument("--out", type=Path, required=True, help="the drill log to write (JSON Lines)")

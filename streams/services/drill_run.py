@@ -27,19 +27,23 @@ from contingency import Plan
 from contingency.drill_log import DrillLog
 from contingency.drill_report import DrillReport, build_report
 from contingency.drill_steps import Step, drill_steps, log_stations, step_events
+from contingency.hj212 import station_links
+from contingency.loader import load_standards
 from contingency.roster import Roster
 from handlers.database import make_engine, migrate
 from handlers.drill_files import DrillWebhook, write_drill_webhook
 from handlers.drill_outputs import DrillOutputs
+from handlers.hj212.packet import PacketError
+from handlers.hj212.replay import PacketReplay
 from handlers.inventory_store import InventoryStore, copy_ledger
 from handlers.kafka_admin import broker_reachable, topics_with_prefix
 from handlers.kafka_progress import GroupProgress
 from deploy.local.kafka import free_port
 from deploy.local.twilio_api import SANDBOX_FROM, LocalTwilioApi, fake_account_sid, fake_auth_token
 from deploy.local.worker_process import WorkerProcess
-from schemas import Notification, encode
+from schemas import Notification, StationPacket, StationReport, encode
 from streams.config import Settings
-from schemas.topics import TopicNames
+from schemas.topics import HJ212_RAW, TopicNames
 
 QUIET_TIMEOUT = 120.0  # seconds one step may take before the run is declared stuck
 
@@ -87,6 +91,28 @@ def new_drill_id(log_name: str, now: dt.datetime) -> str:
 Progress = Callable[[Step, int, list[Notification]], None]
 
 
+def read_packets(log: DrillLog, plan: Plan) -> dict[int, StationReport]:
+    """The reading each hj212-raw line makes through the gateway's parser, by line; DrillError naming every line
+    that would not parse (before anything is started)."""
+    factors = load_standards().hj212
+    replay = PacketReplay(station_links(plan, factors), factors)
+    readings: dict[int, StationReport] = {}
+    problems: list[str] = []
+    for entry in log.entries:
+        if entry.topic != HJ212_RAW.suffix or not isinstance(entry.event, StationPacket):
+            continue
+        try:
+            reading = replay.read(entry.event)
+        except PacketError as exc:
+            problems.append(f"{log.name}:{entry.line}: hj212-raw packet from MN {entry.event.mn}: {exc}")
+            continue
+        if reading is not None:
+            readings[entry.line] = reading
+    if problems:
+        raise DrillError("\n".join(problems))
+    return readings
+
+
 class DrillRunner:
     """One run of one log. `run()` returns the result; KeyboardInterrupt ends it early with a partial report."""
 
@@ -100,7 +126,8 @@ class DrillRunner:
         self.topics = drill_topics(drill_id, settings.partitions)
         self.workdir = (settings.data_dir / "drills" / drill_id).resolve()
         self.steps = list(drill_steps(log, options.tick))
-        self.stations = log_stations(log)
+        self.packet_readings = read_packets(log, plan)
+        self.stations = log_stations(log, self.packet_readings)
         self._sandbox: LocalTwilioApi | None = None
         self._worker: WorkerProcess | None = None
         self.ledger_copied = 0
@@ -203,7 +230,8 @@ class DrillRunner:
                         due = wall_zero + (step.at - log_zero).total_seconds() / self.options.speed
                         time.sleep(max(0.0, due - time.monotonic()))
                     try:
-                        outgoing = step_events(step, self.drill_id, self.digest, self.stations, outputs.first_codes)
+                        outgoing = step_events(step, self.drill_id, self.digest, self.stations, outputs.first_codes,
+                                               self.packet_readings)
                     except KeyError as exc:
                         skipped.append((step.entry.line if step.entry else 0,
                                         f"no incident at {exc.args[0]} yet for @first:{exc.args[0]}"))

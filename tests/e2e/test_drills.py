@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,10 +29,10 @@ from contingency.roster import load_roster
 from handlers.database import make_engine, migrate
 from handlers.inventory_store import InventoryStore
 from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token
-from schemas import InventoryMovement
+from schemas import InventoryMovement, StationReport
 from streams.config import Settings
 from streams.services.drill_run import DrillOptions, DrillRunner
-from schemas.topics import CLOCK, COMMANDS, DLQ, INCIDENTS, NOTIFICATIONS, READINGS, TICKS, TopicNames
+from schemas.topics import CLOCK, COMMANDS, DLQ, HJ212_RAW, INCIDENTS, NOTIFICATIONS, READINGS, TICKS, TopicNames
 from tests.integration.harness import DEFAULT_PLAN, DEFAULT_ROSTER, REPO, TopicReader, WorkerProcess, send
 
 pytestmark = pytest.mark.integration
@@ -217,6 +218,72 @@ def test_a_recorded_live_session_replayed_reproduces_its_incidents(production: W
                                                                ("tailings_phreatic_orange", "orange")]
     assert incident.code != next(r["code"] for r in events if r["type"] == "incident.opened"), \
         "a replayed session gets its own incident codes"
+
+
+def as_hj212_packets(lines: list[str]) -> list[str]:
+    """The log with every reading of an HJ 212 station turned into the real-time upload its data logger would
+    have sent (2017 edition, flags as letters), archived as the gateway archives it; the first packet is also
+    resent 30 s later (as a logger does when its answer got lost)."""
+    from contingency.hj212 import station_links
+    from contingency.loader import load_standards
+    from handlers.hj212.codes import DATA_FLAGS_2017
+    from handlers.hj212.frame import encode_frame
+    from handlers.hj212.packet import encode_segment
+    from handlers.hj212.station import Value, upload_packet
+
+    letters = {quality: letter for letter, quality in DATA_FLAGS_2017.items()}
+    links = {link.station_id: link for link in station_links(PLAN, load_standards().hj212).values()}
+    out: list[str] = []
+    for text in lines:
+        line = json.loads(text)
+        link = links.get(line["key"]) if line["topic"] == "readings" else None
+        if link is None:
+            out.append(text)
+            continue
+        report = StationReport.model_validate(line["payload"])
+        values = {link.code_for(m.parameter, True): Value(m.value, letters[m.flag]) for m in report.measurements}
+        at = dt.datetime.fromisoformat(line["at"])
+        sends = [at, at + dt.timedelta(seconds=30)] if not any('"hj212-raw"' in o for o in out) else [at]
+        for sent in sends:
+            frame = encode_frame(encode_segment(upload_packet(link.mn, "pw123456", report.observed_at, values, sent)))
+            packet = {"type": "station_packet", "mn": link.mn, "station_id": link.station_id, "cn": "2011",
+                      "version": "2017", "packet": frame.decode("ascii").rstrip("\r\n"), "peer": "10.15.0.7:40001",
+                      "received_at": sent.isoformat()}
+            out.append(json.dumps({"topic": "hj212-raw", "key": link.mn, "headers": {}, "at": sent.isoformat(),
+                                   "payload": packet}, ensure_ascii=False))
+    return out
+
+
+def without_codes(report: dict) -> str:
+    """The comparable report as text, each incident code replaced by its incident's place in the report (codes
+    derive from the readings' ids, which differ between a JSON reading and the packet that carries it)."""
+    text = json.dumps(report, ensure_ascii=False, sort_keys=True)
+    for index, incident in enumerate(report["incidents"]):
+        text = re.sub(rf"(?<![A-Z0-9]){incident['code']}(?![A-Z0-9])", f"<incident {index}>", text)
+    return text
+
+
+def test_hj212_packets_replay_through_the_gateways_parser_like_the_readings_they_carry(
+        production: WorkerProcess, broker: str, tmp_path: Path) -> None:
+    lines = as_hj212_packets(read_lines(DRILLS / "drinking-water-ammonia.jsonl"))
+    packets = [line for line in lines if '"hj212-raw"' in line]
+    assert len(packets) == 18 and not any('"readings"' in line for line in lines)
+    runner = run(production, broker, tmp_path, "drinking-water-hj212.jsonl", None, lines=lines)
+    report = runner.result.report
+    assert not report.partial and not report.skipped_lines
+    golden = json.loads((GOLDEN / "drinking-water-ammonia.json").read_text(encoding="utf-8"))
+    assert without_codes(comparable(report)) == without_codes(golden), \
+        "the same incidents, levels, times and SMS as the JSON readings gave (silence found too: the station ticks)"
+    raw, readings = TopicReader(broker, runner.topics.of(HJ212_RAW)), TopicReader(broker, runner.topics.of(READINGS))
+    try:
+        archived, made = raw.settle(1.0), readings.settle(1.0)
+    finally:
+        raw.close()
+        readings.close()
+    assert len(archived) == 18 and all(a["drill_id"] == runner.drill_id for a in archived)
+    assert len(made) == 18 and len({r["event_id"] for r in made}) == 17, "the resent packet is the same reading"
+    calibrating = [m for r in made for m in r["measurements"] if m["flag"] == "C"]
+    assert len(calibrating) == 3, "flag C on the wire is calibration again"
 
 
 def ers_drill(broker: str, production: WorkerProcess, data_dir: Path, *args: str) -> subprocess.Popen[str]:

@@ -85,3 +85,48 @@ def test_record_since_and_until(broker: str, produced, tmp_path: Path) -> None:
     log = read_drill_log(out)
     assert written == 3
     assert [e.at for e in log.entries] == [T0 + dt.timedelta(minutes=m) for m in (5, 10, 12)]
+
+
+def test_recording_packets_and_readings_leaves_out_the_readings_the_packets_make(broker: str, tmp_path: Path) -> None:
+    from contingency.hj212 import station_links
+    from contingency.loader import load_plan, load_standards
+    from handlers.hj212.frame import encode_frame
+    from handlers.hj212.packet import encode_segment
+    from handlers.hj212.replay import PacketReplay
+    from handlers.hj212.station import Value, upload_packet
+    from schemas import encode
+    from schemas.stations import StationPacket
+    from schemas.topics import HJ212_RAW
+    from tests.integration.harness import DEFAULT_PLAN
+
+    mn = "150000HLHDSK000000000001"
+    replay = PacketReplay(station_links(load_plan(DEFAULT_PLAN), load_standards().hj212), load_standards().hj212)
+    names = TopicNames(f"d{uuid.uuid4().hex[:8]}.", 4)
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    try:
+        admin.create_topics([NewTopic(names.of(READINGS), 1, 1), NewTopic(names.of(HJ212_RAW), 1, 1)])
+    finally:
+        admin.close()
+    producer = KafkaProducer(bootstrap_servers=broker, acks="all")
+    try:
+        for minute in (0, 5):  # what the gateway sends for each packet: the raw archive and the reading
+            at = T0 + dt.timedelta(minutes=minute)
+            frame = encode_frame(encode_segment(upload_packet(mn, "pw123456", at, {"w01001": Value(7.1)}, at)))
+            packet = StationPacket(mn=mn, station_id="hlh_dsk_auto", cn="2011", version="2017", peer="10.0.0.7:1",
+                                   packet=frame.decode("ascii").rstrip("\r\n"), received_at=at)
+            made = replay.read(packet)
+            assert made is not None
+            producer.send(names.of(HJ212_RAW), key=mn.encode(), value=encode(packet), timestamp_ms=ms(minute))
+            producer.send(names.of(READINGS), key=b"hlh_dsk_auto", value=encode(made), timestamp_ms=ms(minute))
+        # a reading that came another way (JSON on the topic) stays in the log
+        producer.send(names.of(READINGS), key=b"hlh_dsk_auto", value=json.dumps(reading("hlh_dsk_auto", 7, 7.0))
+                      .encode(), timestamp_ms=ms(7))
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+
+    both = tmp_path / "both.jsonl"
+    assert record_topics(broker, names, [READINGS, HJ212_RAW], None, None, both) == 3
+    assert [e.topic for e in read_drill_log(both).entries] == ["hj212-raw", "hj212-raw", "readings"]
+    readings_only = tmp_path / "readings.jsonl"
+    assert record_topics(broker, names, [READINGS], None, None, readings_only) == 3

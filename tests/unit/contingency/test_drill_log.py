@@ -173,6 +173,26 @@ def test_against_the_plan(arxan: Plan) -> None:
     assert parse_drill_log(lines(reading(station="nowhere_auto")), "d.jsonl").entries
 
 
+def packet(station: str = "hlh_dsk_auto", mn: str = "150000HLHDSK000000000001",
+           at: str = "2026-07-01T08:00:20+08:00") -> dict:
+    return {"topic": "hj212-raw", "key": mn, "at": at,
+            "payload": {"mn": mn, "station_id": station, "cn": "2011", "version": "2017", "peer": "10.0.0.7:40001",
+                        "packet": "##0010QN=1;CP=&&&&0000", "received_at": at}}
+
+
+def test_hj212_packets_against_the_plan(arxan: Plan) -> None:
+    assert parse_drill_log(lines(packet()), "d.jsonl", arxan).entries[0].topic == "hj212-raw"
+    assert problems({**packet(), "key": "x"}) == [
+        "d.jsonl:1: key: 'x' but the payload's key is '150000HLHDSK000000000001'"]
+    assert problems(packet(station="nowhere_auto"), plan=arxan) == [
+        "d.jsonl:1: payload.station_id: unknown station 'nowhere_auto' (not in plan arxan)"]
+    assert problems(packet(station="tailings_example_online"), plan=arxan) == [
+        "d.jsonl:1: payload.station_id: station tailings_example_online has no hj212 identity in plan arxan"]
+    assert problems(packet(mn="150000ARXSY0000000000001"), plan=arxan) == [
+        "d.jsonl:1: payload.mn: '150000ARXSY0000000000001' but plan arxan gives station hlh_dsk_auto MN "
+        "'150000HLHDSK000000000001'"]
+
+
 def test_every_problem_is_reported_not_only_the_first() -> None:
     found = problems("nope", reading(key="x"), reading(at="2026-07-01T07:00:00+08:00"))
     assert [p.split(": ")[0] for p in found] == ["d.jsonl:1", "d.jsonl:2", "d.jsonl:3"]

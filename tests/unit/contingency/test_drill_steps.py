@@ -74,3 +74,36 @@ def test_first_references_resolve_to_the_code_of_the_first_incident() -> None:
 
 def test_an_empty_log_has_no_steps() -> None:
     assert list(drill_steps(parse_drill_log([], "empty.jsonl"))) == []
+
+
+def packet_line(minute: int, mn: str = "150000HLHDSK000000000001", station: str = "hlh_dsk_auto") -> str:
+    at = T.format(minute, 20)
+    return json.dumps({"topic": "hj212-raw", "key": mn, "at": at, "payload": {
+        "type": "station_packet", "mn": mn, "station_id": station, "cn": "2011", "version": "2017",
+        "packet": "##0010QN=1;CP=&&&&0000", "peer": "10.0.0.7:40001", "received_at": at}})
+
+
+def made_reading(minute: int, event_id: str) -> StationReport:
+    return StationReport.model_validate({
+        "event_id": event_id, "station_id": "hlh_dsk_auto", "observed_at": T.format(minute, 0),
+        "measurements": [{"parameter": "pH", "value": 6.1, "unit": "dimensionless"}]})
+
+
+def test_a_packet_goes_to_the_raw_archive_and_its_reading_to_readings_with_the_drill_id() -> None:
+    lines = [packet_line(0), packet_line(1), packet_line(2, "150000YRSWWTP00000000001", "yirshi_wwtp_online")]
+    log = parse_drill_log(lines, "p.jsonl")
+    same = "7c6f7d4e-57a8-5d76-9a8b-1f1a6f1c2b10"
+    made = {1: made_reading(0, same), 2: made_reading(0, same)}  # line 2: the station resent line 1's packet
+    assert log_stations(log, made) == ["hlh_dsk_auto"], "stations whose packets make readings get ticks"
+    steps = [s for s in drill_steps(log) if not s.is_clock]
+    first, resent, archived_only = (step_events(s, "d1", log_digest(lines), [], {}, made) for s in steps)
+    assert [(o.topic.suffix, o.key) for o in first] == [("hj212-raw", "150000HLHDSK000000000001"),
+                                                        ("readings", "hlh_dsk_auto")]
+    assert all(o.event.drill_id == "d1" and o.at == steps[0].at for o in first)
+    assert first[1].event.observed_at == made[1].observed_at, "the reading keeps the packet's DataTime"
+    assert first[1].event.event_id != made[1].event_id, "a drill's ids are not production's"
+    assert resent[1].event.event_id == first[1].event.event_id, "a resent packet is the same reading, as live"
+    assert first[0].event.event_id != resent[0].event.event_id, "but each packet is archived"
+    assert [o.topic.suffix for o in archived_only] == ["hj212-raw"]
+    with_none = step_events(steps[0], "d1", log_digest(lines), [], {})
+    assert [o.topic.suffix for o in with_none] == ["hj212-raw"]
