@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -23,6 +22,7 @@ from urllib3.exceptions import NewConnectionError
 
 from contingency.phones import mask
 from handlers.phones import mask_in_text, mask_logger
+from handlers.sms_errors import PermanentSmsError, RetryableSmsError, SentMessage, SmsError
 from handlers.times import as_utc
 
 log = logging.getLogger("ers.sms")
@@ -30,64 +30,6 @@ log = logging.getLogger("ers.sms")
 TWILIO_API = "https://api.twilio.com"
 # 503 and 429 are refusals made before a message exists; any other 5xx may come after Twilio created it.
 _REFUSED_BEFORE_CREATION = {429, 503}
-
-
-@dataclass(frozen=True)
-class SentMessage:
-    sid: str
-    status: str
-    num_segments: int
-
-
-class SmsError(Exception):
-    pass
-
-
-class RetryableSmsError(SmsError):
-    """Worth trying again later: 5xx, 429, timeouts, connection errors.
-
-    `retry_after`: seconds the provider asked us to wait (Retry-After), if it said.
-    `maybe_sent`: the request may have reached Twilio and created the message (a timeout after sending,
-    a 500), so a careful caller looks for it (`find_sent`) before sending again.
-    """
-
-    def __init__(self, retry_after: float | None = None, reason: str = "", *, maybe_sent: bool = False) -> None:
-        super().__init__(reason or "temporary SMS failure")
-        self.retry_after = retry_after
-        self.reason = reason
-        self.maybe_sent = maybe_sent
-
-
-class PermanentSmsError(SmsError):
-    """Sending this message again will not help (4xx other than 429): bad number, bad credentials, ..."""
-
-    def __init__(self, code: int | None, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Deterministic exponential backoff: base, base*factor, base*factor^2, ... capped at max_delay.
-
-    A provider's Retry-After is used as it is; one longer than max_retry_after ends the retries,
-    since an emergency alert should rather be reported failed than wait silently for minutes.
-    """
-
-    max_attempts: int = 5
-    base_delay: float = 1.0
-    factor: float = 2.0
-    max_delay: float = 30.0
-    max_retry_after: float = 120.0
-
-    def next_delay(self, attempt: int, retry_after: float | None = None) -> float | None:
-        """Seconds to wait after failed attempt number `attempt` (1-based), or None: give up."""
-        if attempt >= self.max_attempts:
-            return None
-        if retry_after is not None:
-            return max(0.0, retry_after) if retry_after <= self.max_retry_after else None
-        return min(self.max_delay, self.base_delay * self.factor ** (attempt - 1))
 
 
 class RedirectingHttpClient(TwilioHttpClient):
@@ -200,7 +142,8 @@ class TwilioSms:
                 retry_after = _retry_after(self._http.last_response())
                 log.warning("%s %s: HTTP %s (%s), retryable, retry after %s", what, mask(to), status, text, retry_after)
                 return RetryableSmsError(retry_after, f"HTTP {status}: {text}",
-                                         maybe_sent=not listing and status not in _REFUSED_BEFORE_CREATION)
+                                         maybe_sent=not listing and status not in _REFUSED_BEFORE_CREATION,
+                                         limited=status == 429)
             log.error("%s %s: HTTP %s, Twilio error %s: %s", what, mask(to), status, code, text)
             return PermanentSmsError(code if isinstance(code, int) else None, text)
         if isinstance(exc, requests.Timeout | requests.ConnectionError):

@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from contingency.phones import mask
-from handlers.sms_gateway import PermanentSmsError, RetryableSmsError, RetryPolicy, SentMessage
+from handlers.sms_errors import PermanentSmsError, RetryableSmsError, RetryPolicy, SentMessage
 from handlers.sms_outbox import OutboxState, SmsOutbox
 from schemas.notifications import Notification
 

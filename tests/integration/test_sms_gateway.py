@@ -11,9 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from aiohttp import web
 
-from handlers.sms_gateway import (
-    PermanentSmsError, RedirectingHttpClient, RetryableSmsError, RetryPolicy, SentMessage, TwilioSms,
-)
+from handlers.sms_errors import PermanentSmsError, RetryableSmsError, RetryPolicy, SentMessage
+from handlers.sms_gateway import RedirectingHttpClient, TwilioSms
 from deploy.local.twilio_api import AiohttpThread, LocalTwilioApi, fake_account_sid, fake_auth_token
 
 OFFICER = "+8613800000001"

@@ -15,7 +15,8 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
 from handlers.database import make_engine, migrate
-from handlers.sms_gateway import RetryPolicy, TwilioSms
+from handlers.sms_errors import RetryPolicy
+from handlers.sms_gateway import TwilioSms
 from handlers.sms_outbox import SmsOutbox
 from streams.services.sms_delivery import deliver
 from deploy.local.twilio_api import AiohttpThread, LocalTwilioApi, fake_account_sid, fake_auth_token

@@ -19,7 +19,7 @@ from contingency import load_plan, load_roster
 from contingency.desk import Books
 from contingency.incident_states import Board
 from handlers.database import make_engine, migrate
-from handlers.sms_gateway import SentMessage
+from handlers.sms_errors import SentMessage
 from handlers.sms_outbox import SmsOutbox
 from handlers.twilio_webhook import WebhookGuard
 from schemas import Command, Detection, Notification, StationReport, encode
