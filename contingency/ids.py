@@ -26,6 +26,34 @@ def code_candidates(incident_id: uuid.UUID):
         attempt += 1
 
 
+EXTENSION_DIGITS = 5  # 23**3 = 12167 codes: five digits
+
+
+def extension_of(code: str) -> str | None:
+    """The SMS extension (Aliyun's SmsUpExtendCode) that stands for an incident code: a reply sent to it comes back
+    with it, so a bare "1" can be tied to that incident. None for a string that is not an incident code."""
+    number = 0
+    for letter in reversed(code.upper()):
+        if letter not in CODE_ALPHABET:
+            return None
+        number = number * len(CODE_ALPHABET) + CODE_ALPHABET.index(letter)
+    return f"{number:0{EXTENSION_DIGITS}d}" if len(code) == CODE_LENGTH else None
+
+
+def code_of_extension(extension: str) -> str | None:
+    """The incident code an extension stands for, or None."""
+    if len(extension) != EXTENSION_DIGITS or not extension.isdigit():
+        return None
+    number = int(extension)
+    if number >= len(CODE_ALPHABET) ** CODE_LENGTH:
+        return None
+    letters = []
+    for _ in range(CODE_LENGTH):
+        number, digit = divmod(number, len(CODE_ALPHABET))
+        letters.append(CODE_ALPHABET[digit])
+    return "".join(letters)
+
+
 def receipt_id(notification_id: uuid.UUID, source: str, status: str) -> uuid.UUID:
     """The event id of a delivery receipt: one per notification, reporter ("dispatch", "twilio") and status, so a
     receipt reported again is the same event."""

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from contingency.ids import derive
 from contingency.ledger import LedgerError, Lot, StockLevel
 from contingency.plan import Plan
-from contingency.roster import Roster, on_duty
+from contingency.roster import Roster, on_duty, templates_for
+from contingency.sms_templates import compose
 from contingency.sms_text import fits
 from schemas import InventoryMovement, Notification
 
@@ -51,8 +52,12 @@ def _to_officers(plan: Plan, roster: Roster, body: str, cause: object, now: dt.d
     notices = []
     for person in on_duty(roster, ROLE, now):
         notification_id = derive(cause, person.id)
+        # the template's own text says 【物资】; its slot holds what the notice is about
+        message = compose(templates_for(roster, person), "materials",
+                          {"drill": "", "text": body.removeprefix("【物资】")}, body)
         notices.append(Notification(event_id=notification_id, notification_id=notification_id, person_id=person.id,
-                                    to=person.phone, body=body, created_at=now))
+                                    to=person.phone, body=message.body, template=message.template,
+                                    params=dict(message.params), created_at=now))
     return notices
 
 

@@ -30,9 +30,10 @@ from contingency.paging_mail import Desk
 from contingency.paging_state import Closed, Held, IncidentPaging, PagingBook
 from contingency.plan import EscalationChain, Plan
 from contingency.roster import (Person, Roster, drill_recipient, is_drill_phone, language_of, on_duty, person_by_id,
-                                under_maintenance)
+                                templates_for, under_maintenance)
 from contingency.reports import STATION_ID as REPORT_STATION
-from contingency.sms_text import Facts, Kind, incident_text, local_time, reply
+from contingency.sms_templates import compose
+from contingency.sms_text import Facts, Kind, incident_params, incident_text, local_time
 
 FAILED = ("failed", "undelivered")
 
@@ -69,7 +70,7 @@ def on_command(plan: Plan, roster: Roster, incidents: IncidentBook, book: Paging
         return desk.book(), [], desk.notifications
     facts = facts_for(plan, book, incident)
     if sender is not None and is_drill_phone(roster, sender.id) and facts.drill_id is None:
-        desk.reply(sender, reply("drill_only", language, drill=True), facts, command.event_id)
+        desk.reply(sender, "drill_only", facts, command.event_id, language=language, drill=True)
         return desk.book(), [], desk.notifications
     record = desk.incidents.get(str(incident.incident_id))
     if command.action == "ack":
@@ -229,12 +230,11 @@ def _answer_unknown(desk: Desk, command: Command, sender: Person | None, languag
     closed = _find_closed(desk.closed, command)
     drill = sender is not None and is_drill_phone(desk.roster, sender.id)
     if closed is not None:
-        body = reply("closed", language, drill=drill, code=closed.code, actor=_name(desk.roster, closed.actor),
-                     time=local_time(closed.closed_at, desk.roster.tz))
+        desk.reply(sender, "closed", None, command.event_id, language=language, drill=drill, code=closed.code,
+                   actor=_name(desk.roster, closed.actor), time=local_time(closed.closed_at, desk.roster.tz))
     else:
         code = command.incident_code or str(command.incident_id)[:8]
-        body = reply("not_found", language, drill=drill, code=code.upper())
-    desk.reply(sender, body, None, command.event_id)
+        desk.reply(sender, "not_found", None, command.event_id, language=language, drill=drill, code=code.upper())
 
 
 def _ack_command(desk: Desk, incident: OpenIncident, record: IncidentPaging | None, facts: Facts, command: Command,
@@ -243,14 +243,14 @@ def _ack_command(desk: Desk, incident: OpenIncident, record: IncidentPaging | No
     if (record.stage == "acknowledged") if record is not None else incident.acknowledged:
         first = record.acked_by if record is not None and record.acked_by else None
         if first != command.actor:
-            desk.reply(sender, reply("already_acked", language, drill=drill, code=facts.code,
-                                     actor=_name(desk.roster, first) if first else "-"), facts, command.event_id)
+            desk.reply(sender, "already_acked", facts, command.event_id, language=language, drill=drill,
+                       code=facts.code, actor=_name(desk.roster, first) if first else "-")
         return []
     event = IncidentAcknowledged(
         event_id=derive("incident.acknowledged", command.event_id), incident_id=incident.incident_id,
         source_id=incident.source_id, occurred_at=command.issued_at, drill_id=incident.drill_id,
         actor=command.actor, command_id=command.event_id)
-    desk.reply(sender, reply("ack_done", language, drill=drill, code=facts.code), facts, command.event_id)
+    desk.reply(sender, "ack_done", facts, command.event_id, language=language, drill=drill, code=facts.code)
     if record is not None:
         _acknowledge(desk, record, command.actor)
         _tell(desk, record, "acked", command.event_id, _name(desk.roster, command.actor), skip=command.actor)
@@ -263,8 +263,8 @@ def _resolve_command(desk: Desk, incident: OpenIncident, record: IncidentPaging 
         event_id=derive("incident.resolved", command.event_id), incident_id=incident.incident_id,
         source_id=incident.source_id, occurred_at=command.issued_at, drill_id=incident.drill_id,
         actor=command.actor, reason=command.note, command_id=command.event_id)
-    desk.reply(sender, reply("resolve_done", language, drill=facts.drill_id is not None, code=facts.code), facts,
-               command.event_id)
+    desk.reply(sender, "resolve_done", facts, command.event_id, language=language, drill=facts.drill_id is not None,
+               code=facts.code)
     if record is not None:
         _resolve(desk, record, command.actor, command.event_id, skip=command.actor)
     else:
@@ -278,7 +278,7 @@ def _escalate_command(desk: Desk, record: IncidentPaging | None, facts: Facts, c
     drill = facts.drill_id is not None
     chain = desk.plan.chain_for(facts.level)
     if record is None or record.tier + 1 >= len(chain.tiers):
-        desk.reply(sender, reply("top_tier", language, drill=drill, code=facts.code), facts, command.event_id)
+        desk.reply(sender, "top_tier", facts, command.event_id, language=language, drill=drill, code=facts.code)
         return
     tier = record.tier + 1
     if record.stage == "acknowledged":  # the one handling it asks for help: page, but no timer
@@ -288,8 +288,8 @@ def _escalate_command(desk: Desk, record: IncidentPaging | None, facts: Facts, c
     record = _store(desk, record.model_copy(update=update))
     paged = _escalate(desk, record, f"escalated by {command.actor}", "escalation")
     names = "、".join(_name(desk.roster, r) for r in paged) or "-"
-    desk.reply(sender, reply("escalated", language, drill=drill, code=facts.code, tier=tier + 1, names=names),
-               facts, command.event_id)
+    desk.reply(sender, "escalated", facts, command.event_id, language=language, drill=drill, code=facts.code,
+               tier=tier + 1, names=names)
 
 
 def _escalate(desk: Desk, record: IncidentPaging, reason: str, kind: Kind) -> list[str]:
@@ -334,11 +334,15 @@ def _post(desk: Desk, record: IncidentPaging, recipient: str, kind: Kind, cause:
         return
     facts = desk.incidents.get(str(record.facts.incident_id), record).facts
     waited = (desk.now - record.started_at).total_seconds() // 60
-    body = incident_text(kind, facts, language=language_of(desk.roster, person), tz=desk.roster.tz, actor=actor,
+    language = language_of(desk.roster, person)
+    body = incident_text(kind, facts, language=language, tz=desk.roster.tz, actor=actor,
                          waited_minutes=waited, previous_level=previous_level, round_number=record.round + 1,
                          extra_line=facts.materials or None)
+    template, params = incident_params(kind, facts, language=language, tz=desk.roster.tz, actor=actor,
+                                       waited_minutes=waited, round_number=record.round + 1)
+    message = compose(templates_for(desk.roster, person), template, params, body)
     held = Held(message_id=derive("sms", cause, recipient, kind, facts.incident_id), kind=kind, facts=facts,
-                body=body, actor=actor, step=step)
+                body=message.body, actor=actor, step=step, template=message.template, params=dict(message.params))
     urgent = facts.level == WarningLevel.RED and kind in ("page", "escalation", "repeat", "raise", "notify")
     desk.post(recipient, held, urgent=urgent)
 

@@ -23,8 +23,10 @@ from contingency.ids import derive
 from contingency.paging_state import (RECENT_CLOSED, RECENT_INPUTS, RECENT_SENT, Closed, Held, IncidentPaging,
                                       Mailbox, PagingBook, Sent)
 from contingency.plan import Plan
-from contingency.roster import Person, Roster, drill_may_reach, language_of, person_by_id
-from contingency.sms_text import Facts, Item, bundle_text, summary_text
+from contingency.roster import Person, Roster, drill_may_reach, language_of, person_by_id, templates_for
+from contingency.sms_templates import Message, compose
+from contingency.sms_text import Facts, Item, bundle_text, list_params, reply_params, summary_text
+from contingency.sms_text import reply as reply_text
 
 HOUR = dt.timedelta(hours=1)
 
@@ -83,13 +85,19 @@ class Desk:
             box = self._counted(box).model_copy(update={"held": (), "window_until": self.now + window})
         self.mailboxes[recipient] = box
 
-    def reply(self, person: Person | None, body: str, facts: Facts | None, cause: uuid.UUID) -> None:
+    def reply(self, person: Person | None, key: str, facts: Facts | None, cause: uuid.UUID, *, language: str,
+              drill: bool, **fields: object) -> None:
+        """Answer the person who sent a command (contingency.sms_text's reply `key`, with its fields)."""
         if person is None or (facts is not None and self._reachable(person.id, facts) is None):
             return
+        kind, params = reply_params(key, language, drill=drill, **fields)
+        message = compose(templates_for(self.roster, person), kind, params,
+                          reply_text(key, language, drill=drill, **fields))
         notification_id = derive("sms.reply", cause, person.id)
         self.notifications.append(Notification(
             event_id=notification_id, notification_id=notification_id, person_id=person.id, to=person.phone,
-            body=body, incident_ids=[facts.incident_id] if facts else [], created_at=self.now,
+            body=message.body, template=message.template, params=dict(message.params),
+            incident_ids=[facts.incident_id] if facts else [], created_at=self.now,
             drill_id=facts.drill_id if facts else None))
 
     def _reachable(self, recipient: str, facts: Facts) -> Person | None:
@@ -147,16 +155,22 @@ class Desk:
         language = language_of(self.roster, person)
         drill = any(m.facts.drill_id for m in messages)
         if len(messages) == 1 and not summary:
-            notification_id, body = messages[0].message_id, messages[0].body
+            notification_id = messages[0].message_id
+            message = Message(messages[0].body, messages[0].template, messages[0].params)
         else:
             items = [Item(m.kind, m.facts, m.actor) for m in messages]
-            body = (summary_text(items, self.roster.paging.cap_per_hour, language=language, drill=drill) if summary
+            cap = self.roster.paging.cap_per_hour
+            body = (summary_text(items, cap, language=language, drill=drill) if summary
                     else bundle_text(items, language=language, drill=drill))
+            kind, params = list_params("summary" if summary else "bundle", items, language=language, drill=drill,
+                                       cap=cap if summary else None)
+            message = compose(templates_for(self.roster, person), kind, params, body)
             notification_id = derive("sms.bundle", person.id, *(m.message_id for m in messages))
         incident_ids = list(dict.fromkeys(m.facts.incident_id for m in messages))
         self.notifications.append(Notification(
             event_id=notification_id, notification_id=notification_id, person_id=person.id, to=person.phone,
-            body=body, incident_ids=incident_ids, created_at=self.now,
+            body=message.body, template=message.template, params=dict(message.params), incident_ids=incident_ids,
+            created_at=self.now,
             drill_id=next((m.facts.drill_id for m in messages if m.facts.drill_id), None)))
         steps = {str(m.facts.incident_id): m.step for m in messages if m.step is not None}
         if steps:  # only pages: a failed delivery of anything else changes nothing

@@ -5,7 +5,7 @@ import datetime as dt
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from contingency.sms_text import Facts, Kind
 
@@ -57,6 +57,8 @@ class Held(_StateModel):
     body: str
     actor: str = ""
     step: str | None = None   # for pages: the escalation step, so a failed delivery can move that step on
+    template: str | None = None                       # as Notification.template / params
+    params: dict[str, str] = Field(default_factory=dict)
 
 
 class Mailbox(_StateModel):

@@ -22,8 +22,9 @@ from schemas.incident_states import IncidentState
 from contingency.ids import CODE_LENGTH, derive
 from contingency.incident_states import Board
 from contingency.plan import Plan
-from contingency.roster import Person, Roster, is_drill_phone, language_of, person_by_id
-from contingency.sms_text import Item, lang, list_text, local_time, reply
+from contingency.roster import Person, Roster, is_drill_phone, language_of, person_by_id, templates_for
+from contingency.sms_templates import Message, compose
+from contingency.sms_text import Item, lang, list_params, list_text, local_time, reply, reply_params
 
 Action = Literal["ack", "resolve", "status", "help"]
 
@@ -80,49 +81,55 @@ def _is_code(token: str) -> bool:
 
 
 def answer_reply(plan: Plan, roster: Roster, board: Board, person: Person | None, reply_: Reply, now: dt.datetime,
-                 language: str | None = None, message_id: str = "") -> tuple[str, Command | None]:
-    """The reply text for TwiML and the command to publish, if any, from the incident read model (`board`).
+                 language: str | None = None, message_id: str = "", context_code: str | None = None
+                 ) -> tuple[Message | None, Command | None]:
+    """The answer to send back (None: none) and the command to publish, if any, from the incident read model.
 
-    When a command is returned the text is "": the incident desk confirms (or says who was first) once it has
-    applied the command in order, so a person never gets two answers that disagree. `message_id` (Twilio's
-    MessageSid) makes the command id stable across webhook retries; without it the id derives from sender,
-    time and reply.
+    When a command is returned there is no answer: the incident desk confirms (or says who was first) once it
+    has applied the command in order, so a person never gets two answers that disagree. `message_id` (Twilio's
+    MessageSid, Aliyun's sequence id) makes the command id stable across webhook retries; without it the id
+    derives from sender, time and reply. `context_code`: the incident the replied-to message was about (Aliyun
+    ties a reply to its message by extension code), so a bare "1" acknowledges that one even when several wait.
     """
     language = lang(language or language_of(roster, person))
+
+    def say(key: str, drill: bool = False, **fields: object) -> Message:
+        return _say(roster, person, key, language, drill, **fields)
+
     if person is None:
-        return reply("unknown_sender", language), None
+        return say("unknown_sender"), None
     drill_phone = is_drill_phone(roster, person.id)
     visible = [s for s in board.open.values() if (s.drill_id is not None) == drill_phone]
     if reply_.action == "help":
-        return reply("help", language, drill=drill_phone), None
+        return say("help", drill_phone), None
     if reply_.action == "status":
-        return _status(roster, visible, language, drill_phone), None
-    code = reply_.code
+        return _status(roster, person, visible, language, drill_phone), None
+    code = reply_.code or context_code
     if code is None:
         if reply_.action == "resolve":
-            return _listing(visible, "need_code", language, drill_phone), None
+            return _listing(roster, person, visible, "need_code", language, drill_phone), None
         visible_ids = {s.incident_id for s in visible}
         pending = [s for s in board.pending_for(person.id) if s.incident_id in visible_ids]
         if not pending:
-            return reply("no_pending", language, drill=drill_phone), None
+            return say("no_pending", drill_phone), None
         if len(pending) > 1:
-            return _listing(pending, "choose", language, drill_phone), None
+            return _listing(roster, person, pending, "choose", language, drill_phone), None
         code = pending[0].code
     incident = board.by_code(code)
     if incident is None or (incident.drill_id is not None) != drill_phone:
         if incident is not None and drill_phone:
-            return reply("drill_only", language, drill=True), None
+            return say("drill_only", True), None
         closed = next((c for c in reversed(board.closed) if c.code == code and (c.drill_id is not None) == drill_phone),
                       None)
         if closed is not None:
             actor = person_by_id(roster, closed.actor)
-            return reply("closed", language, drill=drill_phone, code=code, actor=actor.name if actor else closed.actor,
-                         time=local_time(closed.closed_at, roster.tz)), None
-        return reply("not_found", language, drill=drill_phone, code=code), None
+            return say("closed", drill_phone, code=code, actor=actor.name if actor else closed.actor,
+                       time=local_time(closed.closed_at, roster.tz)), None
+        return say("not_found", drill_phone, code=code), None
     command = Command(event_id=sms_command_id(message_id or f"{person.id}|{now.isoformat()}|{reply_.action}|{code}"), action=reply_.action, incident_id=incident.incident_id,
                       incident_code=incident.code, source_id=incident.source_id, actor=person.id, channel="sms",
                       issued_at=now, note=reply_.note, drill_id=incident.drill_id)
-    return "", command
+    return None, command
 
 
 def sms_command_id(message_id: str) -> uuid.UUID:
@@ -130,9 +137,14 @@ def sms_command_id(message_id: str) -> uuid.UUID:
     return derive("command.sms", message_id)
 
 
-def _status(roster: Roster, visible: list[IncidentState], language: str, drill: bool) -> str:
+def _say(roster: Roster, person: Person | None, key: str, language: str, drill: bool, **fields: object) -> Message:
+    kind, params = reply_params(key, language, drill=drill, **fields)
+    return compose(templates_for(roster, person), kind, params, reply(key, language, drill=drill, **fields))
+
+
+def _status(roster: Roster, person: Person, visible: list[IncidentState], language: str, drill: bool) -> Message:
     if not visible:
-        return reply("status_none", language, drill=drill)
+        return _say(roster, person, "status_none", language, drill)
     items = []
     for state in _ordered(visible):
         if state.acknowledged_by is not None:
@@ -141,16 +153,19 @@ def _status(roster: Roster, visible: list[IncidentState], language: str, drill: 
         else:
             items.append(Item("page", state.facts))
     header = reply("status", language, n=len(items))
-    return list_text(header + (" " if language == "en" else ""), items, language=language, drill=drill,
+    text = list_text(header + (" " if language == "en" else ""), items, language=language, drill=drill,
                      tail=reply("reply_many", language))
+    return compose(templates_for(roster, person), *list_params("status", items, language=language, drill=drill), text)
 
 
-def _listing(states: list[IncidentState], key: str, language: str, drill: bool) -> str:
+def _listing(roster: Roster, person: Person, states: list[IncidentState], key: str, language: str,
+             drill: bool) -> Message:
     if not states:
-        return reply("status_none", language, drill=drill)
+        return _say(roster, person, "status_none", language, drill)
     items = [Item("page", s.facts) for s in _ordered(states)]
     header = reply(key, language, n=len(items))
-    return list_text(header + (" " if language == "en" else ""), items, language=language, drill=drill)
+    text = list_text(header + (" " if language == "en" else ""), items, language=language, drill=drill)
+    return compose(templates_for(roster, person), *list_params("status", items, language=language, drill=drill), text)
 
 
 def _ordered(states: list[IncidentState]) -> list[IncidentState]:

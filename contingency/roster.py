@@ -20,9 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from contingency.loader import _from_pydantic, _line_of, yaml_with_lines  # the plan loader's line tracking
 from contingency.plan import Identifier, Plan, Text
 from contingency.problems import PlanError, Problem
+from contingency.sms_templates import TemplateSet
 
 Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
 Language = Literal["zh-CN", "en"]
+SmsProvider = Literal["twilio", "aliyun"]
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
@@ -36,6 +38,9 @@ class Person(RosterModel):
     roles: list[Identifier] = Field(default_factory=list, description="roles this person can hold")
     phone: Phone = Field(description="E.164, e.g. +8613800000001")
     language: Language | None = Field(None, description="SMS language; the roster's `language` when absent")
+    sms_provider: SmsProvider | None = Field(
+        None, description="reach this person through this provider instead of the deployment's (ERS_SMS_PROVIDER), "
+                          "e.g. twilio for a number outside mainland China")
 
 
 class DrillPhone(RosterModel):
@@ -43,6 +48,7 @@ class DrillPhone(RosterModel):
     name: Text
     phone: Phone
     language: Language | None = None
+    sms_provider: SmsProvider | None = None
 
 
 class Rotation(RosterModel):
@@ -124,6 +130,9 @@ class Roster(RosterModel):
     maintenance: list[Maintenance] = Field(default_factory=list)
     # Never read from a file: only `ers drill run --live-roster` turns it on (see `for_live_drills`).
     live_drills: bool = Field(False, exclude=True)
+    # Set by the deployment (ERS_SMS_PROVIDER and the template file next to the roster), never by the file.
+    sms_provider: SmsProvider = Field("twilio", exclude=True)
+    templates: TemplateSet | None = Field(None, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -133,6 +142,10 @@ class Roster(RosterModel):
         if "live_drills" in data:
             raise ValueError("live_drills cannot be set in a roster file: drills page drill phones unless "
                              "`ers drill run --live-roster` is given")
+        for deployed in ("sms_provider", "templates"):
+            if deployed in data:
+                raise ValueError(f"{deployed} cannot be set in a roster file: it is the deployment's "
+                                 "(ERS_SMS_PROVIDER, ERS_SMS_TEMPLATES)")
         data = dict(data)
         for section in ("people", "drill_phones"):
             if isinstance(data.get(section), dict):
@@ -226,6 +239,21 @@ def for_live_drills(roster: Roster) -> Roster:
     return roster.model_copy(update={"live_drills": True})
 
 
+def for_sms(roster: Roster, provider: str, templates: TemplateSet | None) -> Roster:
+    """The roster as a deployment sends SMS: its default provider, and the registered templates (required when
+    anyone is reached through a template provider)."""
+    return roster.model_copy(update={"sms_provider": provider, "templates": templates})
+
+
+def provider_of(roster: Roster, person: Person | None) -> str:
+    return (person.sms_provider if person is not None else None) or roster.sms_provider
+
+
+def templates_for(roster: Roster, person: Person | None) -> TemplateSet | None:
+    """The templates a message to `person` is rendered from; None: free text (Twilio)."""
+    return roster.templates if provider_of(roster, person) == "aliyun" else None
+
+
 def drill_recipient(roster: Roster, person_id: str) -> str | None:
     """Who receives a drill's SMS meant for `person_id`: a drill phone, or the person in a live-roster drill."""
     return person_id if roster.live_drills else drill_phone_for(roster, person_id)
@@ -258,7 +286,8 @@ def language_of(roster: Roster, person: Person | None) -> str:
 
 
 def _as_person(drill: DrillPhone) -> Person:
-    return Person(id=drill.id, name=drill.name, phone=drill.phone, language=drill.language)
+    return Person(id=drill.id, name=drill.name, phone=drill.phone, language=drill.language,
+                  sms_provider=drill.sms_provider)
 
 
 # --- reading and checking the file ----------------------------------------------------------------------------

@@ -326,3 +326,68 @@ def summary_text(items: Sequence[Item], cap: int, *, language: str | None = None
     language = lang(language)
     header = _REPLIES[language]["summary"].format(n=len(items), cap=cap) + (" " if language == "en" else "")
     return list_text(header, items, language=language, drill=drill, tail=_reply_tail(items, language))
+
+
+# --- the same messages as template slots (providers that send registered templates: contingency.sms_templates) --
+
+def incident_params(kind: Kind, facts: Facts, *, language: str | None = None, tz: dt.tzinfo = SHANGHAI,
+                    actor: str = "", waited_minutes: float | None = None, round_number: int = 1
+                    ) -> tuple[str, dict[str, str]]:
+    """The template kind and slots of the message `incident_text` writes for the same arguments."""
+    language = lang(language)
+    en = language == "en"
+    common = {"drill": DRILL_PREFIX if facts.drill_id else "", "level": _LEVEL[language][facts.level],
+              "code": facts.code, "place": _place(facts, language), "time": local_time(facts.observed_at, tz)}
+    if kind in ("acked", "resolved"):
+        return kind, {**common, "actor": _clip(actor, 24, language)}
+    parameter, value, limit = "", "", ""
+    if facts.value is not None:
+        unit = _unit(facts.unit, language)
+        parameter = _clip(facts.parameter_id.replace("_", " ") if en else facts.parameter, 24, language)
+        value = (f" {_number(facts.value)}" + (f" {unit}" if unit else "")) if en else f"{_number(facts.value)}{unit}"
+        limit = _clip(_limit(facts, language)[0], 24, language)
+    title = _clip(facts.title, 35, language) if facts.value is None else ""
+    if kind == "notify":
+        return "notify", {**common, "parameter": parameter, "value": value, "limit": limit, "title": title}
+    marker = ""
+    if kind == "raise":
+        marker = "RAISED " if en else "【升级】"
+    elif kind == "repeat":
+        marker = f"Round {round_number}: " if en else f"【第{round_number}轮】"
+    waited = ""
+    if kind in ("escalation", "repeat") and waited_minutes is not None:
+        waited = f", no ack for {waited_minutes:g} min" if en else f",已{waited_minutes:g}分钟无人确认"
+    if facts.value is None:
+        return "page_report", {**common, "marker": marker, "title": title, "waited": waited}
+    return "page", {**common, "marker": marker, "parameter": parameter, "value": value, "limit": limit,
+                    "waited": waited}
+
+
+def list_params(kind: Literal["bundle", "summary", "status"], items: Sequence[Item], *, language: str | None = None,
+                drill: bool = False, cap: int | None = None) -> tuple[str, dict[str, str]]:
+    """A bundle, an hourly summary or a status list as template slots: how many, and their codes (as many as fit)."""
+    language = lang(language)
+    codes: list[str] = []
+    for item in items:
+        code = _LEVEL_SHORT[language][item.facts.level] + item.facts.code
+        if len(",".join(codes + [code])) > 33:
+            codes.append("…")
+            break
+        codes.append(code)
+    params = {"drill": DRILL_PREFIX if drill else "", "n": str(len(items)), "codes": ",".join(codes)}
+    if cap is not None:
+        params["cap"] = str(cap)
+    return kind, params
+
+
+def reply_params(key: str, language: str | None = None, *, drill: bool = False, **fields: object
+                 ) -> tuple[str, dict[str, str]]:
+    """The template kind and slots of `reply(key, ...)`: its own template for the confirmation and for help, the
+    general answer template (the text, at most 35 characters) for the rest."""
+    language = lang(language)
+    prefix = DRILL_PREFIX if drill else ""
+    if key == "ack_done":
+        return "ack_confirmation", {"drill": prefix, "code": str(fields["code"])}
+    if key == "help":
+        return "help", {"drill": prefix}
+    return "answer", {"drill": prefix, "text": _clip(_REPLIES[language][key].format(**fields), 35, language)}

@@ -16,6 +16,10 @@ class Notification(Event):
     to: str = Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164 phone number")
     body: str = Field(min_length=1, max_length=1600)
     channel: Literal["sms"] = "sms"
+    # For a template provider (Aliyun): the message kind (contingency.sms_templates.KINDS) and its slots; `body` is
+    # then that template rendered, as the phone shows it. None: free text (Twilio).
+    template: str | None = None
+    params: dict[str, str] = Field(default_factory=dict)
     incident_ids: list[uuid.UUID] = Field(default_factory=list)
     created_at: Timestamp
     drill_id: Identifier | None = None

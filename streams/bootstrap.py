@@ -12,6 +12,7 @@ from handlers.incident_states import IncidentStateView
 from handlers.inventory_store import InventoryStore
 from handlers.road_files import RoadFileError, load_road_file
 from handlers.sms_gateway import TwilioSms
+from handlers.sms_router import SmsRouter
 from handlers.sms_outbox import SmsOutbox
 from handlers.twilio_webhook import STATUS_PATH, WebhookGuard
 from schemas.topics import INCIDENT_STATES
@@ -49,8 +50,8 @@ def bootstrap(settings: Settings, plan: CompiledPlan, roster: Roster) -> Depende
     outbox, ledger = SmsOutbox(engine), InventoryStore(engine)
     ledger.sync_catalogue(plan)
     status_url = settings.webhook_base + STATUS_PATH
-    sms = TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,
-                    api_base=settings.twilio_api_base, status_callback_url=status_url)
+    sms = SmsRouter(twilio=TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,
+                                     api_base=settings.twilio_api_base, status_callback_url=status_url))
     guard = WebhookGuard(settings.twilio_auth_token, settings.webhook_base, outbox,
                          known_phone=lambda phone: person_by_phone(roster, phone) is not None)
     states = IncidentStateView(settings.bootstrap, settings.topics.of(INCIDENT_STATES))

@@ -52,8 +52,9 @@ async def inbound_sms(path: str, params: Mapping[str, str], signature: str | Non
     if not verdict:
         return Answer(verdict.status_code, verdict.reason)
     person = person_by_phone(roster, params.get("From", ""))
-    text, command = answer_reply(plan, roster, board(), person, parse_reply(params.get("Body", "")), clock.now(),
-                                 language, message_id=params.get("MessageSid", ""))
+    message, command = answer_reply(plan, roster, board(), person, parse_reply(params.get("Body", "")), clock.now(),
+                                    language, message_id=params.get("MessageSid", ""))
+    text = message.body if message is not None else ""
     if command is not None:
         await send_confirmed([Output(commands, command.key, encode(command))], clock.stamp())
         log.info("sms from %s: %s %s", mask(params.get("From")), command.action,

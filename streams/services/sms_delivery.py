@@ -5,8 +5,9 @@ How `deliver` avoids sending twice:
 - Before any API call the notification id is claimed (a row in sms_outbox, state "claimed"). A row that
   is already sent, delivered, undelivered or failed is never sent again: the call returns "skipped".
 - A row found "claimed" with no provider sid means an earlier run stopped between the claim and
-  mark_sent: before, during or after the API call. `deliver` then asks Twilio first (`find_sent`:
-  an outbound message to the same number with the same body, created since the claim) and only
+  mark_sent: before, during or after the API call. `deliver` then asks the provider first (`find_sent`:
+  Twilio, an outbound message to the same number with the same body, created since the claim; Aliyun, a
+  message to the same number with the notification's OutId, sent since the claim's day) and only
   sends if there is none.
 - A retryable error that may come after Twilio created the message (a read timeout, a dropped
   connection, a 500) triggers the same look-up before the next attempt; a 429 or 503 does not.
@@ -41,9 +42,9 @@ log = logging.getLogger("ers.sms")
 
 
 class SmsGateway(Protocol):
-    def send(self, to: str, body: str, status_callback_url: str | None = None) -> SentMessage: ...
+    def send(self, notification: Notification, status_callback_url: str | None = None) -> SentMessage: ...
 
-    def find_sent(self, to: str, body: str, since: datetime) -> SentMessage | None: ...
+    def find_sent(self, notification: Notification, since: datetime) -> SentMessage | None: ...
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, 
     `clock` dates what is written (the worker's clock: virtual in a drill). `only_if_new`: leave it alone unless
     this call is the first to claim it (another sender may be at work)."""
     claim = outbox.claim(notification, clock())
-    nid, to, body = claim.notification_id, notification.to, notification.body
+    nid, to = claim.notification_id, notification.to
     if only_if_new and not claim.is_new:
         return DeliveryResult(nid, "skipped", claim.state, claim.provider_sid)
     if claim.already_done:
@@ -76,14 +77,14 @@ def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, 
         tries += 1
         try:
             if look_first:
-                found = gateway.find_sent(to, body, claim.claimed_at)
+                found = gateway.find_sent(notification, claim.claimed_at)
                 if found is not None:
                     outbox.mark_sent(nid, found.sid, found.num_segments, clock())
                     log.info("notification %s to %s was already sent as %s", nid, mask(to), found.sid)
                     return DeliveryResult(nid, "reconciled", "sent", found.sid, tries)
                 look_first = False
             outbox.note_attempt(nid, clock())
-            sent = gateway.send(to, body, status_callback_url)
+            sent = gateway.send(notification, status_callback_url)
         except PermanentSmsError as exc:
             outbox.mark_failed(nid, str(exc), clock())
             log.error("notification %s to %s failed: %s", nid, mask(to), exc)

@@ -14,6 +14,7 @@ from handlers.kafka_admin import ensure_topics
 from handlers.notification_log import recent_notifications
 from streams.services.notification_sweep import sweep
 from handlers.sms_gateway import TwilioSms
+from handlers.sms_router import SmsRouter
 from handlers.sms_outbox import SmsOutbox
 from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token
 from schemas import Notification, encode
@@ -45,7 +46,8 @@ def test_sweep_sends_only_what_nobody_claimed(broker: str, tmp_path: Path) -> No
     outbox = SmsOutbox(make_engine(url))
     outbox.claim(taken, now)  # the dispatcher has it (even if it has not sent it yet)
     with LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid()) as api:
-        gateway = TwilioSms(api.account_sid, api.auth_token, "+15005550006", api_base=api.url, timeout=5)
+        gateway = SmsRouter(twilio=TwilioSms(api.account_sid, api.auth_token, "+15005550006", api_base=api.url,
+                                             timeout=5))
         notes = recent_notifications(broker, topic, now - dt.timedelta(minutes=15))
         assert {n.notification_id for n, _ in notes} == {forgotten.notification_id, taken.notification_id,
                                                          young.notification_id}

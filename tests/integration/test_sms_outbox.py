@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from handlers.database import make_engine, migrate
 from handlers.sms_errors import RetryPolicy
 from handlers.sms_gateway import TwilioSms
+from handlers.sms_router import SmsRouter
 from handlers.sms_outbox import SmsOutbox
 from streams.services.sms_delivery import deliver
 from deploy.local.twilio_api import AiohttpThread, LocalTwilioApi, fake_account_sid, fake_auth_token
@@ -44,8 +45,8 @@ def api() -> Iterator[LocalTwilioApi]:
 
 
 @pytest.fixture
-def gateway(api: LocalTwilioApi) -> TwilioSms:
-    return TwilioSms(api.account_sid, api.auth_token, OUR_NUMBER, api_base=api.url, timeout=5)
+def gateway(api: LocalTwilioApi) -> SmsRouter:
+    return SmsRouter(twilio=TwilioSms(api.account_sid, api.auth_token, OUR_NUMBER, api_base=api.url, timeout=5))
 
 
 def a_notification(body: str | None = None, drill_id: str | None = None) -> Notification:
@@ -156,7 +157,7 @@ def test_remember_webhook_spots_replays(outbox: SmsOutbox) -> None:
 # ----------------------------------------------------------------------------- deliver
 
 
-def test_deliver_sends_once_and_skips_a_redelivered_notification(outbox: SmsOutbox, gateway: TwilioSms,
+def test_deliver_sends_once_and_skips_a_redelivered_notification(outbox: SmsOutbox, gateway: SmsRouter,
                                                                   api: LocalTwilioApi) -> None:
     notification = a_notification()
     now = datetime.now(timezone.utc)
@@ -169,7 +170,7 @@ def test_deliver_sends_once_and_skips_a_redelivered_notification(outbox: SmsOutb
     assert record is not None and record.attempts == 1 and record.provider_sid == first.provider_sid
 
 
-def test_deliver_retries_on_500_then_succeeds_without_a_duplicate(outbox: SmsOutbox, gateway: TwilioSms,
+def test_deliver_retries_on_500_then_succeeds_without_a_duplicate(outbox: SmsOutbox, gateway: SmsRouter,
                                                                    api: LocalTwilioApi) -> None:
     api.fail_next(2, status=500)
     sleeps = Sleeps()
@@ -185,7 +186,7 @@ def test_deliver_retries_on_500_then_succeeds_without_a_duplicate(outbox: SmsOut
     assert record is not None and record.attempts == 3
 
 
-def test_deliver_waits_as_long_as_a_429_says(outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi) -> None:
+def test_deliver_waits_as_long_as_a_429_says(outbox: SmsOutbox, gateway: SmsRouter, api: LocalTwilioApi) -> None:
     api.fail_next(1, status=429, retry_after=7)
     sleeps = Sleeps()
     result = deliver(outbox, gateway, a_notification(), None, lambda: datetime.now(timezone.utc), sleep=sleeps)
@@ -193,7 +194,7 @@ def test_deliver_waits_as_long_as_a_429_says(outbox: SmsOutbox, gateway: TwilioS
     assert [r.method for r in api.requests] == ["POST", "POST"]  # a 429 is a refusal: nothing to look for
 
 
-def test_deliver_gives_up_when_retries_run_out(outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi) -> None:
+def test_deliver_gives_up_when_retries_run_out(outbox: SmsOutbox, gateway: SmsRouter, api: LocalTwilioApi) -> None:
     api.fail_next(5, status=503)
     sleeps = Sleeps()
     notification = a_notification()
@@ -205,7 +206,7 @@ def test_deliver_gives_up_when_retries_run_out(outbox: SmsOutbox, gateway: Twili
     assert deliver(outbox, gateway, notification, None, lambda: datetime.now(timezone.utc)).outcome == "skipped"
 
 
-def test_deliver_does_not_retry_a_permanent_400(outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi) -> None:
+def test_deliver_does_not_retry_a_permanent_400(outbox: SmsOutbox, gateway: SmsRouter, api: LocalTwilioApi) -> None:
     notification = a_notification()
     api.refuse_to(notification.to)  # 21610: the officer's phone replied STOP at some point
     sleeps = Sleeps()
@@ -216,7 +217,7 @@ def test_deliver_does_not_retry_a_permanent_400(outbox: SmsOutbox, gateway: Twil
     assert notification.to not in (record.last_error or "")
 
 
-def test_a_crash_between_claim_and_send_is_reconciled_then_sent_once(outbox: SmsOutbox, gateway: TwilioSms,
+def test_a_crash_between_claim_and_send_is_reconciled_then_sent_once(outbox: SmsOutbox, gateway: SmsRouter,
                                                                       api: LocalTwilioApi) -> None:
     notification = a_notification()
     outbox.claim(notification, datetime.now(timezone.utc))  # ... and the worker died before calling Twilio
@@ -226,12 +227,12 @@ def test_a_crash_between_claim_and_send_is_reconciled_then_sent_once(outbox: Sms
     assert len(api.messages) == 1
 
 
-def test_a_crash_after_twilio_accepted_is_reconciled_without_resending(outbox: SmsOutbox, gateway: TwilioSms,
+def test_a_crash_after_twilio_accepted_is_reconciled_without_resending(outbox: SmsOutbox, gateway: SmsRouter,
                                                                         api: LocalTwilioApi) -> None:
     notification = a_notification()
     claimed_at = datetime.now(timezone.utc)
     outbox.claim(notification, claimed_at)
-    already = gateway.send(notification.to, notification.body)  # ... and the worker died before mark_sent
+    already = gateway.send(notification)  # ... and the worker died before mark_sent
     result = deliver(outbox, gateway, notification, None, lambda: claimed_at + timedelta(minutes=2), sleep=Sleeps())
     assert (result.outcome, result.provider_sid) == ("reconciled", already.sid)
     assert [m.sid for m in api.messages] == [already.sid]
@@ -243,16 +244,17 @@ def test_a_crash_after_twilio_accepted_is_reconciled_without_resending(outbox: S
 def test_a_lost_response_is_reconciled_without_resending(outbox: SmsOutbox, api: LocalTwilioApi) -> None:
     """Twilio accepted the message but the answer timed out: look before trying again."""
     api.stall_next(1, seconds=0.5)
-    impatient = TwilioSms(api.account_sid, api.auth_token, OUR_NUMBER, api_base=api.url, timeout=0.15)
+    impatient = SmsRouter(twilio=TwilioSms(api.account_sid, api.auth_token, OUR_NUMBER, api_base=api.url,
+                                           timeout=0.15))
     result = deliver(outbox, impatient, a_notification(), None, lambda: datetime.now(timezone.utc), sleep=Sleeps())
     assert result.outcome == "reconciled" and len(api.messages) == 1
     assert result.provider_sid == api.messages[0].sid
 
 
 def test_the_same_body_sent_before_the_claim_is_not_taken_for_this_notification(
-        outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi) -> None:
+        outbox: SmsOutbox, gateway: SmsRouter, api: LocalTwilioApi) -> None:
     notification = a_notification()
-    gateway.send(notification.to, notification.body)  # an earlier, separate alert with the same text
+    gateway.send(notification)  # an earlier, separate alert with the same text
     later = datetime.now(timezone.utc) + timedelta(minutes=10)
     outbox.claim(notification, later)
     result = deliver(outbox, gateway, notification, None, lambda: later, sleep=Sleeps())
@@ -302,7 +304,7 @@ def ers_webhooks(outbox: SmsOutbox, api: LocalTwilioApi) -> Iterator[ErsWebhooks
 
 
 def test_status_callbacks_reach_the_outbox_and_replays_are_refused(
-        outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi, ers_webhooks: ErsWebhooks) -> None:
+        outbox: SmsOutbox, gateway: SmsRouter, api: LocalTwilioApi, ers_webhooks: ErsWebhooks) -> None:
     result = deliver(outbox, gateway, a_notification(), f"{ers_webhooks.url}/twilio/status",
                      lambda: datetime.now(timezone.utc))
 
@@ -315,7 +317,7 @@ def test_status_callbacks_reach_the_outbox_and_replays_are_refused(
     assert again.status_code == 403 and "replay" in again.text
 
 
-def test_an_undelivered_alert_is_recorded(outbox: SmsOutbox, gateway: TwilioSms, api: LocalTwilioApi,
+def test_an_undelivered_alert_is_recorded(outbox: SmsOutbox, gateway: SmsRouter, api: LocalTwilioApi,
                                           ers_webhooks: ErsWebhooks) -> None:
     notification = a_notification()
     api.fail_to(notification.to, "undelivered", 30003)

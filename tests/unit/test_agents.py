@@ -176,11 +176,11 @@ class FakeSms:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    def send(self, to: str, body: str, status_callback_url: str | None = None) -> SentMessage:
-        self.sent.append((to, body))
+    def send(self, notification: Notification, status_callback_url: str | None = None) -> SentMessage:
+        self.sent.append((notification.to, notification.body))
         return SentMessage(sid=f"SM{len(self.sent):032d}", status="queued", num_segments=1)
 
-    def find_sent(self, to: str, body: str, since: dt.datetime) -> SentMessage | None:
+    def find_sent(self, notification: Notification, since: dt.datetime) -> SentMessage | None:
         return None
 
 

@@ -92,7 +92,8 @@ def answer(agent: Agent, person_id: str | None, text: str, now=T0 + minutes(1), 
     person = person_by_id(ROSTER, person_id) if person_id else None
     board = Board.of_states(agent.states)  # the read model, as a worker's webhook holds it
     assert content(board) == content(board_of(PLAN, agent.books, now)), "the states say what the desk's books say"
-    return answer_reply(PLAN, ROSTER, board, person, parse_reply(text), now, **kw)
+    message, command = answer_reply(PLAN, ROSTER, board, person, parse_reply(text), now, **kw)
+    return (message.body if message is not None else ""), command
 
 
 def test_ack_with_a_code_gives_a_command_and_no_text():

@@ -1,0 +1,63 @@
+"""The SMS port's one implementation: a notification composed from registered templates goes out through the
+template provider (Aliyun), free text through Twilio. Which a notification is was decided by the paging domain
+(contingency.roster.templates_for: the deployment's ERS_SMS_PROVIDER, or the person's own `sms_provider`)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from contingency.ids import extension_of
+from contingency.sms_templates import TemplateSet
+from handlers.aliyun_sms import AliyunSms
+from handlers.sms_errors import PermanentSmsError, SentMessage
+from handlers.sms_gateway import TwilioSms
+from schemas.notifications import Notification
+
+# Messages a person answers about one incident: they carry its extension, so a bare "1" finds it.
+REPLYABLE = frozenset({"page", "page_report", "notify", "acked", "ack_confirmation"})
+
+
+class SmsRouter:
+    def __init__(self, twilio: TwilioSms | None = None, aliyun: AliyunSms | None = None,
+                 templates: TemplateSet | None = None) -> None:
+        if aliyun is not None and templates is None:
+            raise ValueError("Aliyun sends registered templates only: the template file is required")
+        self._twilio, self._aliyun, self._templates = twilio, aliyun, templates
+
+    def send(self, notification: Notification, status_callback_url: str | None = None) -> SentMessage:
+        if notification.template is None:
+            return self._twilio_for(notification).send(notification.to, notification.body, status_callback_url)
+        aliyun, code = self._aliyun_for(notification)
+        return aliyun.send(notification.to, code, notification.params, out_id=out_id(notification),
+                           extend_code=extension(notification))
+
+    def find_sent(self, notification: Notification, since: datetime) -> SentMessage | None:
+        if notification.template is None:
+            return self._twilio_for(notification).find_sent(notification.to, notification.body, since)
+        aliyun, _ = self._aliyun_for(notification)
+        return aliyun.find_sent(notification.to, out_id(notification), since)
+
+    def _twilio_for(self, notification: Notification) -> TwilioSms:
+        if self._twilio is None:
+            raise PermanentSmsError(None, f"notification {notification.notification_id} is free text for Twilio, "
+                                          "and no Twilio account is configured (ERS_TWILIO_*)")
+        return self._twilio
+
+    def _aliyun_for(self, notification: Notification) -> tuple[AliyunSms, str]:
+        if self._aliyun is None or self._templates is None:
+            raise PermanentSmsError(None, f"notification {notification.notification_id} is an Aliyun template, and "
+                                          "no Aliyun account is configured (ERS_ALIYUN_*)")
+        template = self._templates.templates.get(notification.template)
+        if template is None:
+            raise PermanentSmsError(None, f"no template for {notification.template!r} in the template file")
+        return self._aliyun, template.code
+
+
+def out_id(notification: Notification) -> str:
+    """Aliyun's OutId: comes back in delivery reports and in QuerySendDetails."""
+    return notification.notification_id.hex
+
+
+def extension(notification: Notification) -> str | None:
+    if notification.template not in REPLYABLE:
+        return None
+    return extension_of(notification.params.get("code", ""))
