@@ -32,7 +32,7 @@ from contingency.plan import EscalationChain, Plan
 from contingency.roster import (Person, Roster, drill_recipient, is_drill_phone, language_of, on_duty, person_by_id,
                                 templates_for, under_maintenance)
 from contingency.reports import STATION_ID as REPORT_STATION
-from contingency.sms_templates import compose
+from contingency.sms_templates import compose, slot_language
 from contingency.sms_text import Facts, Kind, incident_params, incident_text, local_time
 
 FAILED = ("failed", "undelivered")
@@ -338,9 +338,10 @@ def _post(desk: Desk, record: IncidentPaging, recipient: str, kind: Kind, cause:
     body = incident_text(kind, facts, language=language, tz=desk.roster.tz, actor=actor,
                          waited_minutes=waited, previous_level=previous_level, round_number=record.round + 1,
                          extra_line=facts.materials or None)
-    template, params = incident_params(kind, facts, language=language, tz=desk.roster.tz, actor=actor,
-                                       waited_minutes=waited, round_number=record.round + 1)
-    message = compose(templates_for(desk.roster, person), template, params, body)
+    templates = templates_for(desk.roster, person)
+    template, params = incident_params(kind, facts, language=slot_language(templates, language), tz=desk.roster.tz,
+                                       actor=actor, waited_minutes=waited, round_number=record.round + 1)
+    message = compose(templates, template, params, body)
     held = Held(message_id=derive("sms", cause, recipient, kind, facts.incident_id), kind=kind, facts=facts,
                 body=message.body, actor=actor, step=step, template=message.template, params=dict(message.params))
     urgent = facts.level == WarningLevel.RED and kind in ("page", "escalation", "repeat", "raise", "notify")

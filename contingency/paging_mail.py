@@ -24,7 +24,7 @@ from contingency.paging_state import (RECENT_CLOSED, RECENT_INPUTS, RECENT_SENT,
                                       Mailbox, PagingBook, Sent)
 from contingency.plan import Plan
 from contingency.roster import Person, Roster, drill_may_reach, language_of, person_by_id, templates_for
-from contingency.sms_templates import Message, compose
+from contingency.sms_templates import Message, compose, slot_language
 from contingency.sms_text import Facts, Item, bundle_text, list_params, reply_params, summary_text
 from contingency.sms_text import reply as reply_text
 
@@ -90,9 +90,9 @@ class Desk:
         """Answer the person who sent a command (contingency.sms_text's reply `key`, with its fields)."""
         if person is None or (facts is not None and self._reachable(person.id, facts) is None):
             return
-        kind, params = reply_params(key, language, drill=drill, **fields)
-        message = compose(templates_for(self.roster, person), kind, params,
-                          reply_text(key, language, drill=drill, **fields))
+        templates = templates_for(self.roster, person)
+        kind, params = reply_params(key, slot_language(templates, language), drill=drill, **fields)
+        message = compose(templates, kind, params, reply_text(key, language, drill=drill, **fields))
         notification_id = derive("sms.reply", cause, person.id)
         self.notifications.append(Notification(
             event_id=notification_id, notification_id=notification_id, person_id=person.id, to=person.phone,
@@ -162,9 +162,11 @@ class Desk:
             cap = self.roster.paging.cap_per_hour
             body = (summary_text(items, cap, language=language, drill=drill) if summary
                     else bundle_text(items, language=language, drill=drill))
-            kind, params = list_params("summary" if summary else "bundle", items, language=language, drill=drill,
+            templates = templates_for(self.roster, person)
+            kind, params = list_params("summary" if summary else "bundle", items,
+                                       language=slot_language(templates, language), drill=drill,
                                        cap=cap if summary else None)
-            message = compose(templates_for(self.roster, person), kind, params, body)
+            message = compose(templates, kind, params, body)
             notification_id = derive("sms.bundle", person.id, *(m.message_id for m in messages))
         incident_ids = list(dict.fromkeys(m.facts.incident_id for m in messages))
         self.notifications.append(Notification(

@@ -23,7 +23,7 @@ from contingency.ids import CODE_LENGTH, derive
 from contingency.incident_states import Board
 from contingency.plan import Plan
 from contingency.roster import Person, Roster, is_drill_phone, language_of, person_by_id, templates_for
-from contingency.sms_templates import Message, compose
+from contingency.sms_templates import Message, compose, slot_language
 from contingency.sms_text import Item, lang, list_params, list_text, local_time, reply, reply_params
 
 Action = Literal["ack", "resolve", "status", "help"]
@@ -138,8 +138,9 @@ def sms_command_id(message_id: str) -> uuid.UUID:
 
 
 def _say(roster: Roster, person: Person | None, key: str, language: str, drill: bool, **fields: object) -> Message:
-    kind, params = reply_params(key, language, drill=drill, **fields)
-    return compose(templates_for(roster, person), kind, params, reply(key, language, drill=drill, **fields))
+    templates = templates_for(roster, person)
+    kind, params = reply_params(key, slot_language(templates, language), drill=drill, **fields)
+    return compose(templates, kind, params, reply(key, language, drill=drill, **fields))
 
 
 def _status(roster: Roster, person: Person, visible: list[IncidentState], language: str, drill: bool) -> Message:
@@ -155,7 +156,9 @@ def _status(roster: Roster, person: Person, visible: list[IncidentState], langua
     header = reply("status", language, n=len(items))
     text = list_text(header + (" " if language == "en" else ""), items, language=language, drill=drill,
                      tail=reply("reply_many", language))
-    return compose(templates_for(roster, person), *list_params("status", items, language=language, drill=drill), text)
+    templates = templates_for(roster, person)
+    return compose(templates, *list_params("status", items, language=slot_language(templates, language), drill=drill),
+                   text)
 
 
 def _listing(roster: Roster, person: Person, states: list[IncidentState], key: str, language: str,
@@ -165,7 +168,9 @@ def _listing(roster: Roster, person: Person, states: list[IncidentState], key: s
     items = [Item("page", s.facts) for s in _ordered(states)]
     header = reply(key, language, n=len(items))
     text = list_text(header + (" " if language == "en" else ""), items, language=language, drill=drill)
-    return compose(templates_for(roster, person), *list_params("status", items, language=language, drill=drill), text)
+    templates = templates_for(roster, person)
+    return compose(templates, *list_params("status", items, language=slot_language(templates, language), drill=drill),
+                   text)
 
 
 def _ordered(states: list[IncidentState]) -> list[IncidentState]:

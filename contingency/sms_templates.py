@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -83,6 +84,8 @@ class TemplateSet(_Model):
     provider: str = Field("aliyun", pattern=r"^aliyun$", description="the provider the codes are registered with")
     sign_name: Annotated[str, StringConstraints(min_length=2, max_length=12)] = Field(
         description="the registered sign (签名), shown as 【sign】 before every message")
+    language: Literal["zh-CN", "en"] = Field("zh-CN", description="the language the templates are registered "
+                                                                  "in: their slots are filled in it too")
     templates: dict[str, Template]
 
     def render(self, kind: str, params: Mapping[str, str]) -> str:
@@ -160,6 +163,15 @@ def parse_templates(text: str, file: str) -> tuple[TemplateSet | None, list[Prob
     return (None, located) if located else (templates, [])
 
 
+def load_templates(path: str | Path) -> TemplateSet:
+    """The template file, or PlanError naming the file, the field and every problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError([Problem((), f"cannot read the SMS template file: {exc}", file=str(path))]) from exc
+    return templates_from_text(text, str(path))
+
+
 def templates_from_text(text: str, file: str = "<templates>") -> TemplateSet:
     templates, problems = parse_templates(text, file)
     if problems or templates is None:
@@ -174,6 +186,11 @@ class Message:
     body: str
     template: str | None = None
     params: Mapping[str, str] = field(default_factory=dict)
+
+
+def slot_language(templates: TemplateSet | None, language: str) -> str:
+    """The language to fill a template's slots in: the templates', whatever the person reads otherwise."""
+    return templates.language if templates is not None else language
 
 
 def compose(templates: TemplateSet | None, kind: str, params: Mapping[str, str], free_text: str) -> Message:

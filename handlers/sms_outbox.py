@@ -174,10 +174,18 @@ class SmsOutbox:
             if new_state is not None and _RANK[new_state] > _RANK[state]:
                 values: dict[str, object] = {"state": new_state, "updated_at": as_utc(now)}
                 if error_code not in (None, ""):
-                    values["last_error"] = f"twilio status {status}, error {error_code}"
+                    values["last_error"] = f"status {status}, error {error_code}"
                 connection.execute(update(sms_outbox).where(sms_outbox.c.notification_id == notification_id,
                                                             sms_outbox.c.state == state).values(**values))
         return str(notification_id)
+
+    def sent_to(self, phone: str, since: datetime) -> bool:
+        """Whether ERS sent anything to `phone` since `since` (a reply must answer a message)."""
+        with self._engine.connect() as connection:
+            row = connection.execute(select(sms_outbox.c.notification_id).where(
+                sms_outbox.c.to_phone == phone, sms_outbox.c.state.in_(("sent", "delivered", "undelivered")),
+                sms_outbox.c.sent_at >= as_utc(since)).limit(1)).first()
+        return row is not None
 
     def remember_webhook(self, message_sid: str, kind: str, now: datetime) -> bool:
         """Record a webhook; False if (message_sid, kind) was seen before, i.e. this one is a replay."""

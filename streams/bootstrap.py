@@ -11,6 +11,8 @@ from handlers.database import make_engine
 from handlers.incident_states import IncidentStateView
 from handlers.inventory_store import InventoryStore
 from handlers.road_files import RoadFileError, load_road_file
+from handlers.aliyun_push import AliyunPushGuard
+from handlers.aliyun_sms import AliyunSms
 from handlers.sms_gateway import TwilioSms
 from handlers.sms_router import SmsRouter
 from handlers.sms_outbox import SmsOutbox
@@ -23,24 +25,33 @@ from streams.services.sms_delivery import SmsGateway
 
 
 
+NOT_CONFIGURED = {
+    "twilio": "SMS is not configured: set ERS_TWILIO_ACCOUNT_SID, ERS_TWILIO_AUTH_TOKEN and ERS_TWILIO_FROM (and "
+              "ERS_TWILIO_API_BASE for a local sandbox), or use `ers up`, which starts a local Twilio sandbox when "
+              "none is configured",
+    "aliyun": "SMS is not configured for ERS_SMS_PROVIDER=aliyun: set ERS_ALIYUN_ACCESS_KEY_ID, "
+              "ERS_ALIYUN_ACCESS_KEY_SECRET and ERS_ALIYUN_PUSH_TOKEN (and ERS_ALIYUN_ENDPOINT for a local sandbox), "
+              "or use `ers up`, which starts a local Aliyun sandbox when no key is set",
+}
+
+
 @dataclass(frozen=True)
 class Dependencies:
     clock: AgentClock
     outbox: SmsOutbox
     sms: SmsGateway
     status_callback_url: str   # where the SMS provider reports delivery
-    guard: WebhookGuard
+    guard: WebhookGuard | None            # Twilio's signed webhooks, when a Twilio account is configured
     ledger: InventoryStore
     roads: RoadGraph
     incident_states: IncidentStateView
     bootstrap_servers: str
+    aliyun_guard: AliyunPushGuard | None = None  # Aliyun's pushes, when an Aliyun account is configured
 
 
 def bootstrap(settings: Settings, plan: CompiledPlan, roster: Roster) -> Dependencies:
     if not settings.sms_configured:
-        raise ConfigError("SMS is not configured: set ERS_TWILIO_ACCOUNT_SID, ERS_TWILIO_AUTH_TOKEN and "
-                          "ERS_TWILIO_FROM (and ERS_TWILIO_API_BASE for a local sandbox), or use `ers up`, "
-                          "which starts a local Twilio sandbox when none is configured")
+        raise ConfigError(NOT_CONFIGURED[settings.sms_provider])
     try:
         roads = load_road_file(settings.roads)
     except RoadFileError as exc:
@@ -50,10 +61,21 @@ def bootstrap(settings: Settings, plan: CompiledPlan, roster: Roster) -> Depende
     outbox, ledger = SmsOutbox(engine), InventoryStore(engine)
     ledger.sync_catalogue(plan)
     status_url = settings.webhook_base + STATUS_PATH
-    sms = SmsRouter(twilio=TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,
-                                     api_base=settings.twilio_api_base, status_callback_url=status_url))
-    guard = WebhookGuard(settings.twilio_auth_token, settings.webhook_base, outbox,
-                         known_phone=lambda phone: person_by_phone(roster, phone) is not None)
+    known = lambda phone: person_by_phone(roster, phone) is not None  # noqa: E731
+    twilio = guard = aliyun = aliyun_guard = None
+    if settings.twilio_configured:
+        twilio = TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,
+                           api_base=settings.twilio_api_base, status_callback_url=status_url)
+        guard = WebhookGuard(settings.twilio_auth_token, settings.webhook_base, outbox, known_phone=known)
+    if settings.aliyun_configured and roster.templates is not None:
+        aliyun = AliyunSms(settings.aliyun_access_key_id or "", settings.aliyun_access_key_secret or "",
+                           roster.templates.sign_name, endpoint=settings.aliyun_endpoint)
+        allow = (settings.aliyun_push_allow or "").split(",")
+        try:
+            aliyun_guard = AliyunPushGuard(settings.aliyun_push_token or "", outbox, known, allow)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+    sms = SmsRouter(twilio=twilio, aliyun=aliyun, templates=roster.templates if aliyun else None)
     states = IncidentStateView(settings.bootstrap, settings.topics.of(INCIDENT_STATES))
     return Dependencies(clock_for(settings.clock), outbox, sms, status_url, guard, ledger, roads, states,
-                        settings.bootstrap)
+                        settings.bootstrap, aliyun_guard)

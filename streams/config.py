@@ -43,6 +43,23 @@ class Settings(BaseModel):
     twilio_from: str | None = Field(default=None, description="sender: an E.164 number or a Messaging Service SID")
     twilio_api_base: str | None = Field(
         default=None, description="send to this Twilio-compatible API instead of api.twilio.com (local sandbox)")
+    sms_provider: Literal["twilio", "aliyun"] = Field(
+        default="twilio", description="who carries SMS: twilio (outside mainland China), or aliyun (registered "
+                                      "templates; replies come back by extension); a roster person's sms_provider "
+                                      "overrides it")
+    sms_templates: Path | None = Field(
+        default=None, description="registered SMS templates, one per message kind (Aliyun); default: next to the "
+                                  "roster, <name>-sms-templates.yaml for <name>-roster.yaml")
+    aliyun_access_key_id: str | None = Field(default=None, description="Aliyun AccessKey id (SMS)")
+    aliyun_access_key_secret: str | None = Field(default=None, description="Aliyun AccessKey secret (environment only)")
+    aliyun_endpoint: str | None = Field(
+        default=None, description="send to this Aliyun-compatible endpoint (host:port) instead of "
+                                  "dysmsapi.aliyuncs.com (local sandbox)")
+    aliyun_push_token: str | None = Field(
+        default=None, description="secret path token of the SmsReport / SmsUp push URLs "
+                                  "(<public_url>/aliyun/report/<token>, /aliyun/sms-up/<token>; environment only)")
+    aliyun_push_allow: str | None = Field(
+        default=None, description="comma-separated addresses or networks the pushes may come from (default: any)")
     tick_seconds: float = Field(default=5.0, gt=0, le=3600, description="how often time-driven rules are checked")
     clock: Literal["wall", "record"] = Field(
         default="wall", description="wall: agents read the wall clock and tick it; record: agents take the time from "
@@ -71,8 +88,23 @@ class Settings(BaseModel):
         return (self.public_url or f"http://127.0.0.1:{self.web_port}").rstrip("/")
 
     @property
-    def sms_configured(self) -> bool:
+    def templates_path(self) -> Path:
+        if self.sms_templates is not None:
+            return self.sms_templates
+        return self.roster.with_name(self.roster.stem.removesuffix("-roster") + "-sms-templates.yaml")
+
+    @property
+    def twilio_configured(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
+
+    @property
+    def aliyun_configured(self) -> bool:
+        return bool(self.aliyun_access_key_id and self.aliyun_access_key_secret and self.aliyun_push_token)
+
+    @property
+    def sms_configured(self) -> bool:
+        """The deployment's provider has what it needs."""
+        return self.aliyun_configured if self.sms_provider == "aliyun" else self.twilio_configured
 
     @property
     def client_bootstrap(self) -> str:
@@ -87,7 +119,7 @@ class Settings(BaseModel):
 
 
 ENV_PREFIX = "ERS_"
-SECRETS = ("twilio_auth_token",)
+SECRETS = ("twilio_auth_token", "aliyun_access_key_secret", "aliyun_push_token")
 
 
 def load_settings(env: Mapping[str, str] | None = None, config_file: Path | None = None, **overrides: object) -> Settings:

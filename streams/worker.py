@@ -6,13 +6,15 @@ import logging
 import faust
 
 from contingency import CompiledPlan
-from contingency.roster import Roster, for_live_drills
+from contingency.problems import PlanError
+from contingency.roster import Roster, for_live_drills, for_sms
+from contingency.sms_templates import TemplateSet, load_templates
 from handlers.database import migrate
 from handlers.kafka_admin import ensure_topics
 from handlers.phones import MaskPhonesFilter
 from streams.app import create_app
 from streams.bootstrap import bootstrap
-from streams.config import Settings
+from streams.config import ConfigError, Settings
 
 
 log = logging.getLogger("ers.worker")
@@ -30,6 +32,18 @@ class Worker(faust.Worker):
 READ_MODEL_LOAD_SECONDS = 30.0
 
 
+def sms_templates(settings: Settings, roster: Roster) -> TemplateSet | None:
+    """The registered templates, when anyone is reached through Aliyun; the worker does not start with a template
+    file that would fail (ConfigError names the file, the template and the problem)."""
+    people = list(roster.people.values()) + list(roster.drill_phones.values())
+    if settings.sms_provider != "aliyun" and not any(p.sms_provider == "aliyun" for p in people):
+        return None
+    try:
+        return load_templates(settings.templates_path)
+    except PlanError as exc:
+        raise ConfigError(f"SMS templates ({settings.templates_path}) cannot be used:\n{exc}") from exc
+
+
 def run_worker(settings: Settings, plan: CompiledPlan, roster: Roster) -> None:
     """Blocks until the worker stops (Ctrl-C / SIGTERM); Faust's own signal handling stops it cleanly."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -37,6 +51,7 @@ def run_worker(settings: Settings, plan: CompiledPlan, roster: Roster) -> None:
     ensure_topics(settings.bootstrap, settings.topics.specs())
     if settings.drill_live_roster:
         roster = for_live_drills(roster)
+    roster = for_sms(roster, settings.sms_provider, sms_templates(settings, roster))
     deps = bootstrap(settings, plan, roster)
     app = create_app(settings, plan, roster, deps)
     deps.incident_states.start()

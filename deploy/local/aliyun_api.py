@@ -11,7 +11,7 @@ SDK's own request building, ACS3-HMAC-SHA256 signing and response parsing run. I
 - `QuerySendDetails` by number and day (and BizId).
 - Pushes, as Aliyun's HTTP batch push does (JSON arrays): `SmsReport` for every message (DELIVERED, or a
   failure for numbers told to fail), and `SmsUp` when `reply` plays a person answering a message: its
-  `dest_code` is the sign's extension followed by the message's `SmsUpExtendCode`.
+  `dest_code` is the message's `SmsUpExtendCode` (Aliyun generates it; ERS reads its last five digits).
 - Failure injection: `fail_next` (HTTP 5xx), `stall_next` (slower than the client's timeout), `throttle`
   (flow control for a number), `fail_to` (a number whose messages are not delivered).
 
@@ -44,7 +44,7 @@ log = logging.getLogger("ers.sms.aliyun.local")
 API_VERSION = "2017-05-25"
 ALGORITHM = "ACS3-HMAC-SHA256"
 PARAM_CHARS = 35                  # per template variable, notification templates
-SIGN_EXTENSION = "10690"          # stands for the extension Aliyun gives a sign; replies come to it + SmsUpExtendCode
+NO_EXTENSION = "0"                # the dest_code of a reply to a message sent without SmsUpExtendCode
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 _SLOT = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 _DOMESTIC = re.compile(r"^1\d{10}$")
@@ -218,7 +218,7 @@ class LocalAliyunSms:
         digits = _digits(phone)
         if dest_code is None:
             message = to or next((m for m in reversed(self.messages) if m.phone == digits), None)
-            dest_code = SIGN_EXTENSION + ((message.extend_code or "") if message else "")
+            dest_code = (message.extend_code if message else None) or NO_EXTENSION
         with self._lock:
             self._sequence += 1
             sequence = sequence_id if sequence_id is not None else self._sequence

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from deploy.local.aliyun_api import PARAM_CHARS, SIGN_EXTENSION, LocalAliyunSms, fake_access_key, verify_acs3
+from deploy.local.aliyun_api import PARAM_CHARS, LocalAliyunSms, fake_access_key, verify_acs3
 from deploy.local.kafka import free_port
 from deploy.local.twilio_api import AiohttpThread
 from handlers.aliyun_sms import AliyunSms, aliyun_number, e164_of
@@ -102,7 +102,7 @@ def test_a_reply_comes_back_to_the_messages_extension(sandbox, receiver) -> None
     assert pushed.status == 200 and json.loads(pushed.answer)["code"] == 0
     [[up]] = receiver.wait("up", 1)
     assert up["phone_number"] == "13800000001" and up["content"] == "1"
-    assert up["dest_code"] == SIGN_EXTENSION + "4821" and isinstance(up["sequence_id"], int)
+    assert up["dest_code"] == "4821" and isinstance(up["sequence_id"], int)
 
 
 def test_find_sent_looks_the_message_up_by_out_id(sandbox) -> None:
