@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     reply.add_argument("text", help='the reply, e.g. "1 K7Q"')
     reply.add_argument("--drill", metavar="ID", default=None,
                        help="answer an SMS of the running drill ID (`ers drill run`) instead of production's")
+    reply.add_argument("--answering", metavar="CODE", type=_incident_code, default=None,
+                       help="ERS_SMS_PROVIDER=aliyun: the incident code of the SMS being answered (its extension comes "
+                            "back with the reply, so a bare \"1\" acknowledges that incident)")
     reply.add_argument("--wait", type=_seconds, default=10.0,
                        help="seconds to wait for the incident to show what the reply did (default 10; 0: do not)")
     reply.set_defaults(handler=cmd_sms_reply)
@@ -127,6 +130,15 @@ def _port(text: str) -> int:
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {value}")
     return value
+
+
+def _incident_code(text: str) -> str:
+    from contingency.ids import extension_of
+
+    if extension_of(text) is None:
+        raise argparse.ArgumentTypeError(f"expected an incident code of three letters or digits as SMS show it "
+                                         f"(e.g. K7Q), got {text!r}")
+    return text.upper()
 
 
 def _seconds(text: str) -> float:
@@ -204,7 +216,9 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
                 raise UserError(str(exc)) from exc
             console.print(f"local Kafka {status.version} ready at {status.bootstrap} (data in {status.data_dir})")
             settings = settings.model_copy(update={"broker": status.bootstrap})
-        if not settings.sms_configured:
+        if settings.sms_provider == "aliyun" and not settings.sms_configured:
+            sandbox, settings = _start_aliyun_sandbox(settings)
+        elif not settings.sms_configured:
             account_sid, auth_token = _sandbox_credentials(settings)
             sandbox = LocalTwilioApi(auth_token=auth_token, account_sid=account_sid).start()
             settings = settings.model_copy(update={
@@ -228,6 +242,28 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
             kafka.stop()
             console.print("local Kafka stopped")
     return 0
+
+
+def _start_aliyun_sandbox(settings: Settings):  # -> (LocalAliyunSms, Settings)
+    from contingency import PlanError
+    from contingency.sms_templates import load_templates
+    from deploy.local.aliyun_api import LocalAliyunSms, sandbox_keys
+    from handlers.aliyun_push import REPORT_PATH, SMS_UP_PATH
+
+    try:
+        templates = load_templates(settings.templates_path)
+    except PlanError as exc:
+        raise UserError(str(exc)) from exc
+    key, secret, token = sandbox_keys(settings.data_dir / "aliyun-sandbox.json")
+    sandbox = LocalAliyunSms(access_key_id=key, access_key_secret=secret, sign_names={templates.sign_name},
+                             templates={t.code: t.text for t in templates.templates.values()},
+                             report_url=f"{settings.webhook_base}{REPORT_PATH}/{token}",
+                             up_url=f"{settings.webhook_base}{SMS_UP_PATH}/{token}").start()
+    console.print(f"no Aliyun key configured: SMS go to the local Aliyun sandbox at {sandbox.url} (templates of "
+                  f"{settings.templates_path}); answer them with `ers sms reply --from +86... \"1\" --answering CODE`")
+    return sandbox, settings.model_copy(update={
+        "aliyun_access_key_id": key, "aliyun_access_key_secret": secret, "aliyun_endpoint": sandbox.endpoint,
+        "aliyun_push_token": token})
 
 
 def _start_gateway(settings: Settings) -> "subprocess.Popen[bytes]":
@@ -372,6 +408,8 @@ def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:
     from streams.services.drill_run import drill_topics
 
     names, bootstrap = settings.topics, settings.client_bootstrap
+    if args.drill is None and settings.sms_provider == "aliyun":
+        return _aliyun_reply(args, settings)
     if args.drill is not None:
         from handlers.drill_files import read_drill_webhook
 
@@ -408,6 +446,52 @@ def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:
             if state is not None:
                 who = state.resolved_by if state.stage == "resolved" else state.acknowledged_by
                 console.print(f"{state.code}: {state.stage}" + (f" ({who})" if who else ""))
+    finally:
+        if watch is not None:
+            watch.close()
+    return 0
+
+
+def _aliyun_reply(args: argparse.Namespace, settings: Settings) -> int:
+    """Push a reply the way Aliyun pushes SmsUp to the worker (for local trials with the sandbox `ers up` runs)."""
+    import json
+    import secrets
+    import urllib.error
+    import urllib.request
+
+    from contingency.ids import extension_of
+    from contingency.replies import sms_command_id
+    from deploy.local.aliyun_api import NO_EXTENSION, sandbox_keys, sms_up_item
+    from handlers.aliyun_push import SMS_UP_PATH
+    from schemas.topics import INCIDENT_STATES
+
+    token = settings.aliyun_push_token or sandbox_keys(settings.data_dir / "aliyun-sandbox.json")[2]
+    sequence = secrets.randbelow(10**12)
+    dest = (extension_of(args.answering) if args.answering else None) or NO_EXTENSION
+    url = f"{settings.webhook_base}{SMS_UP_PATH}/{token}"
+    body = json.dumps([sms_up_item(args.sender, args.text, dest, sequence)], ensure_ascii=False).encode()
+    watch = _state_watch(settings.client_bootstrap, settings.topics.of(INCIDENT_STATES)) if args.wait else None
+    try:
+        request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status, answer = response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            status, answer = exc.code, exc.read().decode()
+        except OSError as exc:
+            raise UserError(f"cannot reach the worker's push endpoint at {settings.webhook_base}{SMS_UP_PATH}: "
+                            f"{exc}") from exc
+        print(answer)
+        if status != 200:
+            console.print(f"[red]refused ({status})[/]")
+            return 1
+        if watch is not None:
+            state = watch.find(lambda s: s.cause == sms_command_id(f"aliyun:{sequence}"), args.wait)
+            if state is not None:
+                who = state.resolved_by if state.stage == "resolved" else state.acknowledged_by
+                console.print(f"{state.code}: {state.stage}" + (f" ({who})" if who else ""))
+            else:
+                console.print("no incident changed (an answer, if any, goes back by SMS: see the sandbox or the log)")
     finally:
         if watch is not None:
             watch.close()

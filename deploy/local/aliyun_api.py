@@ -31,6 +31,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import aiohttp
@@ -53,6 +54,27 @@ _DOMESTIC = re.compile(r"^1\d{10}$")
 def fake_access_key() -> tuple[str, str]:
     """A random, obviously local AccessKey id and secret."""
     return "LTAIlocal" + secrets.token_hex(6), secrets.token_urlsafe(24)
+
+
+def sandbox_keys(path: Path) -> tuple[str, str, str]:
+    """The local sandbox's (AccessKey id, secret, push token), made once and kept in `path` (mode 600), so that
+    `ers sms reply` can push replies to the worker that `ers up` runs."""
+    if path.exists():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data["access_key_id"], data["access_key_secret"], data["push_token"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key, secret = fake_access_key()
+    token = secrets.token_urlsafe(24)
+    path.write_text(json.dumps({"access_key_id": key, "access_key_secret": secret, "push_token": token}),
+                    encoding="utf-8")
+    path.chmod(0o600)
+    return key, secret, token
+
+
+def sms_up_item(phone: str, content: str, dest_code: str, sequence_id: int, sign_name: str = "") -> dict:
+    """One SmsUp item as Aliyun pushes it."""
+    return {"phone_number": _digits(phone), "content": content, "sign_name": sign_name,
+            "send_time": _local(dt.datetime.now(dt.timezone.utc)), "dest_code": dest_code, "sequence_id": sequence_id}
 
 
 def render(template: str, params: Mapping[str, str]) -> str:
@@ -222,9 +244,7 @@ class LocalAliyunSms:
         with self._lock:
             self._sequence += 1
             sequence = sequence_id if sequence_id is not None else self._sequence
-        item = {"phone_number": digits, "content": content, "sign_name": next(iter(self.sign_names), ""),
-                "send_time": _local(dt.datetime.now(dt.timezone.utc)), "dest_code": dest_code,
-                "sequence_id": sequence}
+        item = sms_up_item(digits, content, dest_code, sequence, next(iter(self.sign_names), ""))
         return self._server.run(self._push("SmsUp", self.up_url, [item]))
 
     def push_raw(self, kind: str, url: str, items: list[dict]) -> PushedReport:

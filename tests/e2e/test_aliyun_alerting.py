@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import re
 import secrets
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -188,3 +189,35 @@ def test_a_failed_delivery_report_pages_the_next_tier_at_once(broker: str, worke
     wait_for_sms(aliyun, on_duty_phone("deputy_director"), "page", code, timeout=WAIT_SECONDS)
     assert time.monotonic() - started < WAIT_SECONDS, "escalated on the failure report, not on the timer"
     assert any(p.kind == "SmsReport" and p.items[0]["success"] is False and p.status == 200 for p in aliyun.pushes)
+
+
+def test_killed_after_queueing_a_page_sends_exactly_one_sms_per_notification(
+        broker: str, aliyun: LocalAliyunSms, fast_plan: Path, tmp_path: Path) -> None:
+    with LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid()) as twilio:
+        process = WorkerProcess(broker, tmp_path, twilio, plan=fast_plan,
+                                env={"ERS_SMS_PROVIDER": "aliyun", "ERS_ALIYUN_ACCESS_KEY_ID": aliyun.key,
+                                     "ERS_ALIYUN_ACCESS_KEY_SECRET": aliyun.secret,
+                                     "ERS_ALIYUN_ENDPOINT": aliyun.endpoint, "ERS_ALIYUN_PUSH_TOKEN": TOKEN,
+                                     "ERS_SMS_TEMPLATES": str(REPO / "plans" / "arxan-sms-templates.yaml")}).start()
+        try:
+            notifications = TopicReader(broker, process.topic("notifications"))
+            send(broker, process.topic("readings"), reading("city_air_auto", "so2", 900.0, unit="ug/m3"),
+                 key="city_air_auto")
+            first = notifications.wait_for(lambda rs: bool(rs), timeout=10)[0]
+            process.kill(signal.SIGKILL)
+            queued = [n for n in notifications.settle(1.0) if n["incident_ids"] == first["incident_ids"]
+                      and n["created_at"] == first["created_at"]]
+            assert len(queued) >= 2 and all(n["template"] in ("page", "notify") for n in queued), queued
+            process.start()
+
+            def sent(note: dict) -> list:
+                return [m for m in aliyun.messages if m.out_id == uuid.UUID(note["notification_id"]).hex]
+
+            deadline = time.monotonic() + 60
+            while not all(sent(n) for n in queued) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(3)
+            assert [len(sent(n)) for n in queued] == [1] * len(queued), \
+                [(n["person_id"], len(sent(n))) for n in queued]
+        finally:
+            process.stop()

@@ -1,5 +1,6 @@
 import base64
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -163,3 +164,27 @@ def test_a_worker_is_stalled_only_when_records_wait_and_nothing_moves() -> None:
     assert verdict(None, 3600.0) == ("ok", 200), "the group's offsets unknown yet (just started)"
     assert verdict(12, 5.0) == ("ok", 200), "behind but working through it"
     assert verdict(12, 61.0) == ("stalled", 503)
+
+
+def test_the_worker_refuses_a_template_file_that_would_fail(tmp_path) -> None:
+    import yaml
+
+    from contingency import load_plan, load_roster
+    from streams.config import ConfigError, load_settings
+    from streams.worker import sms_templates
+
+    repo = Path(__file__).resolve().parents[2]
+    roster = load_roster(repo / "plans" / "arxan-roster.yaml", load_plan(repo / "plans" / "arxan.yaml"))
+    data = yaml.safe_load((repo / "plans" / "arxan-sms-templates.yaml").read_text(encoding="utf-8"))
+    data["templates"]["page"]["text"] = "${drill}${level}${code} ${place} ${time}。回复\"1 ${code}\"确认"
+    bad = tmp_path / "bad-sms-templates.yaml"
+    bad.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    twilio = load_settings(env={})
+    assert sms_templates(twilio, roster) is None, "a Twilio deployment needs no templates"
+    aliyun = load_settings(env={"ERS_SMS_PROVIDER": "aliyun", "ERS_SMS_TEMPLATES": str(bad)})
+    with pytest.raises(ConfigError) as caught:
+        sms_templates(aliyun, roster)
+    assert str(bad) in str(caught.value) and "templates.page.text: ${parameter} is missing" in str(caught.value)
+    default = load_settings(env={"ERS_SMS_PROVIDER": "aliyun", "ERS_ROSTER": str(repo / "plans" / "arxan-roster.yaml")})
+    assert default.templates_path == repo / "plans" / "arxan-sms-templates.yaml"
+    assert sms_templates(default, roster) is not None
