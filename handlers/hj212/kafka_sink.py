@@ -5,9 +5,28 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from schemas import DeadLetter, StationExchange, StationPacket, StationReport, encode
 from schemas.topics import DLQ, HJ212_RAW, READINGS, STATION_EXCHANGES, TopicNames
+
+
+class RememberingPartitioner:
+    """Kafka's default partitioner (murmur2 of the key, as every other ERS producer uses), remembered per key: the
+    gateway hashes the same few thousand MNs and station ids all day, and murmur2 is pure Python in aiokafka."""
+
+    def __init__(self) -> None:
+        self._default = DefaultPartitioner()
+        self._known: dict[tuple[bytes, int], int] = {}
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return self._default(key, all_partitions, available)
+        remembered = (key, len(all_partitions))
+        partition = self._known.get(remembered)
+        if partition is None:
+            partition = self._known[remembered] = self._default(key, all_partitions, available)
+        return partition
 
 
 class KafkaPacketSink:
@@ -15,6 +34,7 @@ class KafkaPacketSink:
         self._names = names
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, client_id="ers-hj212-gateway", acks="all", enable_idempotence=True,
+            partitioner=RememberingPartitioner(),
             linger_ms=2, request_timeout_ms=int(ack_timeout_seconds * 1000), retry_backoff_ms=200,
             # Thousands of stations send at once; with the default 16 kB batch most sends would wait for a
             # batch to drain and all wake at once to retry (measured: six wakeups a record, bench/hj212_gateway.py).

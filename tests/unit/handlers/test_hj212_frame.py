@@ -249,3 +249,4 @@ def test_frames_do_not_depend_on_chunking(data, cuts):
     whole = frames(FrameReader().feed(data))
     pieces = frames(feed_all(FrameReader(), chunked(data, cuts)))
     assert whole == pieces
+
