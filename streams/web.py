@@ -76,15 +76,7 @@ async def status_callback(path: str, params: Mapping[str, str], signature: str |
         return Answer(verdict.status_code, verdict.reason)
     sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
     error = params.get("ErrorCode") or None
-    notification_id = None
-    for attempt in range(UNKNOWN_SID_RETRIES + 1):
-        if attempt:  # Twilio can call back before the dispatcher has stored the sid its create returned
-            await asyncio.sleep(0.1)
-        notification_id = await asyncio.to_thread(outbox.record_status, sid, status, error, clock.now())
-        if notification_id is not None:
-            break
-    else:
-        log.warning("status %s for unknown message %s", status, sid)
+    notification_id = await _record_status(outbox, (sid,), status, error, clock)
     if notification_id is not None and status in ("delivered", "undelivered", "failed"):
         receipt = DeliveryStatus(
             event_id=receipt_id(uuid.UUID(notification_id), "twilio", status),
@@ -93,6 +85,21 @@ async def status_callback(path: str, params: Mapping[str, str], signature: str |
         )
         await send_confirmed([Output(delivery, "delivery", encode(receipt))], clock.stamp())
     return Answer(200, twiml_empty(), XML)
+
+
+async def _record_status(outbox: SmsOutbox, sids: tuple[str, ...], status: str, error: str | None,
+                         clock: AgentClock) -> str | None:
+    """Record a provider's status under the first of `sids` the outbox knows; the notification id, or None.
+    A status can come before the dispatcher has stored the id its send returned, so unknown ids are retried."""
+    for attempt in range(UNKNOWN_SID_RETRIES + 1):
+        if attempt:
+            await asyncio.sleep(0.1)
+        for sid in sids:
+            notification_id = await asyncio.to_thread(outbox.record_status, sid, status, error, clock.now())
+            if notification_id is not None:
+                return notification_id
+    log.warning("status %s for unknown message %s", status, sids[0])
+    return None
 
 
 async def aliyun_sms_up(token: str | None, peer: str | None, body: object, *, guard: AliyunPushGuard,
@@ -135,18 +142,10 @@ async def aliyun_report(token: str | None, peer: str | None, body: object, *, gu
     for report in verdict.reports:
         status = "delivered" if report.success else "undelivered"
         error = None if report.success else report.err_code
-        notification_id = None
-        for attempt in range(UNKNOWN_SID_RETRIES + 1):
-            if attempt:  # the report can come before the dispatcher has stored the BizId its send returned
-                await asyncio.sleep(0.1)
-            notification_id = await asyncio.to_thread(outbox.record_status, report.biz_id, status, error, clock.now())
-            if notification_id is None and report.out_id:  # a message found by OutId after a crash
-                notification_id = await asyncio.to_thread(outbox.record_status, f"out:{report.out_id}", status,
-                                                          error, clock.now())
-            if notification_id is not None:
-                break
-        else:
-            log.warning("aliyun report %s for unknown message %s", status, report.biz_id)
+        # a message found by OutId after a crash is stored under that id, not the BizId
+        sids = (report.biz_id, f"out:{report.out_id}") if report.out_id else (report.biz_id,)
+        notification_id = await _record_status(outbox, sids, status, error, clock)
+        if notification_id is None:
             continue
         receipt = DeliveryStatus(event_id=receipt_id(uuid.UUID(notification_id), "aliyun", status),
                                  notification_id=uuid.UUID(notification_id), provider_sid=report.biz_id,

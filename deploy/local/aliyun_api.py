@@ -38,7 +38,9 @@ import aiohttp
 from aiohttp import web
 
 from contingency.phones import mask
+from contingency.sms_templates import SLOT, render
 from deploy.local.twilio_api import AiohttpThread
+from handlers.aliyun_sms import aliyun_number
 
 log = logging.getLogger("ers.sms.aliyun.local")
 
@@ -47,7 +49,6 @@ ALGORITHM = "ACS3-HMAC-SHA256"
 PARAM_CHARS = 35                  # per template variable, notification templates
 NO_EXTENSION = "0"                # the dest_code of a reply to a message sent without SmsUpExtendCode
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
-_SLOT = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 _DOMESTIC = re.compile(r"^1\d{10}$")
 
 
@@ -73,12 +74,8 @@ def sandbox_keys(path: Path) -> tuple[str, str, str]:
 
 def sms_up_item(phone: str, content: str, dest_code: str, sequence_id: int, sign_name: str = "") -> dict:
     """One SmsUp item as Aliyun pushes it."""
-    return {"phone_number": _digits(phone), "content": content, "sign_name": sign_name,
+    return {"phone_number": aliyun_number(phone), "content": content, "sign_name": sign_name,
             "send_time": _local(dt.datetime.now(dt.timezone.utc)), "dest_code": dest_code, "sequence_id": sequence_id}
-
-
-def render(template: str, params: Mapping[str, str]) -> str:
-    return _SLOT.sub(lambda m: params.get(m.group(1), m.group(0)), template)
 
 
 @dataclass
@@ -227,17 +224,17 @@ class LocalAliyunSms:
         """Flow control for `phone` (11 digits or E.164) for `seconds` from now."""
         until = self._server.loop.time() + seconds
         with self._lock:
-            self._throttled[_digits(phone)] = until
+            self._throttled[aliyun_number(phone)] = until
 
     def fail_to(self, phone: str, err_code: str = "MK:0001") -> None:
         with self._lock:
-            self._failing[_digits(phone)] = err_code
+            self._failing[aliyun_number(phone)] = err_code
 
     # -- a person answering -----------------------------------------------------------------------------------------
     def reply(self, phone: str, content: str, *, to: LocalSms | None = None, dest_code: str | None = None,
               sequence_id: int | None = None) -> PushedReport:
         """Push an SmsUp as Aliyun does when `phone` answers `to` (default: the newest message to it)."""
-        digits = _digits(phone)
+        digits = aliyun_number(phone)
         if dest_code is None:
             message = to or next((m for m in reversed(self.messages) if m.phone == digits), None)
             dest_code = (message.extend_code if message else None) or NO_EXTENSION
@@ -317,7 +314,7 @@ class LocalAliyunSms:
         if not isinstance(params, dict):
             return self._ok_error("SendSms", "isv.INVALID_JSON_PARAM", "JSON参数不合法")
         params = {str(k): str(v) for k, v in params.items()}
-        missing = [slot for slot in dict.fromkeys(_SLOT.findall(template)) if slot not in params]
+        missing = [slot for slot in dict.fromkeys(SLOT.findall(template)) if slot not in params]
         if missing:
             return self._ok_error("SendSms", "isv.TEMPLATE_MISSING_PARAMETERS", f"模板缺少变量 {','.join(missing)}")
         long = [k for k, v in params.items() if len(v) > PARAM_CHARS]
@@ -395,11 +392,6 @@ class LocalAliyunSms:
 
 def _json(data: dict, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
-
-
-def _digits(phone: str) -> str:
-    digits = phone.lstrip("+")
-    return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
 
 
 def _local(at: dt.datetime) -> str:
