@@ -11,18 +11,23 @@ so a packet/s figure is answered packets: the gateway answers only after the bro
   paced     N stations at one packet every N/rate seconds each (about `--rate` packets/s in all): latency from
             the station's send to its answer, and to the reading's append time on the readings topic (created
             with LogAppendTime, so the broker stamps it).
-  memory    the gateway process's resident set after connecting N stations, and its peak (VmHWM).
+  memory    the gateway process's resident set after connecting N stations, and its peak (VmHWM); with
+            --processes above one, the sum over the processes.
+
+`--processes K` runs K gateway processes on one port, as ERS_HJ212_PROCESSES=K does (each MN served by its owner,
+handlers/hj212/handoff.py); the baseline stays one process, as the issue defines it.
 
 Every reading is read back from the topic afterwards: the count and distinct event ids show nothing was lost
 or doubled. The load generator shares the machine's cores with the broker and the gateway (printed).
 
     .venv/bin/python bench/hj212_gateway.py [--stations 1000] [--packets 20] [--rate 1000] [--seconds 15]
-                                            [--loop uvloop|asyncio] [--profile gateway.prof]
+                                            [--loop uvloop|asyncio] [--processes 1] [--profile gateway.prof]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import multiprocessing as mp
@@ -46,6 +51,7 @@ from contingency.loader import load_standards  # noqa: E402
 from deploy.local.kafka import LocalKafka  # noqa: E402
 from handlers.hj212.directory import StationDirectory  # noqa: E402
 from handlers.hj212.frame import encode_frame  # noqa: E402
+from handlers.hj212.handoff import Handoff  # noqa: E402
 from handlers.hj212.kafka_sink import KafkaPacketSink  # noqa: E402
 from handlers.hj212.server import Gateway, GatewayLimits  # noqa: E402
 from handlers.hj212.station import StationClient, Value  # noqa: E402
@@ -75,16 +81,19 @@ def bench_directory(stations: int) -> StationDirectory:
 
 
 # -- the servers, each in its own process ---------------------------------------------------------------------------
-def gateway_process(bootstrap: str, prefix: str, stations: int, loop: str, profile: str | None, out: mp.Queue,
-                    stop: mp.Event) -> None:
+def gateway_process(bootstrap: str, prefix: str, stations: int, loop: str, profile: str | None,
+                    siblings: tuple[str, int, int, int] | None, out: mp.Queue, stop: mp.Event) -> None:
+    """`siblings`: (token, index, count, port) when this is one of several processes."""
     async def main() -> None:
         sink = KafkaPacketSink(bootstrap, TopicNames(prefix, PARTITIONS))
         await sink.start()
         # Real loggers send a packet every 30 s or more, and the gateway's per-connection limit (20/s) says so;
         # here every connection sends as fast as it is answered, so the limit is lifted.
         limits = GatewayLimits(max_connections=stations + 100, packets_per_second=100_000, burst=100_000)
-        gateway = Gateway(bench_directory(stations), sink, lambda: dt.datetime.now(dt.timezone.utc), limits)
-        await gateway.start("127.0.0.1", 0)
+        handoff = Handoff(*siblings[:3]) if siblings else None
+        gateway = Gateway(bench_directory(stations), sink, lambda: dt.datetime.now(dt.timezone.utc), limits,
+                          handoff=handoff)
+        await gateway.start("127.0.0.1", siblings[3] if siblings else 0)
         out.put(gateway.port)
         while not stop.is_set():
             await asyncio.sleep(0.1)
@@ -147,6 +156,17 @@ class ServerProcess:
         self.process.join(30)
         if self.process.is_alive():
             self.process.kill()
+
+
+def total_memory(servers: list[ServerProcess]) -> tuple[float, float]:
+    memories = [server.memory_mb() for server in servers]
+    return sum(m[0] for m in memories), sum(m[1] for m in memories)
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -244,7 +264,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15, help="length of the paced phase (default 15)")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
                         help="the gateway's event loop (default uvloop, as `ers gateway` runs)")
-    parser.add_argument("--profile", metavar="FILE", help="write the gateway process's cProfile stats to FILE")
+    parser.add_argument("--processes", type=positive, default=1,
+                        help="gateway processes sharing the port, as ERS_HJ212_PROCESSES (default 1)")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="write the (first) gateway process's cProfile stats to FILE")
     args = parser.parse_args()
     console = Console()
     n = args.stations
@@ -264,23 +287,31 @@ def main() -> None:
         with ServerProcess(baseline_process) as baseline:
             base_sent, base_elapsed = asyncio.run(against_baseline(baseline.port))
 
-        async def against_gateway(server: ServerProcess) -> tuple[tuple[float, float], list[Sent], float, list[Sent]]:
-            clients = await connect(server.port, n)
+        async def against_gateway(servers: list[ServerProcess]) -> tuple[tuple[float, float], list[Sent], float,
+                                                                          list[Sent]]:
+            clients = await connect(servers[0].port, n)
             await asyncio.sleep(1)
-            idle_memory = server.memory_mb()
-            pids = (server.process.pid, broker_pid, os.getpid())
-            before = [cpu_seconds(pid) for pid in pids]
+            idle_memory = total_memory(servers)
+            gateway_pids = [server.process.pid for server in servers]
+            before = [sum(map(cpu_seconds, gateway_pids)), cpu_seconds(broker_pid), cpu_seconds(os.getpid())]
             flat, elapsed = await flat_out(clients, args.packets, dt.datetime(2026, 2, 1, tzinfo=CHINA))
-            cpu.extend(cpu_seconds(pid) - b for pid, b in zip(pids, before))
+            after = [sum(map(cpu_seconds, gateway_pids)), cpu_seconds(broker_pid), cpu_seconds(os.getpid())]
+            cpu.extend(a - b for a, b in zip(after, before))
             slow = await paced(clients, args.rate, args.seconds, dt.datetime(2026, 3, 1, tzinfo=CHINA))
             await asyncio.gather(*(c.close() for c in clients))
             return idle_memory, flat, elapsed, slow
 
         broker_pid, cpu = kafka.status().pid, []
-        with ServerProcess(gateway_process, kafka.bootstrap, prefix, n, args.loop, args.profile) as gateway:
-            idle_memory, flat, elapsed, slow = asyncio.run(against_gateway(gateway))
-            peak_memory = gateway.memory_mb()
-            accepted = gateway.finish()
+        with contextlib.ExitStack() as stack:
+            token, servers = uuid.uuid4().hex[:12], []
+            for index in range(args.processes):
+                siblings = (token, index, args.processes, servers[0].port if servers else 0)
+                servers.append(stack.enter_context(ServerProcess(
+                    gateway_process, kafka.bootstrap, prefix, n, args.loop, args.profile if index == 0 else None,
+                    siblings if args.processes > 1 else None)))
+            idle_memory, flat, elapsed, slow = asyncio.run(against_gateway(servers))
+            peak_memory = total_memory(servers)
+            accepted = sum(server.finish() for server in servers)
         records, on_topic = asyncio.run(read_back(kafka.bootstrap, names.of(READINGS), len(flat) + len(slow)))
 
     answered = [s for s in flat + slow if s.rtt is not None]
@@ -289,8 +320,9 @@ def main() -> None:
     base_rate = sum(s.rtt is not None for s in base_sent) / base_elapsed
     rate = sum(s.rtt is not None for s in flat) / elapsed
 
-    table = Table(title=f"HJ 212 gateway on {args.loop}, {n} stations each on its own connection, {os.cpu_count()} cores shared "
-                        "by broker, gateway and stations")
+    processes = f"{args.processes} gateway processes" if args.processes > 1 else "one gateway process"
+    table = Table(title=f"HJ 212 gateway on {args.loop}, {processes}, {n} stations each on its own connection, "
+                        f"{os.cpu_count()} cores shared by broker, gateway and stations")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_column("vs baseline", justify="right")

@@ -11,14 +11,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.logging import RichHandler
 
 from streams.cli_drill import add_drill_commands
 from streams.cli_incidents import add_incident_commands
 from streams.cli_inventory import add_inventory_commands
 from streams.cli_station import add_station_commands
-from streams.cli_support import (UserError, aware_time, console, load_plan_or_fail, load_roster_or_fail,
-                                 report_problems)
+from streams.cli_support import (UserError, aware_time, configure_logging, console, load_plan_or_fail,
+                                 load_roster_or_fail, report_problems)
 from schemas.topics import BY_SUFFIX, TOPICS
 from streams.config import ConfigError, Settings, load_settings
 
@@ -36,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
-    _configure_logging(settings)
+    configure_logging(settings)
     try:
         return args.handler(args, settings)
     except KeyboardInterrupt:
@@ -162,23 +161,6 @@ def _existing_file(text: str) -> Path:
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"expected an existing file, {text!r} is not one")
     return path
-
-
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
-        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=True)],
-    )
-    from handlers.phones import MaskPhonesFilter
-
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(MaskPhonesFilter())
-    # kafka-python logs every refused connection while a broker starts; its failures reach us as
-    # exceptions anyway. aiokafka (the worker's client) keeps its warnings.
-    if settings.log_level != "debug":
-        logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _sandbox_credentials(settings: Settings) -> tuple[str, str]:

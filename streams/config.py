@@ -71,6 +71,8 @@ class Settings(BaseModel):
                                                             "every interface, for stations on the network)")
     hj212_port: int = Field(default=6212, ge=0, le=65535, description="TCP port of the HJ 212 gateway (0: any free)")
     hj212_max_connections: int = Field(default=5000, ge=1, le=100000, description="station connections held at once")
+    hj212_processes: int = Field(default=1, ge=0, le=64, description="gateway processes sharing the port, each serving "
+                                                                     "its share of the MNs (0: one per CPU core)")
     hj212_idle_seconds: float = Field(default=3600.0, gt=0, description="a station connection quiet this long is "
                                                                         "closed (stations reconnect to send)")
     hj212_partial_seconds: float = Field(default=10.0, gt=0, description="a packet begun must be complete within "

@@ -61,6 +61,12 @@ class FrameReader:
         """Bytes held of a packet not yet complete (the partial-packet timeout watches this)."""
         return len(self._buffer)
 
+    def take_pending(self) -> bytes:
+        """What is held of a packet not yet complete, handed over and forgotten."""
+        held = bytes(self._buffer)
+        self._buffer.clear()
+        return held
+
     def feed(self, data: bytes) -> list[Frame | Refusal]:
         self._buffer += data
         out: list[Frame | Refusal] = []

@@ -22,6 +22,7 @@ from contingency.hj212 import StationLink, StationOrders
 from handlers.hj212 import codes
 from handlers.hj212.directory import StationDirectory
 from handlers.hj212.frame import MAX_SEGMENT, Frame, FrameReader, Refusal, encode_frame
+from handlers.hj212.handoff import Handoff, HandoffError
 from handlers.hj212.packet import Packet, PacketError, Version, encode_segment, parse_cp, parse_segment
 from handlers.hj212.readings import to_report
 from handlers.hj212.uploads import CHINA, Reassembler, is_upload, read_upload
@@ -90,9 +91,11 @@ class _Connection:
 
 class Gateway:
     def __init__(self, directory: StationDirectory, sink: PacketSink, clock: Callable[[], dt.datetime],
-                 limits: GatewayLimits = GatewayLimits(), drill_id: str | None = None) -> None:
+                 limits: GatewayLimits = GatewayLimits(), drill_id: str | None = None,
+                 handoff: Handoff | None = None) -> None:
         self._directory, self._sink, self._clock, self._limits = directory, sink, clock, limits
         self._drill_id = drill_id
+        self._handoff = handoff  # None: this process serves every MN
         self._connections: set[_Connection] = set()
         self._by_mn: dict[str, _Connection] = {}
         self._reassembler = Reassembler(limits.split_timeout_seconds)
@@ -108,11 +111,30 @@ class Gateway:
 
     # -- serving ---------------------------------------------------------------------------------------------------
     async def start(self, host: str, port: int) -> asyncio.Server:
-        for link in self._directory.unconfigured():
-            log.warning("station %s (MN %s) has no password: %s is unset, so its packets are refused",
-                        link.station_id, link.mn, link.password_env)
-        self._server = await asyncio.start_server(self._serve, host, port, limit=2 * MAX_SEGMENT, backlog=4096)
+        if self._handoff is None or self._handoff.index == 0:
+            for link in self._directory.unconfigured():
+                log.warning("station %s (MN %s) has no password: %s is unset, so its packets are refused",
+                            link.station_id, link.mn, link.password_env)
+        if self._handoff is not None:
+            self._handoff.start(self._adopt)
+        # With siblings, each process listens on the same port and the kernel spreads connections over them.
+        self._server = await asyncio.start_server(self._serve, host, port, limit=2 * MAX_SEGMENT, backlog=4096,
+                                                  reuse_port=self._handoff is not None)
         return self._server
+
+    def _adopt(self, sock, prefix: bytes) -> None:
+        """A sibling process passed on a connection whose MN this process serves, with what it had read."""
+        self._spawn(self._adopt_connection(sock, prefix))
+
+    async def _adopt_connection(self, sock, prefix: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=2 * MAX_SEGMENT)
+        protocol = asyncio.StreamReaderProtocol(reader, lambda r, w: self._serve(r, w, prefix))
+        try:
+            await loop.connect_accepted_socket(lambda: protocol, sock)
+        except OSError as exc:
+            log.info("a connection passed on by a sibling gateway process was gone already: %s", exc)
+            sock.close()
 
     @property
     def port(self) -> int:
@@ -137,6 +159,8 @@ class Gateway:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        if self._handoff is not None:
+            self._handoff.close()
         for conn in list(self._connections):
             conn.writer.close()
         tasks = list(self._tasks)
@@ -146,7 +170,7 @@ class Gateway:
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, prefix: bytes = b"") -> None:
         peer = _peer(writer)
         loop = asyncio.get_running_loop()
         if len(self._connections) >= self._limits.max_connections:
@@ -159,28 +183,35 @@ class Gateway:
         if task is not None:
             self._tasks.add(task)
         partial_since: float | None = None
+        data = prefix  # what a sibling process read before passing the connection on
         try:
             while not conn.closing:
-                now = loop.time()
-                if conn.frames.pending:
-                    partial_since = partial_since or now
-                    wait = self._limits.partial_seconds - (now - partial_since)
-                else:
-                    partial_since, wait = None, self._limits.idle_seconds
-                try:
-                    async with asyncio.timeout(max(wait, 0.0)):  # unlike wait_for, no task per read
-                        data = await reader.read(65536)
-                except TimeoutError:
-                    what = "a packet left incomplete" if conn.frames.pending else "idle"
-                    log.info("closing %s%s: %s for %.0f s", peer, _who(conn), what,
-                             self._limits.partial_seconds if conn.frames.pending else self._limits.idle_seconds)
-                    break
                 if not data:
-                    break
-                for item in conn.frames.feed(data):
+                    now = loop.time()
+                    if conn.frames.pending:
+                        partial_since = partial_since or now
+                        wait = self._limits.partial_seconds - (now - partial_since)
+                    else:
+                        partial_since, wait = None, self._limits.idle_seconds
+                    try:
+                        async with asyncio.timeout(max(wait, 0.0)):  # unlike wait_for, no task per read
+                            data = await reader.read(65536)
+                    except TimeoutError:
+                        what = "a packet left incomplete" if conn.frames.pending else "idle"
+                        log.info("closing %s%s: %s for %.0f s", peer, _who(conn), what,
+                                 self._limits.partial_seconds if conn.frames.pending else self._limits.idle_seconds)
+                        break
+                    if not data:
+                        break
+                items, data = conn.frames.feed(data), b""
+                for at, item in enumerate(items):
                     if isinstance(item, Refusal):
                         await self._refuse(conn, item.reason, item.raw, None)
                     elif conn.bucket.take(loop.time()):
+                        owner = self._sibling_owner(conn, item)
+                        if owner is not None:
+                            await self._hand_off(conn, reader, writer, owner, items[at:])
+                            return
                         await self._on_frame(conn, item)
                     else:
                         await self._refuse(conn, "over the connection's packet rate", item.raw, None,
@@ -200,6 +231,35 @@ class Gateway:
             for future in conn.answers.values():
                 future.cancel()
             writer.close()
+
+    def _sibling_owner(self, conn: _Connection, frame: Frame) -> int | None:
+        """The sibling process that serves this connection's station, judged on its first valid packet; None when
+        this process does (or the packet is refused: that happens here, as without siblings)."""
+        if self._handoff is None or conn.link is not None:
+            return None
+        try:
+            packet = parse_segment(frame.segment)
+        except PacketError:
+            return None
+        if self._directory.check(packet.mn, packet.pw)[0] is None:
+            return None
+        owner = self._handoff.owner(packet.mn)
+        return None if owner == self._handoff.index else owner
+
+    async def _hand_off(self, conn: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        owner: int, unhandled: list[Frame | Refusal]) -> None:
+        assert self._handoff is not None
+        conn.closing = True
+        # Stop reading, then take what the stream holds already: the owner must see every byte, in order.
+        writer.transport.pause_reading()
+        reader.feed_eof()
+        prefix = b"".join(item.raw for item in unhandled) + conn.frames.take_pending() + await reader.read()
+        try:
+            await self._handoff.pass_on(owner, writer.get_extra_info("socket").fileno(), prefix)
+        except HandoffError as exc:
+            log.error("could not pass the connection from %s to gateway process %d: %s; closing it (the station "
+                      "reconnects)", conn.peer, owner, exc)
+        # Closing this process's descriptor leaves the connection open: the owner holds its own.
 
     # -- one packet ------------------------------------------------------------------------------------------------
     async def _on_frame(self, conn: _Connection, frame: Frame) -> None:
