@@ -35,7 +35,9 @@ class KafkaPacketSink:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, client_id="ers-hj212-gateway", acks="all", enable_idempotence=True,
             partitioner=RememberingPartitioner(),
-            linger_ms=2, request_timeout_ms=int(ack_timeout_seconds * 1000), retry_backoff_ms=200,
+            # A station waits for its answer anyway (30 s between packets as a rule): 10 ms more per packet buys
+            # batches that cost the broker a third less CPU a record (bench/hj212_gateway.py: 2 ms vs 10 ms).
+            linger_ms=10, request_timeout_ms=int(ack_timeout_seconds * 1000), retry_backoff_ms=200,
             # Thousands of stations send at once; with the default 16 kB batch most sends would wait for a
             # batch to drain and all wake at once to retry (measured: six wakeups a record, bench/hj212_gateway.py).
             max_batch_size=512 * 1024)
@@ -48,6 +50,8 @@ class KafkaPacketSink:
         await self._producer.stop()
 
     async def accept(self, packet: StationPacket, report: StationReport | None) -> None:
+        # Our own timer: with idempotence aiokafka retries a batch until the broker takes it, so without one a
+        # connection would wait for a broker that is down instead of reading the station's resent packets.
         async with asyncio.timeout(self._timeout):
             sends = [await self._producer.send(self._names.of(HJ212_RAW), encode(packet), key=packet.mn.encode())]
             if report is not None:

@@ -112,7 +112,7 @@ def _number(name: str, text: str) -> float:
         value = float(text)
     except ValueError:
         raise PacketError(f"{name} {text[:20]!r} is not a number") from None
-    if not math.isfinite(value) or text.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+    if not math.isfinite(value):  # float() reads "nan" and "inf" too
         raise PacketError(f"{name} {text[:20]!r} is not a finite number")
     return value
 

@@ -224,6 +224,28 @@ def test_a_slow_partial_packet_is_cut_off(broker: str) -> None:
     assert asyncio.run(scenario()) is False
 
 
+def test_an_idle_connection_is_closed_and_a_busy_one_is_not(broker: str) -> None:
+    names = topics()
+    other_mn, other_env = "150000ARXSY0000000000001", {"ERS_HJ212_PW_CITY_SOURCE": "city123"}
+
+    async def scenario() -> tuple[int, bool]:
+        ENV.update(other_env)
+        try:
+            async with running_gateway(broker, names, GatewayLimits(idle_seconds=1.0)) as gateway, \
+                    station(gateway) as idle, station(gateway, password="city123", mn=other_mn) as busy:
+                assert await idle.upload(now(), {"w20115": Value(0.001)})
+                for _ in range(6):  # 1.8 s of uploads, each within the idle limit of the one before
+                    assert await busy.upload(now(), {"w21003": Value(0.2)})
+                    await asyncio.sleep(0.3)
+                return len(gateway._connections), MN in gateway.connected
+        finally:
+            for key in other_env:
+                ENV.pop(key)
+
+    held, idle_still_there = asyncio.run(scenario())
+    assert held == 1 and idle_still_there is False
+
+
 def test_2005_station_gets_a_2005_answer(broker: str) -> None:
     names = topics()
 
