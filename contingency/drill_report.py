@@ -36,7 +36,8 @@ DROPPED_BY_COMPARABLE = frozenset({"incident_id", "notification_id", "started_wa
 
 _EVENT_ORDER = {"incident.opened": 0, "incident.updated": 1, "incident.escalated": 2,
                 "incident.acknowledged": 3, "incident.resolved": 4}
-_STATUS_ORDER = {"queued": 0, "sending": 1, "sent": 2, "received": 3, "undelivered": 4, "failed": 5, "delivered": 6}
+_STATUS_ORDER = {"queued": 0, "deferred": 1, "sending": 1, "sent": 2, "received": 3, "undelivered": 4, "failed": 5,
+                 "superseded": 5, "delivered": 6}
 _FAILED = ("failed", "undelivered")
 
 AnyIncidentEvent = IncidentOpened | IncidentUpdated | IncidentAcknowledged | IncidentEscalated | IncidentResolved

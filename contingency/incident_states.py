@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -83,6 +83,21 @@ class Board:
     def by_code(self, code: str) -> IncidentState | None:
         wanted = code.upper()
         return next((s for s in self.open.values() if s.code == wanted), None)
+
+    def supersedes(self, incident_ids: Sequence[uuid.UUID], created_at: dt.datetime) -> str | None:
+        """Why a message about these incidents, still waiting for the SMS provider, is no longer worth sending:
+        every one of them was resolved after the message was made. None (send it) if any is open or unknown,
+        and for a message made at or after the closing (the resolved notice itself)."""
+        if not incident_ids:
+            return None
+        closed = {c.incident_id: c for c in self.closed}
+        codes = []
+        for incident_id in incident_ids:
+            done = closed.get(incident_id)
+            if done is None or done.closed_at <= created_at:
+                return None
+            codes.append(done.code)
+        return f"incident {', '.join(codes)} resolved before the SMS provider took the message"
 
     def pending_for(self, person_id: str) -> list[IncidentState]:
         """Incidents this person (or drill phone) was paged for and nobody has acknowledged, most serious first."""

@@ -46,22 +46,28 @@ class PermanentSmsError(SmsError):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Deterministic exponential backoff: base, base*factor, base*factor^2, ... capped at max_delay.
+    """Deterministic capped exponential backoff: base, base*factor, base*factor^2, ... capped at max_delay; a
+    provider's Retry-After is used as it is (up to max_retry_after).
 
-    A provider's Retry-After is used as it is; one longer than max_retry_after ends the retries,
-    since an emergency alert should rather be reported failed than wait silently for minutes.
+    A page is never given up on: after the first `inline_attempts` quick tries (a blip) it waits in the outbox
+    for its next try while the dispatcher goes on with other pages. Only where nothing would come back for it (a
+    drill's virtual clock) does `max_attempts` end the tries.
     """
 
-    max_attempts: int = 5
+    inline_attempts: int = 3
+    inline_max_delay: float = 2.0
     base_delay: float = 1.0
     factor: float = 2.0
-    max_delay: float = 30.0
-    max_retry_after: float = 120.0
+    max_delay: float = 60.0
+    max_retry_after: float = 600.0
+    max_attempts: int = 5
 
-    def next_delay(self, attempt: int, retry_after: float | None = None) -> float | None:
-        """Seconds to wait after failed attempt number `attempt` (1-based), or None: give up."""
-        if attempt >= self.max_attempts:
-            return None
+    def next_delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
         if retry_after is not None:
-            return max(0.0, retry_after) if retry_after <= self.max_retry_after else None
-        return min(self.max_delay, self.base_delay * self.factor ** (attempt - 1))
+            return min(max(0.0, retry_after), self.max_retry_after)
+        return min(self.max_delay, self.base_delay * self.factor ** (min(attempt, 64) - 1))
+
+    def retry_inline(self, attempt: int, delay: float) -> bool:
+        """Whether to wait and try again at once (a blip) rather than defer the page."""
+        return attempt < self.inline_attempts and delay <= self.inline_max_delay

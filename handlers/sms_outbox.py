@@ -1,7 +1,8 @@
 """The database record of SMS sends (sms_outbox) and of webhooks seen (webhook_receipts), SQLite or PostgreSQL.
 
 One row per notification: claimed before any provider call, then sent (with the provider's message id), failed,
-delivered or undelivered; a state only moves forward. streams/services/sms_delivery.py uses it to send each
+delivered or undelivered; a state only moves forward. A claimed row with `retry_at` is waiting: the provider could
+not take it (an outage, a rate limit) and the retry loop sends it then, from `payload`, unless it was superseded. streams/services/sms_delivery.py uses it to send each
 notification once; the webhooks use `remember_webhook` to refuse replays.
 """
 from __future__ import annotations
@@ -12,8 +13,8 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import (
-    CheckConstraint, Column, DateTime, Engine, Integer, MetaData, String, Table, Text, UniqueConstraint, insert,
-    select, update,
+    CheckConstraint, Column, DateTime, Engine, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    insert, select, update,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -23,10 +24,10 @@ from schemas.notifications import Notification
 
 log = logging.getLogger("ers.sms")
 
-OutboxState = Literal["claimed", "sent", "failed", "delivered", "undelivered"]
-FINISHED: frozenset[str] = frozenset({"sent", "failed", "delivered", "undelivered"})
+OutboxState = Literal["claimed", "sent", "failed", "delivered", "undelivered", "superseded"]
+FINISHED: frozenset[str] = frozenset({"sent", "failed", "delivered", "undelivered", "superseded"})
 
-# The schema as Alembic revision 0002 creates it (handlers/migrations/versions/0002_sms.py).
+# The schema as Alembic revisions 0002 and 0004 create it (handlers/migrations/versions/).
 metadata = MetaData()
 sms_outbox = Table(
     "sms_outbox", metadata,
@@ -43,8 +44,12 @@ sms_outbox = Table(
     Column("sent_at", DateTime(timezone=True), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint("state IN ('claimed', 'sent', 'failed', 'delivered', 'undelivered')", name="ck_sms_outbox_state"),
+    Column("retry_at", DateTime(timezone=True), nullable=True),
+    Column("payload", Text, nullable=True),
+    CheckConstraint("state IN ('claimed', 'sent', 'failed', 'delivered', 'undelivered', 'superseded')",
+                    name="ck_sms_outbox_state"),
     UniqueConstraint("provider_sid", name="uq_sms_outbox_provider_sid"),
+    Index("ix_sms_outbox_retry_at", "retry_at"),
 )
 webhook_receipts = Table(
     "webhook_receipts", metadata,
@@ -58,7 +63,7 @@ _STATE_OF_STATUS: dict[str, OutboxState] = {
     "sent": "sent", "delivered": "delivered", "read": "delivered",
     "undelivered": "undelivered", "failed": "failed", "canceled": "failed",
 }
-_RANK: dict[str, int] = {"claimed": 0, "sent": 1, "failed": 2, "delivered": 2, "undelivered": 2}
+_RANK: dict[str, int] = {"claimed": 0, "sent": 1, "failed": 2, "delivered": 2, "undelivered": 2, "superseded": 2}
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,12 @@ class OutboxRecord:
     sent_at: datetime | None
     last_error: str | None
     updated_at: datetime
+    retry_at: datetime | None = None
+    payload: str | None = None
+
+    @property
+    def waiting(self) -> bool:
+        return self.state == "claimed" and self.retry_at is not None
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,12 @@ class ClaimResult:
     provider_sid: str | None
     claimed_at: datetime
     attempts: int
+    retry_at: datetime | None = None
+
+    @property
+    def waiting(self) -> bool:
+        """Deferred by an earlier try: the retry loop sends it at `retry_at`, not whoever meets it first."""
+        return self.state == "claimed" and self.retry_at is not None
 
     @property
     def already_done(self) -> bool:
@@ -122,7 +139,7 @@ class SmsOutbox:
             log.info("notification %s to %s already claimed: %s", notification_id, mask(existing.to_phone),
                      existing.state)
             return ClaimResult(notification_id, existing.state, False, existing.provider_sid, existing.claimed_at,
-                               existing.attempts)
+                               existing.attempts, existing.retry_at)
 
     def get(self, notification_id: str) -> OutboxRecord | None:
         with self._engine.connect() as connection:
@@ -131,7 +148,7 @@ class SmsOutbox:
         if row is None:
             return None
         values = dict(row)
-        for column in ("claimed_at", "sent_at", "updated_at"):
+        for column in ("claimed_at", "sent_at", "updated_at", "retry_at"):
             values[column] = as_utc(values[column]) if values[column] is not None else None
         return OutboxRecord(**values)
 
@@ -148,7 +165,8 @@ class SmsOutbox:
                 update(sms_outbox)
                 .where(sms_outbox.c.notification_id == notification_id,
                        sms_outbox.c.state.in_(("claimed", "failed")))
-                .values(state="sent", provider_sid=sid, num_segments=segments, sent_at=at, updated_at=at)).rowcount
+                .values(state="sent", provider_sid=sid, num_segments=segments, sent_at=at, updated_at=at,
+                        retry_at=None)).rowcount
         if changed != 1:
             raise LookupError(f"notification {notification_id} is not claimed (cannot mark it sent as {sid})")
 
@@ -157,7 +175,54 @@ class SmsOutbox:
             connection.execute(
                 update(sms_outbox)
                 .where(sms_outbox.c.notification_id == notification_id, sms_outbox.c.state == "claimed")
-                .values(state="failed", last_error=error, updated_at=as_utc(now)))
+                .values(state="failed", last_error=error, updated_at=as_utc(now), retry_at=None))
+
+    def defer(self, notification: Notification, retry_at: datetime, reason: str, now: datetime) -> None:
+        """The provider did not take it: wait until `retry_at`, keeping what is needed to send it then."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(sms_outbox)
+                .where(sms_outbox.c.notification_id == str(notification.notification_id),
+                       sms_outbox.c.state == "claimed")
+                .values(retry_at=as_utc(retry_at), last_error=reason, payload=notification.model_dump_json(),
+                        updated_at=as_utc(now)))
+
+    def due(self, now: datetime, limit: int = 100) -> list[OutboxRecord]:
+        """Waiting rows whose time has come, oldest first."""
+        with self._engine.connect() as connection:
+            ids = connection.execute(
+                select(sms_outbox.c.notification_id)
+                .where(sms_outbox.c.state == "claimed", sms_outbox.c.retry_at <= as_utc(now))
+                .order_by(sms_outbox.c.retry_at).limit(limit)).scalars().all()
+        return [record for record in map(self.get, ids) if record is not None]
+
+    def waiting_rows(self) -> list[OutboxRecord]:
+        """Everything waiting for the provider, soonest first (`ers sms queue`)."""
+        with self._engine.connect() as connection:
+            ids = connection.execute(
+                select(sms_outbox.c.notification_id)
+                .where(sms_outbox.c.state == "claimed", sms_outbox.c.retry_at.is_not(None))
+                .order_by(sms_outbox.c.retry_at)).scalars().all()
+        return [record for record in map(self.get, ids) if record is not None]
+
+    def lease(self, record: OutboxRecord, until: datetime, now: datetime) -> bool:
+        """Take a due row for one try: moves its `retry_at` on to `until`, so another worker (or this one after a
+        crash) tries it only then. False if someone else took it first."""
+        if record.retry_at is None:
+            return False
+        with self._engine.begin() as connection:
+            return connection.execute(
+                update(sms_outbox)
+                .where(sms_outbox.c.notification_id == record.notification_id, sms_outbox.c.state == "claimed",
+                       sms_outbox.c.retry_at == as_utc(record.retry_at))
+                .values(retry_at=as_utc(until), updated_at=as_utc(now))).rowcount == 1
+
+    def mark_superseded(self, notification_id: str, reason: str, now: datetime) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(sms_outbox)
+                .where(sms_outbox.c.notification_id == notification_id, sms_outbox.c.state == "claimed")
+                .values(state="superseded", last_error=reason, updated_at=as_utc(now), retry_at=None))
 
     def record_status(self, sid: str, status: str, error_code: int | str | None, now: datetime) -> str | None:
         """Apply a delivery status from Twilio; returns the notification id, or None for an unknown sid.

@@ -33,9 +33,13 @@ class DeliveryStatus(Event):
     type: Literal["delivery_status"] = "delivery_status"
     notification_id: uuid.UUID
     provider_sid: str | None = None
-    status: Literal["queued", "sending", "sent", "delivered", "undelivered", "failed", "received"]
+    status: Literal["queued", "sending", "sent", "delivered", "undelivered", "failed", "received", "deferred",
+                    "superseded"]
     error_code: int | None = None
     at: Timestamp
+    # deferred: the provider did not take it yet (why, and when ERS tries again); superseded: why it never will be.
+    reason: str | None = Field(default=None, max_length=500)
+    retry_at: Timestamp | None = None
 
     @property
     def key(self) -> str:

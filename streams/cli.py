@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     reply.add_argument("--wait", type=_seconds, default=10.0,
                        help="seconds to wait for the incident to show what the reply did (default 10; 0: do not)")
     reply.set_defaults(handler=cmd_sms_reply)
+    queue = sms_sub.add_parser("queue", help="the pages waiting for the SMS provider (an outage, a rate limit): "
+                                             "whom, since when, how many tries, why, and the next try")
+    queue.set_defaults(handler=cmd_sms_queue)
 
     add_incident_commands(sub)
     add_inventory_commands(sub)
@@ -380,6 +383,31 @@ def cmd_roster_check(args: argparse.Namespace, settings: Settings) -> int:
 
     path = args.path or settings.roster
     return report_problems(check_roster(path, load_plan_or_fail(settings.plan)), path)
+
+
+def cmd_sms_queue(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.table import Table
+
+    from contingency.phones import mask
+    from handlers.database import DatabaseNotReady, open_migrated
+    from handlers.sms_outbox import SmsOutbox
+
+    try:
+        waiting = SmsOutbox(open_migrated(settings.database_url)).waiting_rows()
+    except DatabaseNotReady as exc:
+        raise UserError(str(exc)) from exc
+    if not waiting:
+        console.print("没有等待发送的短信 nothing waits for the SMS provider")
+        return 0
+    table = Table(title=f"等待发送的短信 SMS waiting for the provider ({len(waiting)})")
+    for column in ("notification", "to", "drill", "waiting since", "tries", "next try", "why"):
+        table.add_column(column)
+    for row in waiting:
+        table.add_row(row.notification_id[:8], f"{row.person_id} {mask(row.to_phone)}", row.drill_id or "",
+                      row.claimed_at.astimezone().strftime("%m-%d %H:%M:%S"), str(row.attempts),
+                      row.retry_at.astimezone().strftime("%H:%M:%S") if row.retry_at else "", row.last_error or "")
+    console.print(table)
+    return 0
 
 
 def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:

@@ -339,6 +339,11 @@ class LocalTwilioApi:
         with self._lock:
             self._failures.extend(_InjectedFailure(status, retry_after) for _ in range(n))
 
+    def recover(self) -> None:
+        """Forget the failures still pending from `fail_next`: the outage is over."""
+        with self._lock:
+            self._failures.clear()
+
     def stall_next(self, n: int = 1, seconds: float = 1.0) -> None:
         """Accept the next `n` messages but hold the 201 back for `seconds`: a response lost to a timeout."""
         with self._lock:

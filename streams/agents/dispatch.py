@@ -21,13 +21,15 @@ from streams.bootstrap import Dependencies
 from streams.channels import Channels
 from streams.clocks import AgentClock, wall_clock
 from streams.services.notification_sweep import sweep
-from streams.services.sms_delivery import DeliveryResult, SmsGateway, deliver
+from streams.services.sms_delivery import DeliveryResult, SmsGateway, deliver, retry_due
 
 AGENT = "dispatch"
 log = logging.getLogger("ers.sms")
-OUTCOME_STATUS = {"sent": "sent", "reconciled": "sent", "failed": "failed"}
+OUTCOME_STATUS = {"sent": "sent", "reconciled": "sent", "failed": "failed", "deferred": "deferred",
+                  "superseded": "superseded"}
 
 SWEEP_SECONDS = 15.0
+RETRY_SECONDS = 5.0
 SWEEP_GRACE = dt.timedelta(seconds=20)  # the dispatcher's own time to take a notification
 SWEEP_WINDOW = dt.timedelta(minutes=15)
 
@@ -37,8 +39,11 @@ def receipt_for(notification_id: uuid.UUID, result: DeliveryResult, at: dt.datet
     status = OUTCOME_STATUS.get(result.outcome)
     if status is None:
         return None
-    return DeliveryStatus(event_id=receipt_id(notification_id, "dispatch", status), notification_id=notification_id,
-                          provider_sid=result.provider_sid, status=status, at=at)
+    # A page may wait several times: each deferral is its own event (named by its next try).
+    which = f"{status}:{result.retry_at.isoformat()}" if status == "deferred" and result.retry_at else status
+    return DeliveryStatus(event_id=receipt_id(notification_id, "dispatch", which), notification_id=notification_id,
+                          provider_sid=result.provider_sid, status=status, at=at, reason=result.error,
+                          retry_at=result.retry_at)
 
 
 def dispatch_handler(ch: Channels, outbox: SmsOutbox, sms: SmsGateway, status_callback_url: str,
@@ -48,8 +53,9 @@ def dispatch_handler(ch: Channels, outbox: SmsOutbox, sms: SmsGateway, status_ca
         if notification is None:
             return
         # the SMS provider and SQLAlchemy block: keep the event loop (heartbeats, other agents) free.
+        # Only on the wall clock does the sweep's retry loop come back for a deferred page.
         result = await asyncio.to_thread(deliver, outbox, sms, notification, status_callback_url,
-                                         lambda: clock.now(event))
+                                         lambda: clock.now(event), can_defer=clock.mode == "wall")
         log.info("sms %s to %s: %s%s", notification.notification_id, mask(notification.to), result.outcome,
                  f" ({result.error})" if result.error else "")
         receipt = receipt_for(notification.notification_id, result, clock.now(event))
@@ -88,3 +94,20 @@ def register_dispatcher(app: faust.App, ch: Channels, deps: Dependencies) -> Non
             await send_confirmed([Output(ch.delivery, "delivery", encode(r)) for r in receipts])
         except Exception:  # a sweep is a safety net: a failed one is logged and the next one tries again
             log.exception("notification sweep failed")
+
+    @app.timer(interval=RETRY_SECONDS)
+    async def retry_waiting_pages() -> None:
+        """On every worker: a page the provider could not take is tried again until it goes or is superseded."""
+        now = wall_clock()
+
+        def superseded(note: Notification) -> str | None:
+            states = deps.incident_states
+            return states.board().supersedes(note.incident_ids, note.created_at) if states.wait_loaded(0) else None
+
+        try:
+            tried = await asyncio.to_thread(retry_due, deps.outbox, deps.sms, deps.status_callback_url, now,
+                                            superseded)
+            receipts = [r for note, result in tried if (r := receipt_for(note.notification_id, result, now))]
+            await send_confirmed([Output(ch.delivery, "delivery", encode(r)) for r in receipts])
+        except Exception:  # the rows stay waiting: the next round tries them again
+            log.exception("retrying waiting pages failed")

@@ -12,14 +12,21 @@ How `deliver` avoids sending twice:
 - A retryable error that may come after Twilio created the message (a read timeout, a dropped
   connection, a 500) triggers the same look-up before the next attempt; a 429 or 503 does not.
 
+How a page survives a provider outage or rate limit: after a few quick tries (RetryPolicy) `deliver` defers it:
+the row stays claimed with `retry_at` and the notification itself, the call returns "deferred", and the
+dispatcher goes on. `retry_due` (run by every worker's sweep) takes due rows one at a time (a lease on
+`retry_at`), drops the ones `superseded` says are no longer worth sending, and delivers the rest, looking for an
+earlier send first. A deferred row met again by the dispatcher (a redelivered notification) is left to the
+retry loop.
+
 What can still go wrong, honestly:
 - Twilio's message list may lag behind a creation by a moment; a look-up in that moment misses the
   message and it is sent again. The look-up also misses a message whose body Twilio changed (trial
   accounts prefix it) or that is older than the `find_sent` limit allows.
 - Two live workers holding the same notification at once (a zombie consumer after a rebalance) look
   the same as one crashed worker: both can reconcile, find nothing, and send.
-- When the retries end after a may-have-been-sent error, the row is marked failed although a message
-  may have gone out; its status callbacks then name a sid this table does not know.
+- In a drill (virtual clock, no retry loop) the tries end after RetryPolicy.max_attempts and the row is
+  marked failed, although after a may-have-been-sent error a message may have gone out.
 - A status callback that arrives before mark_sent commits names an unknown sid too; record_status
   returns None for it.
 - "failed" is final for a notification id: a new attempt needs a new notification.
@@ -30,7 +37,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from contingency.phones import mask
@@ -50,19 +57,23 @@ class SmsGateway(Protocol):
 @dataclass(frozen=True)
 class DeliveryResult:
     notification_id: str
-    outcome: Literal["sent", "reconciled", "skipped", "failed"]
+    outcome: Literal["sent", "reconciled", "skipped", "failed", "deferred", "superseded"]
     state: OutboxState
     provider_sid: str | None = None
     tries: int = 0
     error: str | None = None
+    retry_at: datetime | None = None
 
 
 def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, status_callback_url: str | None,
             clock: Callable[[], datetime], *, policy: RetryPolicy = RetryPolicy(),
-            sleep: Callable[[float], None] = time.sleep, only_if_new: bool = False) -> DeliveryResult:
+            sleep: Callable[[float], None] = time.sleep, only_if_new: bool = False, can_defer: bool = True,
+            retrying: bool = False) -> DeliveryResult:
     """Send `notification` unless it was sent before; see the module docstring for what that guarantees.
     `clock` dates what is written (the worker's clock: virtual in a drill). `only_if_new`: leave it alone unless
-    this call is the first to claim it (another sender may be at work)."""
+    this call is the first to claim it (another sender may be at work). `can_defer`: a retry loop will come back
+    for a deferred page (False in drills: the tries end instead). `retrying`: called by that loop, which holds
+    the row's lease."""
     claim = outbox.claim(notification, clock())
     nid, to = claim.notification_id, notification.to
     if only_if_new and not claim.is_new:
@@ -70,9 +81,12 @@ def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, 
     if claim.already_done:
         log.info("notification %s to %s not sent again: %s", nid, mask(to), claim.state)
         return DeliveryResult(nid, "skipped", claim.state, claim.provider_sid)
+    if claim.waiting and not retrying:
+        return DeliveryResult(nid, "skipped", claim.state, retry_at=claim.retry_at)
 
     look_first = claim.needs_reconcile
     tries = 0
+    attempts_before = claim.attempts
     while True:
         tries += 1
         try:
@@ -91,16 +105,44 @@ def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, 
             return DeliveryResult(nid, "failed", "failed", None, tries, str(exc))
         except RetryableSmsError as exc:
             look_first = look_first or exc.maybe_sent
-            delay = policy.next_delay(tries, exc.retry_after)
-            if delay is None:
+            attempt = attempts_before + tries
+            delay = policy.next_delay(attempt, exc.retry_after)
+            if policy.retry_inline(tries, delay) or (not can_defer and tries < policy.max_attempts):
+                log.info("notification %s to %s: try %d failed (%s), next in %.1f s", nid, mask(to), attempt,
+                         exc.reason, delay)
+                sleep(delay)
+                continue
+            if not can_defer:
                 error = f"gave up after {tries} tries: {exc.reason}"
                 outbox.mark_failed(nid, error, clock())
                 log.error("notification %s to %s failed: %s", nid, mask(to), error)
                 return DeliveryResult(nid, "failed", "failed", None, tries, error)
-            log.info("notification %s to %s: try %d failed (%s), next in %.1f s", nid, mask(to), tries,
-                     exc.reason, delay)
-            sleep(delay)
-            continue
+            retry_at = clock() + timedelta(seconds=delay)
+            reason = f"{'rate limited' if exc.limited else 'provider unavailable'}: {exc.reason}"
+            outbox.defer(notification, retry_at, reason, clock())
+            log.warning("notification %s to %s waits for the provider (%s, %d tries so far); next try at %s",
+                        nid, mask(to), reason, attempt, retry_at.isoformat(timespec="seconds"))
+            return DeliveryResult(nid, "deferred", "claimed", None, tries, reason, retry_at)
         outbox.mark_sent(nid, sent.sid, sent.num_segments, clock())
         return DeliveryResult(nid, "sent", "sent", sent.sid, tries)
 
+
+def retry_due(outbox: SmsOutbox, gateway: SmsGateway, status_callback_url: str | None, now: datetime,
+              superseded: Callable[[Notification], str | None], *, lease: timedelta = timedelta(minutes=2),
+              policy: RetryPolicy = RetryPolicy(), limit: int = 100) -> list[tuple[Notification, DeliveryResult]]:
+    """Try again every waiting page whose time has come (see the module docstring); what happened to each."""
+    results = []
+    for record in outbox.due(now, limit):
+        if record.payload is None or not outbox.lease(record, now + lease, now):
+            continue  # taken by another worker (or a row from before payloads were kept: the sweep has it)
+        notification = Notification.model_validate_json(record.payload)
+        reason = superseded(notification)
+        if reason is not None:
+            outbox.mark_superseded(record.notification_id, reason, now)
+            log.info("notification %s to %s superseded: %s", record.notification_id, mask(record.to_phone), reason)
+            results.append((notification, DeliveryResult(record.notification_id, "superseded", "superseded",
+                                                         error=reason)))
+            continue
+        results.append((notification, deliver(outbox, gateway, notification, status_callback_url, lambda: now,
+                                              policy=policy, retrying=True)))
+    return results

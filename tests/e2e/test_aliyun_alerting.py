@@ -176,6 +176,25 @@ def test_forged_and_replayed_pushes_are_refused_and_change_nothing(broker: str, 
     assert officer not in log and digits(officer) not in log, "phone numbers are masked in logs"
 
 
+def test_flow_control_defers_the_page_and_it_goes_once_when_the_limit_ends(broker: str, worker: WorkerProcess,
+                                                                           aliyun: LocalAliyunSms) -> None:
+    officer = on_duty_phone("duty_officer")
+    aliyun.throttle(officer, 30)  # Aliyun's per-number limit: the adapter waits a minute before trying again
+    incidents = TopicReader(broker, worker.topic("incidents"))
+    delivery = TopicReader(broker, worker.topic("delivery"))
+    send(broker, worker.topic("readings"), reading("city_air_auto", "no2", 1500.0, unit="ug/m3"), key="city_air_auto")
+    code, _ = opened_code(incidents, "arxan_city_air")
+    waited = delivery.wait_for(lambda rs: any(r["status"] == "deferred" for r in rs), timeout=15)
+    deferral = next(r for r in waited if r["status"] == "deferred")
+    assert "rate limited" in deferral["reason"] and "BUSINESS_LIMIT_CONTROL" in deferral["reason"]
+    page = wait_for_sms(aliyun, officer, "page", code, timeout=90)  # sent on its next try, after the limit
+    time.sleep(6)  # one more round of the retry loop
+    assert [m for m in aliyun.messages if m.phone == page.phone and m.template_code == page.template_code
+            and m.params.get("code") == code] == [page]
+    assert any(r["status"] == "sent" and r["notification_id"] == deferral["notification_id"]
+               for r in delivery.poll())
+
+
 def test_a_failed_delivery_report_pages_the_next_tier_at_once(broker: str, worker: WorkerProcess,
                                                                aliyun: LocalAliyunSms) -> None:
     officer = on_duty_phone("duty_officer")

@@ -228,20 +228,27 @@ def test_no_log_line_shows_a_full_number(api: LocalTwilioApi, caplog: pytest.Log
 # ----------------------------------------------------------------------------- retry policy (pure)
 
 
-def test_retry_policy_backs_off_exponentially_then_gives_up() -> None:
-    policy = RetryPolicy(max_attempts=5, base_delay=1, factor=2, max_delay=30)
-    assert [policy.next_delay(attempt, None) for attempt in range(1, 6)] == [1, 2, 4, 8, None]
+def test_retry_policy_backs_off_exponentially_and_never_gives_up() -> None:
+    policy = RetryPolicy(base_delay=1, factor=2, max_delay=30)
+    assert [policy.next_delay(attempt, None) for attempt in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+    assert policy.next_delay(10_000) == 30  # however long the outage
 
 
 def test_retry_policy_caps_the_backoff() -> None:
-    policy = RetryPolicy(max_attempts=10, base_delay=5, factor=3, max_delay=30)
+    policy = RetryPolicy(base_delay=5, factor=3, max_delay=30)
     assert [policy.next_delay(attempt) for attempt in range(1, 5)] == [5, 15, 30, 30]
 
 
 def test_retry_policy_honours_retry_after_within_reason() -> None:
-    policy = RetryPolicy(max_attempts=3, max_retry_after=60)
+    policy = RetryPolicy(max_retry_after=600)
     assert policy.next_delay(1, 7.5) == 7.5
     assert policy.next_delay(1, 0.0) == 0.0
     assert policy.next_delay(1, -3) == 0.0
-    assert policy.next_delay(1, 61) is None   # asked to wait too long for an alert: give up, report it
-    assert policy.next_delay(3, 1) is None    # out of attempts whatever the provider says
+    assert policy.next_delay(1, 3600) == 600  # a provider asking for an hour is asked again after ten minutes
+
+
+def test_retry_policy_retries_a_blip_at_once_and_defers_the_rest() -> None:
+    policy = RetryPolicy(inline_attempts=3, inline_max_delay=2)
+    assert policy.retry_inline(1, 1.0) and policy.retry_inline(2, 2.0)
+    assert not policy.retry_inline(3, 1.0)   # the third failure in a row is not a blip
+    assert not policy.retry_inline(1, 60.0)  # flow control: wait in the outbox, not in the dispatcher

@@ -19,7 +19,7 @@ from handlers.sms_errors import RetryPolicy
 from handlers.sms_gateway import TwilioSms
 from handlers.sms_router import SmsRouter
 from handlers.sms_outbox import SmsOutbox
-from streams.services.sms_delivery import deliver
+from streams.services.sms_delivery import deliver, retry_due
 from deploy.local.twilio_api import AiohttpThread, LocalTwilioApi, fake_account_sid, fake_auth_token
 from tests.integration.harness import wait_until
 from handlers.twilio_webhook import SIGNATURE_HEADER, WebhookGuard, twiml_empty, twiml_message
@@ -186,20 +186,84 @@ def test_deliver_retries_on_500_then_succeeds_without_a_duplicate(outbox: SmsOut
     assert record is not None and record.attempts == 3
 
 
-def test_deliver_waits_as_long_as_a_429_says(outbox: SmsOutbox, gateway: SmsRouter, api: LocalTwilioApi) -> None:
-    api.fail_next(1, status=429, retry_after=7)
+def test_deliver_retries_a_short_429_at_once(outbox: SmsOutbox, gateway: SmsRouter, api: LocalTwilioApi) -> None:
+    api.fail_next(1, status=429, retry_after=2)
     sleeps = Sleeps()
     result = deliver(outbox, gateway, a_notification(), None, lambda: datetime.now(timezone.utc), sleep=sleeps)
-    assert result.outcome == "sent" and sleeps == [7.0]
+    assert result.outcome == "sent" and sleeps == [2.0]
     assert [r.method for r in api.requests] == ["POST", "POST"]  # a 429 is a refusal: nothing to look for
 
 
-def test_deliver_gives_up_when_retries_run_out(outbox: SmsOutbox, gateway: SmsRouter, api: LocalTwilioApi) -> None:
+def test_a_long_429_defers_the_page_without_waiting(outbox: SmsOutbox, gateway: SmsRouter,
+                                                     api: LocalTwilioApi) -> None:
+    api.fail_next(1, status=429, retry_after=90)
+    sleeps, now = Sleeps(), datetime.now(timezone.utc)
+    result = deliver(outbox, gateway, a_notification(), None, lambda: now, sleep=sleeps)
+    assert (result.outcome, result.state, sleeps) == ("deferred", "claimed", [])
+    assert result.retry_at == now + timedelta(seconds=90) and "rate limited" in (result.error or "")
+    record = outbox.get(result.notification_id)
+    assert record is not None and record.waiting and record.retry_at == result.retry_at
+    assert outbox.due(now + timedelta(seconds=89)) == []
+
+
+def test_a_page_waits_through_an_outage_and_goes_once_when_it_ends(outbox: SmsOutbox, gateway: SmsRouter,
+                                                                    api: LocalTwilioApi) -> None:
+    notification, start = a_notification(), datetime.now(timezone.utc)
+    api.fail_next(10_000, status=503)
+    result = deliver(outbox, gateway, notification, None, lambda: start, sleep=Sleeps())
+    assert (result.outcome, result.tries) == ("deferred", 3)  # two quick retries, then it waits
+    # The dispatcher meets the notification again (redelivered): it leaves it to the retry loop.
+    assert deliver(outbox, gateway, notification, None, lambda: start, sleep=Sleeps()).outcome == "skipped"
+    never = lambda note: None  # noqa: E731
+    now, rounds = start, []
+    for _ in range(6):  # the outage goes on: each round of the loop tries once, and the waits grow
+        now = outbox.get(result.notification_id).retry_at  # type: ignore[union-attr]
+        [(_, again)] = retry_due(outbox, gateway, None, now, never)
+        rounds.append((again.outcome, round((again.retry_at - now).total_seconds())))  # type: ignore[operator]
+    assert [outcome for outcome, _ in rounds] == ["deferred"] * 6
+    waits = [wait for _, wait in rounds]
+    assert waits == sorted(waits) and waits[-1] == 60
+    assert retry_due(outbox, gateway, None, now, never) == []  # not due again yet
+    api.recover()
+    [(_, sent)] = retry_due(outbox, gateway, None, now + timedelta(minutes=1), never)
+    assert sent.outcome == "sent" and len(api.messages) == 1
+    assert retry_due(outbox, gateway, None, now + timedelta(hours=1), never) == []
+    assert deliver(outbox, gateway, notification, None, lambda: now, sleep=Sleeps()).outcome == "skipped"
+    assert len(api.messages) == 1
+
+
+def test_a_waiting_page_is_superseded_and_never_sent(outbox: SmsOutbox, gateway: SmsRouter,
+                                                     api: LocalTwilioApi) -> None:
+    notification, now = a_notification(), datetime.now(timezone.utc)
+    api.fail_next(10_000, status=503)
+    deliver(outbox, gateway, notification, None, lambda: now, sleep=Sleeps())
+    api.recover()
+    later = now + timedelta(minutes=5)
+    [(_, result)] = retry_due(outbox, gateway, None, later, lambda note: "incident KPF resolved")
+    assert (result.outcome, result.error) == ("superseded", "incident KPF resolved")
+    record = outbox.get(result.notification_id)
+    assert record is not None and record.state == "superseded" and api.messages == []
+    assert deliver(outbox, gateway, notification, None, lambda: later, sleep=Sleeps()).outcome == "skipped"
+
+
+def test_only_one_of_two_workers_takes_a_due_page(outbox: SmsOutbox, gateway: SmsRouter,
+                                                   api: LocalTwilioApi) -> None:
+    notification, now = a_notification(), datetime.now(timezone.utc)
+    api.fail_next(3, status=503)
+    deliver(outbox, gateway, notification, None, lambda: now, sleep=Sleeps())
+    later = now + timedelta(minutes=5)
+    [first], [second] = outbox.due(later), outbox.due(later)  # both workers see it due
+    assert outbox.lease(first, later + timedelta(minutes=2), later) is True
+    assert outbox.lease(second, later + timedelta(minutes=2), later) is False
+
+
+def test_in_a_drill_the_tries_end_and_the_page_fails(outbox: SmsOutbox, gateway: SmsRouter,
+                                                     api: LocalTwilioApi) -> None:
     api.fail_next(5, status=503)
     sleeps = Sleeps()
     notification = a_notification()
     result = deliver(outbox, gateway, notification, None, lambda: datetime.now(timezone.utc), sleep=sleeps,
-                     policy=RetryPolicy(max_attempts=3))
+                     policy=RetryPolicy(max_attempts=3), can_defer=False)
     assert (result.outcome, result.state, result.tries) == ("failed", "failed", 3)
     assert sleeps == [1, 2] and api.messages == []
     assert "gave up after 3 tries" in (result.error or "")
