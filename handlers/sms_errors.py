@@ -54,8 +54,8 @@ class RetryPolicy:
     drill's virtual clock) does `max_attempts` end the tries.
     """
 
-    inline_attempts: int = 3
-    inline_max_delay: float = 2.0
+    inline_attempts: int = 2       # the dispatcher sends one page at a time: in an outage each costs this
+    inline_max_delay: float = 1.0
     base_delay: float = 1.0
     factor: float = 2.0
     max_delay: float = 60.0

@@ -6,12 +6,14 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 
 import faust
 from faust.types import EventT
 
 from contingency.ids import receipt_id
 from contingency.phones import mask
+from handlers.incident_states import IncidentStateView
 from handlers.notification_log import recent_notifications
 from handlers.sms_outbox import SmsOutbox
 from schemas import DeliveryStatus, Notification, encode
@@ -46,16 +48,25 @@ def receipt_for(notification_id: uuid.UUID, result: DeliveryResult, at: dt.datet
                           retry_at=result.retry_at)
 
 
+def superseded_on(states: IncidentStateView) -> Callable[[Notification], str | None]:
+    """Why a notification is no longer worth sending, from the incident read model (None until it is loaded)."""
+    def superseded(note: Notification) -> str | None:
+        return states.board().supersedes(note.incident_ids, note.created_at) if states.wait_loaded(0) else None
+
+    return superseded
+
+
 def dispatch_handler(ch: Channels, outbox: SmsOutbox, sms: SmsGateway, status_callback_url: str,
-                     clock: AgentClock) -> Handler:
+                     clock: AgentClock, superseded: Callable[[Notification], str | None] = lambda n: None) -> Handler:
     async def handle(event: EventT) -> None:
         notification = await decode_or_dead_letter(event, Notification, ch.dlq, AGENT)
         if notification is None:
             return
         # the SMS provider and SQLAlchemy block: keep the event loop (heartbeats, other agents) free.
-        # Only on the wall clock does the sweep's retry loop come back for a deferred page.
+        # Only on the wall clock does the retry loop come back for a deferred page.
         result = await asyncio.to_thread(deliver, outbox, sms, notification, status_callback_url,
-                                         lambda: clock.now(event), can_defer=clock.mode == "wall")
+                                         lambda: clock.now(event), can_defer=clock.mode == "wall",
+                                         superseded=superseded)
         log.info("sms %s to %s: %s%s", notification.notification_id, mask(notification.to), result.outcome,
                  f" ({result.error})" if result.error else "")
         receipt = receipt_for(notification.notification_id, result, clock.now(event))
@@ -66,7 +77,9 @@ def dispatch_handler(ch: Channels, outbox: SmsOutbox, sms: SmsGateway, status_ca
 
 
 def register_dispatcher(app: faust.App, ch: Channels, deps: Dependencies) -> None:
-    handle = dispatch_handler(ch, deps.outbox, deps.sms, deps.status_callback_url, deps.clock)
+    # A drill's incidents live on its own virtual clock: nothing there is judged superseded.
+    superseded = superseded_on(deps.incident_states) if deps.clock.mode == "wall" else (lambda n: None)
+    handle = dispatch_handler(ch, deps.outbox, deps.sms, deps.status_callback_url, deps.clock, superseded)
 
     @app.agent(ch.notifications, name="ers.dispatch", concurrency=1)
     async def dispatch(stream: faust.StreamT) -> None:
@@ -99,11 +112,6 @@ def register_dispatcher(app: faust.App, ch: Channels, deps: Dependencies) -> Non
     async def retry_waiting_pages() -> None:
         """On every worker: a page the provider could not take is tried again until it goes or is superseded."""
         now = wall_clock()
-
-        def superseded(note: Notification) -> str | None:
-            states = deps.incident_states
-            return states.board().supersedes(note.incident_ids, note.created_at) if states.wait_loaded(0) else None
-
         try:
             tried = await asyncio.to_thread(retry_due, deps.outbox, deps.sms, deps.status_callback_url, now,
                                             superseded)

@@ -14,9 +14,9 @@ How `deliver` avoids sending twice:
 
 How a page survives a provider outage or rate limit: after a few quick tries (RetryPolicy) `deliver` defers it:
 the row stays claimed with `retry_at` and the notification itself, the call returns "deferred", and the
-dispatcher goes on. `retry_due` (run by every worker's sweep) takes due rows one at a time (a lease on
-`retry_at`), drops the ones `superseded` says are no longer worth sending, and delivers the rest, looking for an
-earlier send first. A deferred row met again by the dispatcher (a redelivered notification) is left to the
+dispatcher goes on. `retry_due` (a timer on every worker) takes due rows one at a time (a lease on
+`retry_at`) and delivers them, looking for an earlier send first. Whoever sends, a notification that `superseded`
+says is no longer worth sending (its incidents were resolved after it was made) is dropped with the reason. A deferred row met again by the dispatcher (a redelivered notification) is left to the
 retry loop.
 
 What can still go wrong, honestly:
@@ -68,12 +68,13 @@ class DeliveryResult:
 def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, status_callback_url: str | None,
             clock: Callable[[], datetime], *, policy: RetryPolicy = RetryPolicy(),
             sleep: Callable[[float], None] = time.sleep, only_if_new: bool = False, can_defer: bool = True,
-            retrying: bool = False) -> DeliveryResult:
+            retrying: bool = False, superseded: Callable[[Notification], str | None] = lambda n: None
+            ) -> DeliveryResult:
     """Send `notification` unless it was sent before; see the module docstring for what that guarantees.
     `clock` dates what is written (the worker's clock: virtual in a drill). `only_if_new`: leave it alone unless
     this call is the first to claim it (another sender may be at work). `can_defer`: a retry loop will come back
     for a deferred page (False in drills: the tries end instead). `retrying`: called by that loop, which holds
-    the row's lease."""
+    the row's lease. `superseded`: why the notification is no longer worth sending, if it is not."""
     claim = outbox.claim(notification, clock())
     nid, to = claim.notification_id, notification.to
     if only_if_new and not claim.is_new:
@@ -83,6 +84,11 @@ def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, 
         return DeliveryResult(nid, "skipped", claim.state, claim.provider_sid)
     if claim.waiting and not retrying:
         return DeliveryResult(nid, "skipped", claim.state, retry_at=claim.retry_at)
+    reason = superseded(notification)
+    if reason is not None:
+        outbox.mark_superseded(nid, reason, clock())
+        log.info("notification %s to %s superseded: %s", nid, mask(to), reason)
+        return DeliveryResult(nid, "superseded", "superseded", error=reason)
 
     look_first = claim.needs_reconcile
     tries = 0
@@ -136,13 +142,6 @@ def retry_due(outbox: SmsOutbox, gateway: SmsGateway, status_callback_url: str |
         if record.payload is None or not outbox.lease(record, now + lease, now):
             continue  # taken by another worker (or a row from before payloads were kept: the sweep has it)
         notification = Notification.model_validate_json(record.payload)
-        reason = superseded(notification)
-        if reason is not None:
-            outbox.mark_superseded(record.notification_id, reason, now)
-            log.info("notification %s to %s superseded: %s", record.notification_id, mask(record.to_phone), reason)
-            results.append((notification, DeliveryResult(record.notification_id, "superseded", "superseded",
-                                                         error=reason)))
-            continue
         results.append((notification, deliver(outbox, gateway, notification, status_callback_url, lambda: now,
-                                              policy=policy, retrying=True)))
+                                              policy=policy, retrying=True, superseded=superseded)))
     return results

@@ -5,6 +5,7 @@ broker, real worker, the twilio library against the local Twilio API."""
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import subprocess
 import sys
 import time
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token
-from tests.e2e.test_sms_alerting import WAIT_SECONDS, fast_plan, fast_roster, reading  # noqa: F401
+from tests.e2e.test_sms_alerting import (SANDBOX_NUMBER, WAIT_SECONDS, fast_plan, fast_roster,  # noqa: F401
+                                         on_duty_phone, opened_code, reading)
 from tests.integration.harness import REPO, TopicReader, WorkerProcess, send
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -54,9 +56,21 @@ def test_pages_wait_out_an_outage_and_each_goes_once(broker: str, worker: Worker
     assert "waiting for the provider" in queue.stderr + queue.stdout and "503" in queue.stderr + queue.stdout
 
     # Unacknowledged, both incidents escalate on the plan's timer although no page has reached anyone.
-    incidents.wait_for(lambda rs: len({r["incident_id"] for r in rs if r["type"] == "incident.escalated"}) >= 2,
-                       timeout=WAIT_SECONDS * 3)
+    escalated = incidents.wait_for(
+        lambda rs: len({r["incident_id"] for r in rs if r["type"] == "incident.escalated"}) >= 2,
+        timeout=WAIT_SECONDS * 3)
     assert not [m for m in down_api.messages if m.direction == "outbound-api"]
+
+    # The duty officer hears of one incident another way and resolves it by SMS (inbound still works): its
+    # waiting pages are no longer worth sending; what is said about the resolution still is.
+    code = opened_code(incidents, "yirshi_wwtp_outfall")
+    resolved_id = next(r["incident_id"] for r in escalated if r["source_id"] == "yirshi_wwtp_outfall")
+    status, _ = down_api.post_inbound(worker.public_url + "/twilio/sms", from_=on_duty_phone("duty_officer"),
+                                      to=SANDBOX_NUMBER, body=f"9 {code}")
+    assert status == 200
+    records = incidents.wait_for(lambda rs: any(r["type"] == "incident.resolved" for r in rs), timeout=15)
+    resolved_at = dt.datetime.fromisoformat(next(r["occurred_at"] for r in records
+                                                 if r["type"] == "incident.resolved"))
 
     down_api.recover()
     sent = [m for m in down_api.messages if m.direction == "outbound-api"]
@@ -78,5 +92,12 @@ def test_pages_wait_out_an_outage_and_each_goes_once(broker: str, worker: Worker
     superseded = {r["notification_id"] for r in delivery.poll() if r["status"] == "superseded"}
     expected = collections.Counter((r["to"], r["body"]) for r in wanted if r["notification_id"] not in superseded)
     assert collections.Counter((m.to, m.body) for m in sent) == expected
+    waiting_at_resolution = {r["notification_id"] for r in delivery.poll() if r["status"] == "deferred"
+                             and dt.datetime.fromisoformat(r["at"]) < resolved_at}
+    pages_of_resolved = {r["notification_id"] for r in wanted if r["incident_ids"] == [resolved_id]
+                         and r["notification_id"] in waiting_at_resolution}
+    assert pages_of_resolved and pages_of_resolved <= superseded, "its waiting pages were superseded"
+    reasons = [r["reason"] for r in delivery.poll() if r["status"] == "superseded"]
+    assert all(code in reason and "resolved" in reason for reason in reasons)
     for reader in (incidents, delivery, notifications):
         reader.close()

@@ -251,4 +251,5 @@ def test_retry_policy_retries_a_blip_at_once_and_defers_the_rest() -> None:
     policy = RetryPolicy(inline_attempts=3, inline_max_delay=2)
     assert policy.retry_inline(1, 1.0) and policy.retry_inline(2, 2.0)
     assert not policy.retry_inline(3, 1.0)   # the third failure in a row is not a blip
+    assert RetryPolicy().inline_attempts == 2  # by default one quick retry: the dispatcher waits for it
     assert not policy.retry_inline(1, 60.0)  # flow control: wait in the outbox, not in the dispatcher
