@@ -194,6 +194,18 @@ def test_deliver_retries_a_short_429_at_once(outbox: SmsOutbox, gateway: SmsRout
     assert [r.method for r in api.requests] == ["POST", "POST"]  # a 429 is a refusal: nothing to look for
 
 
+def only_ours(outbox: SmsOutbox) -> None:
+    """Settle the pages earlier tests left waiting (the PostgreSQL database is shared by the tests), so a retry
+    loop sends only this test's."""
+    for row in outbox.waiting_rows():
+        outbox.mark_superseded(row.notification_id, "left by an earlier test", datetime.now(timezone.utc))
+
+
+def ours(tried: list, notification: Notification) -> list:
+    """What the retry loop did to this test's notification (the PostgreSQL database is shared by the tests)."""
+    return [result for note, result in tried if note.notification_id == notification.notification_id]
+
+
 def test_a_long_429_defers_the_page_without_waiting(outbox: SmsOutbox, gateway: SmsRouter,
                                                      api: LocalTwilioApi) -> None:
     api.fail_next(1, status=429, retry_after=90)
@@ -203,11 +215,13 @@ def test_a_long_429_defers_the_page_without_waiting(outbox: SmsOutbox, gateway: 
     assert result.retry_at == now + timedelta(seconds=90) and "rate limited" in (result.error or "")
     record = outbox.get(result.notification_id)
     assert record is not None and record.waiting and record.retry_at == result.retry_at
-    assert outbox.due(now + timedelta(seconds=89)) == []
+    assert [r for r in outbox.due(now + timedelta(seconds=89), limit=10_000)
+            if r.notification_id == result.notification_id] == []
 
 
 def test_a_page_waits_through_an_outage_and_goes_once_when_it_ends(outbox: SmsOutbox, gateway: SmsRouter,
                                                                     api: LocalTwilioApi) -> None:
+    only_ours(outbox)
     notification, start = a_notification(), datetime.now(timezone.utc)
     api.fail_next(10_000, status=503)
     result = deliver(outbox, gateway, notification, None, lambda: start, sleep=Sleeps())
@@ -218,28 +232,30 @@ def test_a_page_waits_through_an_outage_and_goes_once_when_it_ends(outbox: SmsOu
     now, rounds = start, []
     for _ in range(6):  # the outage goes on: each round of the loop tries once, and the waits grow
         now = outbox.get(result.notification_id).retry_at  # type: ignore[union-attr]
-        [(_, again)] = retry_due(outbox, gateway, None, now, never)
+        [again] = ours(retry_due(outbox, gateway, None, now, never), notification)
         rounds.append((again.outcome, round((again.retry_at - now).total_seconds())))  # type: ignore[operator]
     assert [outcome for outcome, _ in rounds] == ["deferred"] * 6
     waits = [wait for _, wait in rounds]
     assert waits == sorted(waits) and waits[-1] == 60
-    assert retry_due(outbox, gateway, None, now, never) == []  # not due again yet
+    assert ours(retry_due(outbox, gateway, None, now, never), notification) == []  # not due again yet
     api.recover()
-    [(_, sent)] = retry_due(outbox, gateway, None, now + timedelta(minutes=1), never)
+    [sent] = ours(retry_due(outbox, gateway, None, now + timedelta(minutes=1), never), notification)
     assert sent.outcome == "sent" and len(api.messages) == 1
-    assert retry_due(outbox, gateway, None, now + timedelta(hours=1), never) == []
+    assert ours(retry_due(outbox, gateway, None, now + timedelta(hours=1), never), notification) == []
     assert deliver(outbox, gateway, notification, None, lambda: now, sleep=Sleeps()).outcome == "skipped"
     assert len(api.messages) == 1
 
 
 def test_a_waiting_page_is_superseded_and_never_sent(outbox: SmsOutbox, gateway: SmsRouter,
                                                      api: LocalTwilioApi) -> None:
+    only_ours(outbox)
     notification, now = a_notification(), datetime.now(timezone.utc)
     api.fail_next(10_000, status=503)
     deliver(outbox, gateway, notification, None, lambda: now, sleep=Sleeps())
     api.recover()
     later = now + timedelta(minutes=5)
-    [(_, result)] = retry_due(outbox, gateway, None, later, lambda note: "incident KPF resolved")
+    [result] = ours(retry_due(outbox, gateway, None, later,
+                              lambda note: "incident KPF resolved" if note == notification else None), notification)
     assert (result.outcome, result.error) == ("superseded", "incident KPF resolved")
     record = outbox.get(result.notification_id)
     assert record is not None and record.state == "superseded" and api.messages == []
@@ -248,11 +264,14 @@ def test_a_waiting_page_is_superseded_and_never_sent(outbox: SmsOutbox, gateway:
 
 def test_only_one_of_two_workers_takes_a_due_page(outbox: SmsOutbox, gateway: SmsRouter,
                                                    api: LocalTwilioApi) -> None:
+    only_ours(outbox)
     notification, now = a_notification(), datetime.now(timezone.utc)
     api.fail_next(3, status=503)
     deliver(outbox, gateway, notification, None, lambda: now, sleep=Sleeps())
     later = now + timedelta(minutes=5)
-    [first], [second] = outbox.due(later), outbox.due(later)  # both workers see it due
+    nid = str(notification.notification_id)
+    [first], [second] = ([r for r in outbox.due(later, limit=10_000) if r.notification_id == nid]
+                         for _ in range(2))  # both workers see it due
     assert outbox.lease(first, later + timedelta(minutes=2), later) is True
     assert outbox.lease(second, later + timedelta(minutes=2), later) is False
 
