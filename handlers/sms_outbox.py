@@ -2,8 +2,9 @@
 
 One row per notification: claimed before any provider call, then sent (with the provider's message id), failed,
 delivered or undelivered; a state only moves forward. A claimed row with `retry_at` is waiting: the provider could
-not take it (an outage, a rate limit) and the retry loop sends it then, from `payload`, unless it was superseded. streams/services/sms_delivery.py uses it to send each
-notification once; the webhooks use `remember_webhook` to refuse replays.
+not take it (an outage, a rate limit) and the retry loop sends it then, from `payload`, unless it was superseded.
+streams/services/sms_delivery.py uses it to send each notification once; the webhooks use `remember_webhook` to
+refuse replays.
 """
 from __future__ import annotations
 
@@ -66,6 +67,10 @@ _STATE_OF_STATUS: dict[str, OutboxState] = {
 _RANK: dict[str, int] = {"claimed": 0, "sent": 1, "failed": 2, "delivered": 2, "undelivered": 2, "superseded": 2}
 
 
+def _waiting(state: str, retry_at: datetime | None) -> bool:
+    return state == "claimed" and retry_at is not None
+
+
 @dataclass(frozen=True)
 class OutboxRecord:
     notification_id: str
@@ -86,7 +91,7 @@ class OutboxRecord:
 
     @property
     def waiting(self) -> bool:
-        return self.state == "claimed" and self.retry_at is not None
+        return _waiting(self.state, self.retry_at)
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ class ClaimResult:
     @property
     def waiting(self) -> bool:
         """Deferred by an earlier try: the retry loop sends it at `retry_at`, not whoever meets it first."""
-        return self.state == "claimed" and self.retry_at is not None
+        return _waiting(self.state, self.retry_at)
 
     @property
     def already_done(self) -> bool:
@@ -142,15 +147,20 @@ class SmsOutbox:
                                existing.attempts, existing.retry_at)
 
     def get(self, notification_id: str) -> OutboxRecord | None:
+        found = self._records(sms_outbox.c.notification_id == notification_id)
+        return found[0] if found else None
+
+    def _records(self, *where, order_by=None, limit: int | None = None) -> list[OutboxRecord]:
         with self._engine.connect() as connection:
-            row = connection.execute(
-                select(sms_outbox).where(sms_outbox.c.notification_id == notification_id)).mappings().first()
-        if row is None:
-            return None
-        values = dict(row)
-        for column in ("claimed_at", "sent_at", "updated_at", "retry_at"):
-            values[column] = as_utc(values[column]) if values[column] is not None else None
-        return OutboxRecord(**values)
+            rows = connection.execute(
+                select(sms_outbox).where(*where).order_by(order_by).limit(limit)).mappings().all()
+        records = []
+        for row in rows:
+            values = dict(row)
+            for column in ("claimed_at", "sent_at", "updated_at", "retry_at"):
+                values[column] = as_utc(values[column]) if values[column] is not None else None
+            records.append(OutboxRecord(**values))
+        return records
 
     def note_attempt(self, notification_id: str, now: datetime) -> None:
         """Count an API call about to be made (so a crash leaves a trace of it)."""
@@ -189,21 +199,13 @@ class SmsOutbox:
 
     def due(self, now: datetime, limit: int = 100) -> list[OutboxRecord]:
         """Waiting rows whose time has come, oldest first."""
-        with self._engine.connect() as connection:
-            ids = connection.execute(
-                select(sms_outbox.c.notification_id)
-                .where(sms_outbox.c.state == "claimed", sms_outbox.c.retry_at <= as_utc(now))
-                .order_by(sms_outbox.c.retry_at).limit(limit)).scalars().all()
-        return [record for record in map(self.get, ids) if record is not None]
+        return self._records(sms_outbox.c.state == "claimed", sms_outbox.c.retry_at <= as_utc(now),
+                             order_by=sms_outbox.c.retry_at, limit=limit)
 
     def waiting_rows(self) -> list[OutboxRecord]:
         """Everything waiting for the provider, soonest first (`ers sms queue`)."""
-        with self._engine.connect() as connection:
-            ids = connection.execute(
-                select(sms_outbox.c.notification_id)
-                .where(sms_outbox.c.state == "claimed", sms_outbox.c.retry_at.is_not(None))
-                .order_by(sms_outbox.c.retry_at)).scalars().all()
-        return [record for record in map(self.get, ids) if record is not None]
+        return self._records(sms_outbox.c.state == "claimed", sms_outbox.c.retry_at.is_not(None),
+                             order_by=sms_outbox.c.retry_at)
 
     def lease(self, record: OutboxRecord, until: datetime, now: datetime) -> bool:
         """Take a due row for one try: moves its `retry_at` on to `until`, so another worker (or this one after a
