@@ -29,6 +29,9 @@ class Notification(Event):
         return self.person_id
 
 
+REASON_CHARS = 500
+
+
 class DeliveryStatus(Event):
     type: Literal["delivery_status"] = "delivery_status"
     notification_id: uuid.UUID
@@ -38,7 +41,7 @@ class DeliveryStatus(Event):
     error_code: int | None = None
     at: Timestamp
     # deferred: the provider did not take it yet (why, and when ERS tries again); superseded: why it never will be.
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=REASON_CHARS)
     retry_at: Timestamp | None = None
 
     @property

@@ -17,6 +17,7 @@ from handlers.incident_states import IncidentStateView
 from handlers.notification_log import recent_notifications
 from handlers.sms_outbox import SmsOutbox
 from schemas import DeliveryStatus, Notification, encode
+from schemas.notifications import REASON_CHARS
 from schemas.topics import NOTIFICATIONS
 from streams.agents.common import Handler, Output, decode_or_dead_letter, process_each, send_confirmed
 from streams.bootstrap import Dependencies
@@ -44,8 +45,8 @@ def receipt_for(notification_id: uuid.UUID, result: DeliveryResult, at: dt.datet
     # A page may wait several times: each deferral is its own event (named by its next try).
     which = f"{status}:{result.retry_at.isoformat()}" if status == "deferred" and result.retry_at else status
     return DeliveryStatus(event_id=receipt_id(notification_id, "dispatch", which), notification_id=notification_id,
-                          provider_sid=result.provider_sid, status=status, at=at, reason=result.error,
-                          retry_at=result.retry_at)
+                          provider_sid=result.provider_sid, status=status, at=at,
+                          reason=result.error[:REASON_CHARS] if result.error else None, retry_at=result.retry_at)
 
 
 def superseded_on(states: IncidentStateView) -> Callable[[Notification], str | None]:

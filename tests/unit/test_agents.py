@@ -19,11 +19,12 @@ from contingency import load_plan, load_roster
 from contingency.desk import Books
 from contingency.incident_states import Board
 from handlers.database import make_engine, migrate
-from handlers.sms_errors import SentMessage
+from handlers.sms_errors import PermanentSmsError, SentMessage
 from handlers.sms_outbox import SmsOutbox
 from handlers.twilio_webhook import WebhookGuard
 from schemas import Command, Detection, Notification, StationReport, encode
 from schemas.incident_states import IncidentState
+from schemas.notifications import REASON_CHARS
 from schemas.topics import BY_SUFFIX, TopicNames
 from streams.agents.dispatch import dispatch_handler
 from streams.agents.incidents import BOOK_KEY, desk_handler
@@ -202,6 +203,24 @@ def test_the_dispatcher_sends_once_and_reports_it(outbox: SmsOutbox) -> None:
     [receipt] = ch.delivery.values()
     assert receipt["status"] == "sent" and receipt["notification_id"] == str(note.notification_id)
     assert outbox.get(str(note.notification_id)).state == "sent"
+
+
+class RefusingSms(FakeSms):
+    """A provider whose refusals say a great deal (some error pages do)."""
+
+    def send(self, notification: Notification, status_callback_url: str | None = None) -> SentMessage:
+        raise PermanentSmsError(400, "refused: " + "x" * 2000)
+
+
+def test_a_long_provider_error_is_clipped_into_the_receipt_not_lost(outbox: SmsOutbox) -> None:
+    ch = fake_channels()
+    note = Notification(notification_id=uuid.uuid4(), person_id="duty", to="+8613800000001", body="蓝色预警 ABC",
+                        created_at=NOW)
+    run(dispatch_handler(ch, outbox, RefusingSms(), BASE + "/twilio/status", FixedClock())(
+        event("notifications", encode(note), note.person_id)))
+    [receipt] = ch.delivery.values()
+    assert receipt["status"] == "failed" and receipt["reason"].startswith("400: refused: xxx")
+    assert len(receipt["reason"]) == REASON_CHARS
 
 
 # --- the webhooks ---------------------------------------------------------------------------------------------
