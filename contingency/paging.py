@@ -114,14 +114,20 @@ def on_delivery(plan: Plan, roster: Roster, book: PagingBook, status: DeliverySt
         if record is None or record.stage != "paging" or record.step != step:
             continue  # acknowledged, closed, or already past the step that SMS belonged to
         chain = plan.chain_for(record.facts.level)
+        who = _name(roster, sent.recipient)
+        code = f" ({status.error_code})" if status.error_code is not None else ""
+        why = f": {status.reason}" if status.reason else ""
+        what = "call" if sent.channel == "voice" else "SMS"
+        if sent.channel == "sms" and chain.tiers[record.tier].call and sent.recipient not in record.called_now():
+            _call(desk, record, [sent.recipient], f"SMS to {who} {status.status}{code}")
+            continue
         if record.tier + 1 >= len(chain.tiers):
             continue  # no tier above: the clock keeps walking the chain
         tier = record.tier + 1
         record = _store(desk, record.model_copy(update={
             "tier": tier, "next_at": now + _wait(chain, tier)}))
-        who = _name(roster, sent.recipient)
-        code = f" ({status.error_code})" if status.error_code is not None else ""
-        _escalate(desk, record, f"SMS to {who} {status.status}{code}: tier {tier + 1} called at once", "escalation")
+        _escalate(desk, record, f"{what} to {who} {status.status}{code}{why}: tier {tier + 1} called at once",
+                  "escalation")
     return desk.book(), desk.escalations, desk.notifications
 
 
@@ -215,8 +221,22 @@ def _walk(desk: Desk, record: IncidentPaging) -> None:
         if step is None:
             _store(desk, record.model_copy(update={"stage": "exhausted", "next_at": None}))
             return
+        current = chain.tiers[record.tier]
+        if current.call:
+            # 叫应: nobody acknowledged the SMS, so the tier's people are called before the chain moves on, and
+            # each call gets its call_wait (one placed earlier, when an SMS failed, counts from then)
+            call_wait = dt.timedelta(minutes=current.call_wait_minutes)
+            uncalled = [r for r in _recipients(desk, current.roles, record.facts.drill_id is not None)
+                        if r not in record.called_now()]
+            if uncalled:
+                record = _call(desk, record, uncalled, f"no acknowledgement within {current.wait_minutes:g} min")
+                record = _store(desk, record.model_copy(update={"next_at": record.next_at + call_wait}))
+                continue
+            if record.called_at is not None and record.called_at + call_wait > record.next_at:
+                record = _store(desk, record.model_copy(update={"next_at": record.called_at + call_wait}))
+                continue
         round_, tier = step
-        waited = chain.tiers[record.tier].wait_minutes
+        waited = current.wait_minutes
         record = _store(desk, record.model_copy(update={
             "round": round_, "tier": tier, "next_at": record.next_at + _wait(chain, tier)}))
         if tier == 0:
@@ -311,6 +331,25 @@ def _page(desk: Desk, record: IncidentPaging, kind: Kind, cause: uuid.UUID,
     _store(desk, current.model_copy(update={
         "paged": _union(current.paged, recipients), "notified": _union(current.notified, recipients)}))
     return recipients
+
+
+def _call(desk: Desk, record: IncidentPaging, recipients: list[str], reason: str) -> IncidentPaging:
+    """叫应: call `recipients` about the incident now (never bundled, never capped: a call is the last resort of
+    its tier); the call says which key acknowledges. The timeline hears why, as an escalation of the same tier."""
+    already = record.called_now()
+    recipients = [r for r in recipients if r not in already]
+    if not recipients:  # everyone was called at this step already (their SMS failed), or nobody is on duty
+        return _store(desk, record.model_copy(update={"called_step": record.step, "called": already}))
+    names = "、".join(_name(desk.roster, r) for r in recipients)
+    event = IncidentEscalated(
+        event_id=derive("incident.called", record.facts.incident_id, record.step, *recipients),
+        incident_id=record.facts.incident_id, source_id=record.facts.source_id, occurred_at=desk.now,
+        drill_id=record.facts.drill_id, tier=record.tier + 1, reason=f"{reason}: calling {names} (叫应)"[:500])
+    desk.escalations.append(event)
+    for recipient in recipients:
+        desk.call(recipient, record.facts, event.event_id, record.step)
+    return _store(desk, record.model_copy(update={"called_step": record.step, "called": already + tuple(recipients),
+                                                  "called_at": desk.now, "paged": _union(record.paged, recipients)}))
 
 
 def _next_step(chain: EscalationChain, round_: int, tier: int) -> tuple[int, int] | None:

@@ -24,8 +24,9 @@ from contingency.paging_state import (RECENT_CLOSED, RECENT_INPUTS, RECENT_SENT,
                                       Mailbox, PagingBook, Sent)
 from contingency.plan import Plan
 from contingency.roster import Person, Roster, drill_may_reach, language_of, person_by_id, templates_for
-from contingency.sms_templates import Message, compose, slot_language
-from contingency.sms_text import Facts, Item, bundle_text, list_params, reply_params, summary_text
+from contingency.sms_templates import Message, compose, render, slot_language
+from contingency.sms_text import (Facts, Item, bundle_text, call_params, call_text, list_params, reply_params,
+                                   summary_text)
 from contingency.sms_text import reply as reply_text
 
 HOUR = dt.timedelta(hours=1)
@@ -99,6 +100,27 @@ class Desk:
             body=message.body, template=message.template, params=dict(message.params),
             incident_ids=[facts.incident_id] if facts else [], created_at=self.now,
             drill_id=facts.drill_id if facts else None))
+
+    def call(self, recipient: str, facts: Facts, cause: uuid.UUID, step: str) -> None:
+        """Call `recipient` about one incident (叫应): at once, past any bundling window or hourly cap."""
+        person = self._reachable(recipient, facts)
+        if person is None:
+            return
+        language = language_of(self.roster, person)
+        templates = templates_for(self.roster, person)
+        kind, params = call_params(facts, language=slot_language(templates, language), tz=self.roster.tz)
+        text = call_text(facts, language=language, tz=self.roster.tz)
+        if templates is None or templates.voice is None:
+            message = Message(text)
+        else:
+            message = Message(render(templates.voice.templates[kind].text, params), kind, params)
+        notification_id = derive("voice.call", cause, recipient, facts.incident_id)
+        self.notifications.append(Notification(
+            event_id=notification_id, notification_id=notification_id, person_id=person.id, to=person.phone,
+            body=message.body, channel="voice", template=message.template, params=dict(message.params),
+            incident_ids=[facts.incident_id], created_at=self.now, drill_id=facts.drill_id))
+        self.sent.append(Sent(notification_id=notification_id, recipient=person.id, channel="voice",
+                              steps={str(facts.incident_id): step}))
 
     def _reachable(self, recipient: str, facts: Facts) -> Person | None:
         """Drill SMS go to drill phones only (people only in a live-roster drill), whoever acted on the drill."""

@@ -34,10 +34,17 @@ class IncidentPaging(_StateModel):
     notified: tuple[str, ...] = ()   # everyone told anything about it
     acked_by: str | None = None
     firing: bool = True
+    called_step: str | None = None   # the step whose tier is being called (叫应), and who was called at it
+    called: tuple[str, ...] = ()
+    called_at: dt.datetime | None = None
 
     @property
     def step(self) -> str:
         return f"{self.generation}.{self.round}.{self.tier}"
+
+    def called_now(self) -> tuple[str, ...]:
+        """Who has been called at the current step."""
+        return self.called if self.called_step == self.step else ()
 
 
 class Closed(_StateModel):
@@ -72,6 +79,7 @@ class Mailbox(_StateModel):
 class Sent(_StateModel):
     notification_id: uuid.UUID
     recipient: str
+    channel: Literal["sms", "voice"] = "sms"
     steps: dict[str, str] = {}   # incident id -> escalation step it paged
 
 

@@ -237,6 +237,10 @@ class Role(PlanModel):
 class EscalationTier(PlanModel):
     roles: list[Identifier] = Field(min_length=1)
     wait_minutes: float = Field(ge=0, description="wait for an acknowledgement before the next tier")
+    call: bool = Field(False, description="叫应: call the tier's people when they have not acknowledged within "
+                                          "wait_minutes, or their SMS failed; pressing 1 acknowledges")
+    call_wait_minutes: float = Field(3, ge=0.5, le=30, description="with call: how long a call is given (ringing, "
+                                                                    "the message, the key) before the next tier")
 
 
 class EscalationChain(PlanModel):
@@ -361,3 +365,9 @@ class BoundRule(PlanModel):
         assert self.bound is not None, f"{self.rule.id} has no numeric limit"
         return self.bound
 
+
+
+def calling_tiers(plan: "Plan") -> list[str]:
+    """The tiers that call (叫应), as "red tier 1"."""
+    return [f"{level.value} tier {n}" for level, chain in plan.escalation.items()
+            for n, tier in enumerate(chain.tiers, 1) if tier.call]

@@ -9,7 +9,10 @@ ERS refuses to run with a template that would fail at 3 a.m.:
 - what a slot can hold fits the provider's limit for a variable (35 characters), and the longest rendering fits
   its limit for a template (500);
 - a page, rendered with example facts, still says level, code, place, parameter, value, limit, time and how to
-  reply (the word 回复 or "reply", and the digit 1).
+  reply (the word 回复 or "reply", and the digit 1);
+- voice templates (optional, `voice:`; required when a plan's tier says `call`): a call template per voice kind,
+  held to the same slot rules; the call still says level, code, place, value, limit and time, and which key
+  acknowledges (按1).
 
 Pure: parsing, checking, rendering.
 """
@@ -25,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from contingency.loader import _from_pydantic, _line_of, yaml_with_lines  # the plan loader's line tracking
 from contingency.problems import PlanError, Problem
+from contingency.sms_text import CALL_KEY
 
 PARAM_CHARS = 35      # Aliyun: a variable of a notification template
 TEMPLATE_CHARS = 500  # Aliyun: a template's content
@@ -52,6 +56,13 @@ KINDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 ASKS_FOR_REPLY = frozenset({"page", "page_report", "bundle"})
 
+# Voice templates (叫应): what a call reads out, and what it says once the key was pressed.
+VOICE_KINDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "call": (frozenset({"drill", "level", "code", "place", "parameter", "value", "limit", "title", "time"}),
+             frozenset({"drill", "level", "code", "place", "time"})),
+    "call_acked": (frozenset({"code"}), frozenset()),
+}
+
 # The most a slot holds, by how ERS fills it (contingency.sms_text clips to these); checked against PARAM_CHARS.
 SLOT_CHARS: dict[str, int] = {
     "drill": 4, "marker": 8, "level": 12, "code": 8, "place": 24, "parameter": 24, "value": 24, "limit": 24,
@@ -62,6 +73,8 @@ SLOT_CHARS: dict[str, int] = {
 EXAMPLE_PAGE = {"drill": "", "marker": "", "level": "黄色预警", "code": "K7Q", "place": "哈拉哈河大山矿断面",
                 "parameter": "镉", "value": "0.0062mg/L", "limit": "≤0.005mg/L", "time": "07-22 08:40",
                 "waited": ""}
+EXAMPLE_CALL = {**{key: EXAMPLE_PAGE[key] for key in ("drill", "level", "code", "place", "parameter", "value", "time")},
+                "limit": ",限值≤0.005mg/L"}
 
 TemplateCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,64}$")]
 
@@ -80,6 +93,12 @@ class Template(_Model):
         return SLOT.findall(self.text)
 
 
+class VoiceTemplates(_Model):
+    show_number: Annotated[str, StringConstraints(pattern=r"^\d{7,12}$")] = Field(
+        description="the number calls come from (CalledShowNumber): one bought in the Aliyun voice console")
+    templates: dict[str, Template] = Field(description="text-to-speech templates (TTS_...), one per voice kind")
+
+
 class TemplateSet(_Model):
     provider: str = Field("aliyun", pattern=r"^aliyun$", description="the provider the codes are registered with")
     sign_name: Annotated[str, StringConstraints(min_length=2, max_length=12)] = Field(
@@ -87,6 +106,7 @@ class TemplateSet(_Model):
     language: Literal["zh-CN", "en"] = Field("zh-CN", description="the language the templates are registered "
                                                                   "in: their slots are filled in it too")
     templates: dict[str, Template]
+    voice: VoiceTemplates | None = Field(None, description="voice templates, for plans whose tiers say call")
 
     def render(self, kind: str, params: Mapping[str, str]) -> str:
         """What the phone shows: 【sign】 and the template with its slots filled."""
@@ -102,45 +122,70 @@ def clip(value: str, chars: int = PARAM_CHARS) -> str:
 
 
 def template_problems(templates: TemplateSet) -> list[Problem]:
+    problems = _set_problems(("templates",), templates.templates, KINDS, sign_chars=len(templates.sign_name) + 2)
+    for kind in sorted(ASKS_FOR_REPLY & templates.templates.keys()):
+        if not _says_how_to_reply(templates.templates[kind].text):
+            problems.append(Problem(("templates", kind, "text"), "must say how to reply (回复 … 1 …)"))
+    problems += _example_problems(("templates", "page", "text"), templates.templates.get("page"), EXAMPLE_PAGE)
+    if templates.voice is not None:
+        where = ("voice", "templates")
+        voice = templates.voice.templates
+        problems += _set_problems(where, voice, VOICE_KINDS, sign_chars=0)
+        call = voice.get("call")
+        if call is not None and not _says_which_key(call.text):
+            problems.append(Problem(where + ("call", "text"), f"must say which key acknowledges (按{CALL_KEY} / "
+                                                              f"press {CALL_KEY})"))
+        problems += _example_problems(where + ("call", "text"), call, EXAMPLE_CALL)
+    return problems
+
+
+def _set_problems(where: tuple[str, ...], templates: Mapping[str, Template],
+                  kinds: Mapping[str, tuple[frozenset[str], frozenset[str]]], sign_chars: int) -> list[Problem]:
+    """Every kind has a template, no unknown kinds, unique codes, the right slots, and everything fits."""
     problems: list[Problem] = []
-    for kind in KINDS:
-        if kind not in templates.templates:
-            problems.append(Problem(("templates",), f"no template for {kind!r} (kinds: {', '.join(KINDS)})"))
+    for kind in kinds:
+        if kind not in templates:
+            problems.append(Problem(where, f"no template for {kind!r} (kinds: {', '.join(kinds)})"))
     seen: dict[str, str] = {}
-    for kind, template in templates.templates.items():
-        where = ("templates", kind)
-        if kind not in KINDS:
-            problems.append(Problem(where, f"unknown kind {kind!r} (kinds: {', '.join(KINDS)})"))
+    for kind, template in templates.items():
+        at = where + (kind,)
+        if kind not in kinds:
+            problems.append(Problem(at, f"unknown kind {kind!r} (kinds: {', '.join(kinds)})"))
             continue
         if template.code in seen:
-            problems.append(Problem(where + ("code",), f"{template.code} is also {seen[template.code]}'s"))
+            problems.append(Problem(at + ("code",), f"{template.code} is also {seen[template.code]}'s"))
         seen.setdefault(template.code, kind)
-        allowed, required = KINDS[kind]
+        allowed, required = kinds[kind]
         slots = set(template.slots)
-        text = where + ("text",)
+        text = at + ("text",)
         for slot in sorted(slots - allowed):
             problems.append(Problem(text, f"${{{slot}}} is not filled for {kind} (it fills {', '.join(sorted(allowed))})"))
         for slot in sorted(required - slots):
             problems.append(Problem(text, f"${{{slot}}} is missing: {kind} must show it"))
-        if not template.text.startswith("${drill}"):
+        if "drill" in required and not template.text.startswith("${drill}"):
             problems.append(Problem(text, "must start with ${drill} (【演练】 in a drill, empty otherwise)"))
         for slot in sorted(slots & allowed):
             if SLOT_CHARS[slot] > PARAM_CHARS:
                 problems.append(Problem(text, f"${{{slot}}} can hold {SLOT_CHARS[slot]} characters, over the "
                                               f"provider's {PARAM_CHARS}"))
         longest = len(render(template.text, {s: "x" * SLOT_CHARS.get(s, PARAM_CHARS) for s in slots}))
-        if longest + len(templates.sign_name) + 2 > TEMPLATE_CHARS:
+        if longest + sign_chars > TEMPLATE_CHARS:
             problems.append(Problem(text, f"can render to {longest} characters, over {TEMPLATE_CHARS}"))
-        if kind in ASKS_FOR_REPLY and not _says_how_to_reply(template.text):
-            problems.append(Problem(text, "must say how to reply (回复 … 1 …)"))
-    page = templates.templates.get("page")
-    if page is not None and "page" in KINDS:
-        shown = render(page.text, EXAMPLE_PAGE)
-        for name, value in EXAMPLE_PAGE.items():
-            if value and value not in shown:
-                problems.append(Problem(("templates", "page", "text"),
-                                        f"a rendered page does not show the {name} ({value!r}): {shown}"))
     return problems
+
+
+def _example_problems(where: tuple[str, ...], template: Template | None, example: Mapping[str, str]) -> list[Problem]:
+    """A template rendered with example facts must still show every one of them."""
+    if template is None:
+        return []
+    shown = render(template.text, example)
+    return [Problem(where, f"a rendered {where[-2]} does not show the {name} ({value!r}): {shown}")
+            for name, value in example.items() if value and value not in shown]
+
+
+def _says_which_key(text: str) -> bool:
+    fixed = SLOT.sub("", text)
+    return f"按{CALL_KEY}" in fixed or f"press {CALL_KEY}" in fixed.lower()
 
 
 def _says_how_to_reply(text: str) -> bool:

@@ -391,3 +391,30 @@ def reply_params(key: str, language: str | None = None, *, drill: bool = False, 
     if key == "help":
         return "help", {"drill": prefix}
     return "answer", {"drill": prefix, "text": _clip(_REPLIES[language][key].format(**fields), 35, language)}
+
+
+# --- voice calls (叫应): what a call reads out, and the same as template slots ------------------------------------
+
+CALL_KEY = "1"  # the key that acknowledges, in every call ERS places
+
+
+def call_text(facts: Facts, *, language: str | None = None, tz: dt.tzinfo = SHANGHAI) -> str:
+    """What a call about one incident says (text-to-speech): level, code, place, what was measured against its
+    limit, when, and which key acknowledges. Not bound to SMS segments: it is spoken."""
+    language = lang(language)
+    p = call_params(facts, language=language, tz=tz)[1]
+    if language == "en":
+        return (f"{p['drill']}{p['level']} {facts.code}: {p['place']}, {p['parameter']}{p['value']}{p['title']}"
+                f"{p['limit']}, at {p['time']}. Press {CALL_KEY} to acknowledge.")
+    return (f"{p['drill']}{p['level']},编号{facts.code}。{p['place']},{p['parameter']}{p['value']}{p['title']}"
+            f"{p['limit']},时间{p['time']}。确认收到请按{CALL_KEY}。")
+
+
+def call_params(facts: Facts, *, language: str | None = None, tz: dt.tzinfo = SHANGHAI) -> tuple[str, dict[str, str]]:
+    """The voice template kind ("call") and its slots, filled as `call_text` says them; `limit` carries its own
+    words (",限值≤0.005mg/L"), so that a call about a report, which has none, does not read out an empty limit."""
+    language = lang(language)
+    _, params = incident_params("notify", facts, language=language, tz=tz)
+    if params["limit"]:
+        params["limit"] = _clip((", limit " if language == "en" else ",限值") + params["limit"], 24, language)
+    return "call", params

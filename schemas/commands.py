@@ -16,7 +16,7 @@ class Command(Event):
     incident_code: str | None = Field(default=None, min_length=2, max_length=8)
     source_id: Identifier | None = None
     actor: str = Field(min_length=1, max_length=200, description="person id, or the masked phone number")
-    channel: Literal["sms", "console", "cli", "drill"]
+    channel: Literal["sms", "voice", "console", "cli", "drill"]
     issued_at: Timestamp
     note: str = Field(default="", max_length=500)
     drill_id: Identifier | None = None

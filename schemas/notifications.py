@@ -15,7 +15,8 @@ class Notification(Event):
     person_id: Identifier
     to: str = Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164 phone number")
     body: str = Field(min_length=1, max_length=1600)
-    channel: Literal["sms"] = "sms"
+    channel: Literal["sms", "voice"] = Field("sms", description="voice: a call (叫应) that reads `body` and asks "
+                                                                 "for the key 1")
     # For a template provider (Aliyun): the message kind (contingency.sms_templates.KINDS) and its slots; `body` is
     # then that template rendered, as the phone shows it. None: free text (Twilio).
     template: str | None = None

@@ -6,6 +6,7 @@ import logging
 import faust
 
 from contingency import CompiledPlan
+from contingency.plan import Plan, calling_tiers
 from contingency.problems import PlanError
 from contingency.roster import Roster, for_live_drills, for_sms
 from contingency.sms_templates import TemplateSet, load_templates
@@ -32,16 +33,22 @@ class Worker(faust.Worker):
 READ_MODEL_LOAD_SECONDS = 30.0
 
 
-def sms_templates(settings: Settings, roster: Roster) -> TemplateSet | None:
+def sms_templates(settings: Settings, roster: Roster, plan: Plan | None = None) -> TemplateSet | None:
     """The registered templates, when anyone is reached through Aliyun; the worker does not start with a template
     file that would fail (ConfigError names the file, the template and the problem)."""
     people = list(roster.people.values()) + list(roster.drill_phones.values())
     if settings.sms_provider != "aliyun" and not any(p.sms_provider == "aliyun" for p in people):
         return None
     try:
-        return load_templates(settings.templates_path)
+        templates = load_templates(settings.templates_path)
     except PlanError as exc:
         raise ConfigError(f"SMS templates ({settings.templates_path}) cannot be used:\n{exc}") from exc
+    calling = calling_tiers(plan) if plan is not None else []
+    if calling and templates.voice is None:
+        raise ConfigError(f"SMS templates ({settings.templates_path}) cannot be used: the plan's tiers "
+                          f"{', '.join(calling)} say call (叫应), and the file has no voice: section (the number "
+                          f"calls come from, and the registered call templates)")
+    return templates
 
 
 def run_worker(settings: Settings, plan: CompiledPlan, roster: Roster) -> None:
@@ -51,7 +58,7 @@ def run_worker(settings: Settings, plan: CompiledPlan, roster: Roster) -> None:
     ensure_topics(settings.bootstrap, settings.topics.specs())
     if settings.drill_live_roster:
         roster = for_live_drills(roster)
-    roster = for_sms(roster, settings.sms_provider, sms_templates(settings, roster))
+    roster = for_sms(roster, settings.sms_provider, sms_templates(settings, roster, plan))
     deps = bootstrap(settings, plan, roster)
     app = create_app(settings, plan, roster, deps)
     deps.incident_states.start()

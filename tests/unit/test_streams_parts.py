@@ -188,3 +188,18 @@ def test_the_worker_refuses_a_template_file_that_would_fail(tmp_path) -> None:
     default = load_settings(env={"ERS_SMS_PROVIDER": "aliyun", "ERS_ROSTER": str(repo / "plans" / "arxan-roster.yaml")})
     assert default.templates_path == repo / "plans" / "arxan-sms-templates.yaml"
     assert sms_templates(default, roster) is not None
+    # a plan whose tier calls (叫应) needs the voice section
+    plan = load_plan(repo / "plans" / "arxan.yaml")
+    red = plan.escalation["red"]
+    calling = plan.model_copy(update={"escalation": {**plan.escalation, "red": red.model_copy(update={
+        "tiers": [red.tiers[0].model_copy(update={"call": True})]})}})
+    del data["voice"]
+    data["templates"]["page"]["text"] = yaml.safe_load(
+        (repo / "plans" / "arxan-sms-templates.yaml").read_text(encoding="utf-8"))["templates"]["page"]["text"]
+    silent = tmp_path / "no-voice.yaml"
+    silent.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    no_voice = load_settings(env={"ERS_SMS_PROVIDER": "aliyun", "ERS_SMS_TEMPLATES": str(silent)})
+    assert sms_templates(no_voice, roster, plan) is not None
+    with pytest.raises(ConfigError) as caught:
+        sms_templates(no_voice, roster, calling)
+    assert "tiers red tier 1 say call (叫应), and the file has no voice: section" in str(caught.value)

@@ -79,3 +79,34 @@ def test_bad_yaml_and_not_a_mapping() -> None:
 
 def test_render_leaves_no_slot_unfilled() -> None:
     assert render("${drill}${code}已确认", {"code": "K7Q"}) == "K7Q已确认"
+
+
+def voice_changed(kind: str, text: str | None = None, drop: bool = False) -> str:
+    data = yaml.safe_load(TEXT)
+    if drop:
+        del data["voice"]["templates"][kind]
+    else:
+        data["voice"]["templates"][kind]["text"] = text
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def test_voice_templates_are_checked_like_sms_ones() -> None:
+    templates = templates_from_text(TEXT, str(FILE))
+    assert templates.voice is not None and set(templates.voice.templates) == {"call", "call_acked"}
+    assert any("voice.templates: no template for 'call_acked'" in p for p in problems(voice_changed("call_acked",
+                                                                                                     drop=True)))
+    no_key = "${drill}${level}${code}。${place},${parameter}${value}${limit},${time}。请确认。"
+    assert any("voice.templates.call.text: must say which key acknowledges" in p
+               for p in problems(voice_changed("call", no_key)))
+    no_place = "${drill}${level}${code}。${parameter}${value}${limit},${time}。确认请按1。"
+    found = problems(voice_changed("call", no_place))
+    assert any("${place} is missing: call must show it" in p for p in found)
+    assert any("voice.templates.call.text: a rendered call does not show the place" in p for p in found)
+    assert any("${actor} is not filled for call" in p
+               for p in problems(voice_changed("call", "${drill}${level}${code}${place}${time}${actor}按1")))
+
+
+def test_a_file_without_voice_is_fine_until_a_plan_calls() -> None:
+    data = yaml.safe_load(TEXT)
+    del data["voice"]
+    assert templates_from_text(yaml.safe_dump(data, allow_unicode=True)).voice is None
