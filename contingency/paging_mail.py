@@ -25,7 +25,7 @@ from contingency.paging_state import (RECENT_CLOSED, RECENT_INPUTS, RECENT_SENT,
 from contingency.plan import Plan
 from contingency.roster import Person, Roster, drill_may_reach, language_of, person_by_id, templates_for
 from contingency.sms_templates import Message, compose, render, slot_language
-from contingency.sms_text import (Facts, Item, bundle_text, call_params, call_text, list_params, reply_params,
+from contingency.sms_text import (Facts, Item, bundle_text, call_params, call_text, lang, list_params, reply_params,
                                    summary_text)
 from contingency.sms_text import reply as reply_text
 
@@ -118,7 +118,7 @@ class Desk:
         self.notifications.append(Notification(
             event_id=notification_id, notification_id=notification_id, person_id=person.id, to=person.phone,
             body=message.body, channel="voice", template=message.template, params=dict(message.params),
-            incident_ids=[facts.incident_id], created_at=self.now, drill_id=facts.drill_id))
+            incident_ids=[facts.incident_id], language=lang(language), created_at=self.now, drill_id=facts.drill_id))
         self.sent.append(Sent(notification_id=notification_id, recipient=person.id, channel="voice",
                               steps={str(facts.incident_id): step}))
 

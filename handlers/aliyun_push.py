@@ -1,11 +1,13 @@
-"""Checking Aliyun's HTTP batch pushes: delivery reports (SmsReport) and replies (SmsUp).
+"""Checking Aliyun's HTTP batch pushes: delivery reports (SmsReport), replies (SmsUp) and call results (VoiceReport).
 
 Aliyun does not sign these pushes, so they are guarded otherwise:
-- the URL carries a secret token (`/aliyun/report/<token>`, `/aliyun/sms-up/<token>`), compared in constant time;
+- the URL carries a secret token (`/aliyun/report/<token>`, `/aliyun/sms-up/<token>`, `/aliyun/voice-report/<token>`),
+  compared in constant time;
   a push without it, or with another, is refused (403) whole;
 - optionally the sender's address must be in an allow-list (ERS_ALIYUN_PUSH_ALLOW);
 - each reply must come from a roster number that ERS has sent a message to in the last days, and each item is
-  accepted once (replies by sequence_id, reports by biz_id and outcome): a replayed push changes nothing.
+  accepted once (replies by sequence_id, reports by biz_id and outcome, call results by call_id): a replayed push
+  changes nothing; a call result must be for a roster number (the web layer also checks ERS placed that call).
 An authentic push is answered {"code": 0} even when some of its items are refused (Aliyun would otherwise push
 them again); every refusal is logged with its reason.
 
@@ -28,6 +30,7 @@ log = logging.getLogger("ers.webhook.aliyun")
 
 REPORT_PATH = "/aliyun/report"      # + /<token>
 SMS_UP_PATH = "/aliyun/sms-up"      # + /<token>
+VOICE_REPORT_PATH = "/aliyun/voice-report"  # + /<token>
 ANSWER_SECONDS = timedelta(days=3)  # a reply must come within this of a message ERS sent to that number
 OK_ANSWER = {"code": 0, "msg": "接收成功"}
 
@@ -55,12 +58,26 @@ class Report:
     err_code: str
 
 
+@dataclass(frozen=True)
+class CallReport:
+    call_id: str
+    out_id: str
+    phone: str          # the callee, E.164
+    status_code: str    # 200000: heard it all; 200001 hung up early; 200002 busy; 200003 no answer; ...
+    status_msg: str
+    dtmf: str           # the keys pressed
+
+
+ANSWERED = frozenset({"200000", "200001", "200008"})  # the call was picked up (200008: no key before the timeout)
+
+
 @dataclass
 class PushVerdict:
     status: int                                    # 200, or 403 for a push refused whole
     reason: str = "ok"
     replies: list[Reply] = field(default_factory=list)
     reports: list[Report] = field(default_factory=list)
+    calls: list[CallReport] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
 
 
@@ -74,7 +91,7 @@ class AliyunPushGuard:
         self._known_phone = known_phone
         self._allow = [ipaddress.ip_network(a.strip(), strict=False) for a in allow if a.strip()]
 
-    def check(self, kind: Literal["report", "up"], token: str | None, peer: str | None, body: Any,
+    def check(self, kind: Literal["report", "up", "voice"], token: str | None, peer: str | None, body: Any,
               now: datetime) -> PushVerdict:
         if not token or not hmac.compare_digest(token.encode(), self._token.encode()):
             return self._refuse_all("no or wrong push token", kind, peer)
@@ -86,6 +103,8 @@ class AliyunPushGuard:
         for item in body:
             if kind == "up":
                 self._reply(item, now, verdict)
+            elif kind == "voice":
+                self._call(item, now, verdict)
             else:
                 self._report(item, now, verdict)
         return verdict
@@ -125,9 +144,27 @@ class AliyunPushGuard:
                                       e164_of(str(item.get("phone_number", ""))), success,
                                       str(item.get("err_code") or "")))
 
+    def _call(self, item: dict, now: datetime, verdict: PushVerdict) -> None:
+        call_id = str(item.get("call_id", ""))
+        phone = e164_of(str(item.get("callee", "")))
+        reason = None
+        if not call_id or not item.get("callee"):
+            reason = "no call_id or callee"
+        elif not self._known_phone(phone):
+            reason = "call to an unknown number"
+        elif not self._ledger.remember_webhook(f"aliyun-voice:{call_id}", "voice", now):
+            reason = f"replay of call {call_id}"
+        if reason is not None:
+            log.warning("aliyun VoiceReport refused: %s (to %s)", reason, mask(phone))
+            verdict.refused.append(reason)
+            return
+        verdict.calls.append(CallReport(call_id, str(item.get("out_id") or ""), phone, str(item.get("status_code", "")),
+                                        str(item.get("status_msg") or ""), str(item.get("dtmf") or "")))
+
     @staticmethod
     def _refuse_all(reason: str, kind: str, peer: str | None, status: int = 403) -> PushVerdict:
-        log.warning("aliyun %s push refused: %s (from %s)", "SmsUp" if kind == "up" else "SmsReport", reason, peer)
+        name = {"up": "SmsUp", "voice": "VoiceReport"}.get(kind, "SmsReport")
+        log.warning("aliyun %s push refused: %s (from %s)", name, reason, peer)
         return PushVerdict(status, reason, refused=[reason])
 
 

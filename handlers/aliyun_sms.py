@@ -50,17 +50,21 @@ def e164_of(aliyun: str) -> str:
     return "+" + digits
 
 
+def sdk_config(access_key_id: str, access_key_secret: str, endpoint: str, timeout: float) -> Config:
+    """The SDK's configuration; plain HTTP only to a local sandbox."""
+    local = endpoint.startswith(("127.", "localhost"))
+    return Config(access_key_id=access_key_id, access_key_secret=access_key_secret, endpoint=endpoint,
+                  protocol="http" if local else "https", read_timeout=int(timeout * 1000),
+                  connect_timeout=int(min(timeout, 5) * 1000))
+
+
 class AliyunSms:
     def __init__(self, access_key_id: str, access_key_secret: str, sign_name: str, *, endpoint: str | None = None,
                  timeout: float = 10.0) -> None:
         if not access_key_id or not access_key_secret:
             # the SDK would otherwise look for ALIBABA_CLOUD_ACCESS_KEY_* itself
             raise ValueError("access_key_id and access_key_secret are required")
-        local = endpoint is not None and endpoint.startswith(("127.", "localhost"))
-        config = Config(access_key_id=access_key_id, access_key_secret=access_key_secret,
-                        endpoint=endpoint or ALIYUN_ENDPOINT, protocol="http" if local else "https",
-                        read_timeout=int(timeout * 1000), connect_timeout=int(min(timeout, 5) * 1000))
-        self._client = Client(config)
+        self._client = Client(sdk_config(access_key_id, access_key_secret, endpoint or ALIYUN_ENDPOINT, timeout))
         self._sign = sign_name
 
     def send(self, to: str, template_code: str, params: Mapping[str, str], *, out_id: str,
@@ -107,29 +111,37 @@ class AliyunSms:
         return None
 
     def _refused(self, code: str, message: str, to: str, listing: bool = False) -> SmsError:
-        what = "listing messages to" if listing else "sms to"
-        if code in _LIMITS:
-            log.warning("%s %s: aliyun flow control %s (%s)", what, mask(to), code, message)
-            return RetryableSmsError(FLOW_CONTROL_WAIT, f"{code}: {message}", limited=True)
-        if code in _TEMPORARY:
-            log.warning("%s %s: aliyun %s (%s), retryable", what, mask(to), code, message)
-            return RetryableSmsError(None, f"{code}: {message}", maybe_sent=False)
-        log.error("%s %s: aliyun refused: %s (%s)", what, mask(to), code, message)
-        return PermanentSmsError(None, f"{code}: {message}")
+        return refusal(code, message, to, "listing messages to" if listing else "sms to")
 
     def _classify(self, exc: Exception, to: str, listing: bool = False) -> SmsError:
-        what = "listing messages to" if listing else "sms to"
-        if isinstance(exc, ThrottlingException):
-            return RetryableSmsError(float(exc.retry_after or FLOW_CONTROL_WAIT), f"{exc.code}", limited=True)
-        if isinstance(exc, ServerException):
-            log.warning("%s %s: aliyun HTTP %s %s, retryable", what, mask(to), exc.status_code, exc.code)
-            # a 5xx may come after the message was accepted: look before sending again
-            return RetryableSmsError(None, f"HTTP {exc.status_code}: {exc.code}", maybe_sent=not listing)
-        if isinstance(exc, ClientException):
-            log.error("%s %s: aliyun HTTP %s %s", what, mask(to), exc.status_code, exc.code)
-            return PermanentSmsError(exc.status_code, f"{exc.code}: {exc.message}")
-        # what the HTTP layer raises: a refused connection surely sent nothing; a timeout may come after
-        text = f"{type(exc).__name__}: {exc}"
-        refused = "refused" in text.lower() or "NewConnectionError" in text
-        log.warning("%s %s: %s (%s)", what, mask(to), type(exc).__name__, "not sent" if refused else "may have been sent")
-        return RetryableSmsError(None, type(exc).__name__, maybe_sent=not listing and not refused)
+        return failure(exc, to, "listing messages to" if listing else "sms to", may_have_sent=not listing)
+
+
+def refusal(code: str, message: str, to: str, what: str) -> SmsError:
+    """An Aliyun answer whose Code is not OK, sorted: flow control, temporary, or about this message for good."""
+    if code in _LIMITS:
+        log.warning("%s %s: aliyun flow control %s (%s)", what, mask(to), code, message)
+        return RetryableSmsError(FLOW_CONTROL_WAIT, f"{code}: {message}", limited=True)
+    if code in _TEMPORARY:
+        log.warning("%s %s: aliyun %s (%s), retryable", what, mask(to), code, message)
+        return RetryableSmsError(None, f"{code}: {message}", maybe_sent=False)
+    log.error("%s %s: aliyun refused: %s (%s)", what, mask(to), code, message)
+    return PermanentSmsError(None, f"{code}: {message}")
+
+
+def failure(exc: Exception, to: str, what: str, may_have_sent: bool) -> SmsError:
+    """What the SDK raised, sorted; `may_have_sent`: the request could have created something (not a listing)."""
+    if isinstance(exc, ThrottlingException):
+        return RetryableSmsError(float(exc.retry_after or FLOW_CONTROL_WAIT), f"{exc.code}", limited=True)
+    if isinstance(exc, ServerException):
+        log.warning("%s %s: aliyun HTTP %s %s, retryable", what, mask(to), exc.status_code, exc.code)
+        # a 5xx may come after the message was accepted: look before sending again
+        return RetryableSmsError(None, f"HTTP {exc.status_code}: {exc.code}", maybe_sent=may_have_sent)
+    if isinstance(exc, ClientException):
+        log.error("%s %s: aliyun HTTP %s %s", what, mask(to), exc.status_code, exc.code)
+        return PermanentSmsError(exc.status_code, f"{exc.code}: {exc.message}")
+    # what the HTTP layer raises: a refused connection surely sent nothing; a timeout may come after
+    text = f"{type(exc).__name__}: {exc}"
+    refused = "refused" in text.lower() or "NewConnectionError" in text
+    log.warning("%s %s: %s (%s)", what, mask(to), type(exc).__name__, "not sent" if refused else "may have been sent")
+    return RetryableSmsError(None, type(exc).__name__, maybe_sent=may_have_sent and not refused)

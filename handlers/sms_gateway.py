@@ -24,6 +24,7 @@ from contingency.phones import mask
 from handlers.phones import mask_in_text, mask_logger
 from handlers.sms_errors import PermanentSmsError, RetryableSmsError, SentMessage, SmsError
 from handlers.times import as_utc
+from handlers.twilio_webhook import VOICE_GATHER_PATH, VOICE_STATUS_PATH, twiml_call
 
 log = logging.getLogger("ers.sms")
 
@@ -86,13 +87,17 @@ class TwilioSms:
     """
 
     def __init__(self, account_sid: str, auth_token: str, from_number: str, api_base: str | None = None,
-                 status_callback_url: str | None = None, timeout: float = 10) -> None:
+                 status_callback_url: str | None = None, timeout: float = 10, *, webhook_base: str | None = None,
+                 voice_from: str | None = None) -> None:
         if not account_sid or not auth_token:
             # twilio.rest.Client would quietly take TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN from the environment
             raise ValueError("account_sid and auth_token are required")
         mask_logger("urllib3.connectionpool")
         self._from = from_number
         self._status_callback_url = status_callback_url
+        self._webhook_base = webhook_base.rstrip("/") if webhook_base else None
+        # a Messaging Service (MG...) sends SMS only: calls need a number
+        self._voice_from = voice_from or (None if from_number.startswith("MG") else from_number)
         self._http = RedirectingHttpClient(api_base, timeout)
         self._client = Client(account_sid, auth_token, http_client=self._http)
 
@@ -107,6 +112,22 @@ class TwilioSms:
         sent = SentMessage(sid=message.sid, status=message.status, num_segments=_as_int(message.num_segments))
         log.info("sms %s to %s accepted: %s, %d segment(s)", sent.sid, mask(to), sent.status, sent.num_segments)
         return sent
+
+    def call(self, to: str, text: str, language: str) -> SentMessage:
+        """Place a call (叫应) that reads `text` and asks for one key; Twilio posts the key to the gather URL and
+        how the call ended to the voice status URL (both below the webhook base, handlers/twilio_webhook.py)."""
+        if self._webhook_base is None:
+            raise PermanentSmsError(None, "no public webhook URL for calls (ERS_PUBLIC_URL)")
+        sender = self._voice_from or self._from
+        try:
+            call = self._client.calls.create(
+                to=to, from_=sender, twiml=twiml_call(text, language, self._webhook_base + VOICE_GATHER_PATH),
+                status_callback=self._webhook_base + VOICE_STATUS_PATH, status_callback_event=["completed"],
+                timeout=30)
+        except Exception as exc:
+            raise self._classify(exc, to) from exc
+        log.info("call %s to %s accepted: %s", call.sid, mask(to), call.status)
+        return SentMessage(sid=call.sid, status=str(call.status), num_segments=1)
 
     def find_sent(self, to: str, body: str, since: datetime, *, limit: int = 200,
                   clock_skew: timedelta = timedelta(seconds=60)) -> SentMessage | None:

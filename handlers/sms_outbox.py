@@ -2,7 +2,8 @@
 
 One row per notification: claimed before any provider call, then sent (with the provider's message id), failed,
 delivered or undelivered; a state only moves forward. A claimed row with `retry_at` is waiting: the provider could
-not take it (an outage, a rate limit) and the retry loop sends it then, from `payload`, unless it was superseded.
+not take it (an outage, a rate limit) and the retry loop sends it then, from `payload` (the notification as
+claimed), unless it was superseded. Calls (叫应) are rows too: the notification's channel says which it is.
 streams/services/sms_delivery.py uses it to send each notification once; the webhooks use `remember_webhook` to
 refuse replays.
 """
@@ -135,7 +136,7 @@ class SmsOutbox:
                 connection.execute(insert(sms_outbox).values(
                     notification_id=notification_id, person_id=notification.person_id, to_phone=notification.to,
                     body=notification.body, drill_id=notification.drill_id, state="claimed", attempts=0,
-                    claimed_at=at, updated_at=at))
+                    claimed_at=at, updated_at=at, payload=notification.model_dump_json()))
             return ClaimResult(notification_id, "claimed", True, None, at, 0)
         except IntegrityError:
             existing = self.get(notification_id)
@@ -148,6 +149,18 @@ class SmsOutbox:
 
     def get(self, notification_id: str) -> OutboxRecord | None:
         found = self._records(sms_outbox.c.notification_id == notification_id)
+        return found[0] if found else None
+
+    def newest_call_to(self, phone: str) -> OutboxRecord | None:
+        """The newest call (叫应) placed to `phone` (`ers sms call-answer` plays the person answering it)."""
+        rows = self._records(sms_outbox.c.to_phone == phone, sms_outbox.c.provider_sid.is_not(None),
+                             order_by=sms_outbox.c.sent_at.desc(), limit=50)
+        return next((r for r in rows if r.payload and Notification.model_validate_json(r.payload).channel == "voice"),
+                    None)
+
+    def by_sid(self, sid: str) -> OutboxRecord | None:
+        """The row of the message (or call) the provider knows as `sid`."""
+        found = self._records(sms_outbox.c.provider_sid == sid)
         return found[0] if found else None
 
     def _records(self, *where, order_by=None, limit: int | None = None) -> list[OutboxRecord]:

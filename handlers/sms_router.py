@@ -1,5 +1,6 @@
 """The SMS port's one implementation: a notification composed from registered templates goes out through the
-template provider (Aliyun), free text through Twilio. Which a notification is was decided by the paging domain
+template provider (Aliyun), free text through Twilio; a call (channel "voice", 叫应) through Aliyun's IVR call with
+the registered voice templates, or Twilio Voice reading the text. Which a notification is was decided by the paging domain
 (contingency.roster.templates_for: the deployment's ERS_SMS_PROVIDER, or the person's own `sms_provider`)."""
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from contingency.ids import extension_of
 from contingency.sms_templates import TemplateSet
 from handlers.aliyun_sms import AliyunSms
+from handlers.aliyun_voice import AliyunVoice
 from handlers.sms_errors import PermanentSmsError, SentMessage
 from handlers.sms_gateway import TwilioSms
 from schemas.notifications import Notification
@@ -18,12 +20,14 @@ REPLYABLE = frozenset({"page", "page_report", "notify", "acked", "ack_confirmati
 
 class SmsRouter:
     def __init__(self, twilio: TwilioSms | None = None, aliyun: AliyunSms | None = None,
-                 templates: TemplateSet | None = None) -> None:
+                 templates: TemplateSet | None = None, voice: AliyunVoice | None = None) -> None:
         if aliyun is not None and templates is None:
             raise ValueError("Aliyun sends registered templates only: the template file is required")
-        self._twilio, self._aliyun, self._templates = twilio, aliyun, templates
+        self._twilio, self._aliyun, self._templates, self._voice = twilio, aliyun, templates, voice
 
     def send(self, notification: Notification, status_callback_url: str | None = None) -> SentMessage:
+        if notification.channel == "voice":
+            return self._call(notification)
         if notification.template is None:
             return self._twilio_for(notification).send(notification.to, notification.body, status_callback_url)
         aliyun, code = self._aliyun_for(notification)
@@ -31,10 +35,23 @@ class SmsRouter:
                            extend_code=extension(notification))
 
     def find_sent(self, notification: Notification, since: datetime) -> SentMessage | None:
+        if notification.channel == "voice":
+            return None  # neither provider lists calls by our id: a crash after placing one may place it again
         if notification.template is None:
             return self._twilio_for(notification).find_sent(notification.to, notification.body, since)
         aliyun, _ = self._aliyun_for(notification)
         return aliyun.find_sent(notification.to, out_id(notification), since)
+
+    def _call(self, notification: Notification) -> SentMessage:
+        if notification.template is None:
+            return self._twilio_for(notification).call(notification.to, notification.body, notification.language)
+        if self._voice is None or self._templates is None or self._templates.voice is None:
+            raise PermanentSmsError(None, f"call {notification.notification_id} is an Aliyun voice template, and no "
+                                          "Aliyun voice account is configured (ERS_ALIYUN_* and voice: templates)")
+        voice = self._templates.voice.templates
+        code = notification.params.get("code", "")
+        return self._voice.call(notification.to, voice[notification.template].code, notification.params,
+                                voice["call_acked"].code, {"code": code}, out_id=notification.notification_id.hex)
 
     def _twilio_for(self, notification: Notification) -> TwilioSms:
         if self._twilio is None:

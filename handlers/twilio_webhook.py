@@ -7,7 +7,8 @@ Host, scheme or port a reverse proxy passes on are not trusted.
 
 A request passes when it is signed with our auth token, has not been seen before (an inbound SMS
 by its MessageSid; a status callback by MessageSid and MessageStatus, since one message has several
-statuses) and, for an inbound SMS, comes from a known phone.
+statuses) and, for an inbound SMS, comes from a known phone. Calls (叫应) are checked alike (`check_call`): by
+CallSid, once for the key pressed and once per call status, and the callee (To) must be a known phone.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from contingency.phones import mask
 
@@ -27,6 +29,8 @@ log = logging.getLogger("ers.webhook")
 SIGNATURE_HEADER = "X-Twilio-Signature"
 SMS_PATH = "/twilio/sms"         # inbound SMS (replies from duty officers), below the public base URL
 STATUS_PATH = "/twilio/status"   # delivery status callbacks
+VOICE_GATHER_PATH = "/twilio/voice/gather"   # the key pressed during a call (叫应), <Gather action=...>
+VOICE_STATUS_PATH = "/twilio/voice/status"   # how a call ended (busy, no-answer, failed, completed)
 FORBIDDEN = 403
 
 
@@ -92,6 +96,25 @@ class WebhookGuard:
             return self._refuse(f"replay of {message_sid} ({replay_kind})", url, sender, kind=kind)
         return Verdict(True, "ok", 200, kind)
 
+    def check_call(self, path: str, params: Mapping[str, Any], signature: str | None, now: datetime) -> Verdict:
+        """The verdict on a call webhook: the key pressed (kind "gather") or how the call ended ("call")."""
+        url = public_url(self._public_base_url, path)
+        callee = _field(params, "To")
+        if not signature:
+            return self._refuse("unsigned", url, callee)
+        if not verify_signature(self._auth_token, url, params, signature):
+            return self._refuse("bad signature (forged, or signed for another URL)", url, callee)
+        call_sid = _field(params, "CallSid")
+        if not call_sid:
+            return self._refuse("no CallSid", url, callee, status_code=400)
+        kind = "call" if _field(params, "CallStatus") and "Digits" not in params else "gather"
+        if not (callee and self._known_phone(callee)):
+            return self._refuse("call to an unknown number", url, callee, kind=kind)
+        replay_kind = f"call:{_field(params, 'CallStatus')}" if kind == "call" else "gather"
+        if not self._ledger.remember_webhook(call_sid, replay_kind, now):
+            return self._refuse(f"replay of {call_sid} ({replay_kind})", url, callee, kind=kind)
+        return Verdict(True, "ok", 200, kind)
+
     @staticmethod
     def _refuse(reason: str, url: str, sender: str | None, *, status_code: int = FORBIDDEN,
                 kind: str | None = None) -> Verdict:
@@ -104,6 +127,30 @@ def twiml_message(text: str) -> str:
     response = MessagingResponse()
     response.message(text)
     return str(response)
+
+
+def twiml_call(text: str, language: str, gather_url: str) -> str:
+    """TwiML of a call (叫应): read `text` inside a one-key <Gather>; with no key pressed the action hears an empty
+    Digits, so every answered call ends in one gather webhook."""
+    response = VoiceResponse()
+    gather = Gather(num_digits=1, action=gather_url, method="POST", timeout=10, action_on_empty_result=True)
+    gather.say(text, **_voice(language))
+    response.append(gather)
+    return str(response)
+
+
+def twiml_said(text: str, language: str) -> str:
+    """TwiML answering a gather: a few words, then the call ends."""
+    response = VoiceResponse()
+    response.say(text, **_voice(language))
+    response.hangup()
+    return str(response)
+
+
+def _voice(language: str) -> dict[str, str]:
+    # Twilio's basic voices speak no Mandarin; Amazon Polly's Zhiyu does (language cmn-CN)
+    return {"voice": "Polly.Joanna", "language": "en-US"} if language == "en" else \
+        {"voice": "Polly.Zhiyu", "language": "cmn-CN"}
 
 
 def twiml_empty() -> str:

@@ -22,6 +22,8 @@ class Notification(Event):
     template: str | None = None
     params: dict[str, str] = Field(default_factory=dict)
     incident_ids: list[uuid.UUID] = Field(default_factory=list)
+    language: Literal["zh-CN", "en"] = Field("zh-CN", description="what `body` is written in (a call reads it "
+                                                                  "out in that language)")
     created_at: Timestamp
     drill_id: Identifier | None = None
 

@@ -13,6 +13,7 @@ from handlers.inventory_store import InventoryStore
 from handlers.road_files import RoadFileError, load_road_file
 from handlers.aliyun_push import AliyunPushGuard
 from handlers.aliyun_sms import AliyunSms
+from handlers.aliyun_voice import AliyunVoice
 from handlers.sms_gateway import TwilioSms
 from handlers.sms_router import SmsRouter
 from handlers.sms_outbox import SmsOutbox
@@ -62,20 +63,24 @@ def bootstrap(settings: Settings, plan: CompiledPlan, roster: Roster) -> Depende
     ledger.sync_catalogue(plan)
     status_url = settings.webhook_base + STATUS_PATH
     known = lambda phone: person_by_phone(roster, phone) is not None  # noqa: E731
-    twilio = guard = aliyun = aliyun_guard = None
+    twilio = guard = aliyun = aliyun_guard = voice = None
     if settings.twilio_configured:
         twilio = TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,
-                           api_base=settings.twilio_api_base, status_callback_url=status_url)
+                           api_base=settings.twilio_api_base, status_callback_url=status_url,
+                           webhook_base=settings.webhook_base, voice_from=settings.twilio_voice_from)
         guard = WebhookGuard(settings.twilio_auth_token, settings.webhook_base, outbox, known_phone=known)
     if settings.aliyun_configured and roster.templates is not None:
         aliyun = AliyunSms(settings.aliyun_access_key_id or "", settings.aliyun_access_key_secret or "",
                            roster.templates.sign_name, endpoint=settings.aliyun_endpoint)
+        if roster.templates.voice is not None:
+            voice = AliyunVoice(settings.aliyun_access_key_id or "", settings.aliyun_access_key_secret or "",
+                                roster.templates.voice.show_number, endpoint=settings.aliyun_endpoint)
         allow = (settings.aliyun_push_allow or "").split(",")
         try:
             aliyun_guard = AliyunPushGuard(settings.aliyun_push_token or "", outbox, known, allow)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
-    sms = SmsRouter(twilio=twilio, aliyun=aliyun, templates=roster.templates if aliyun else None)
+    sms = SmsRouter(twilio=twilio, aliyun=aliyun, templates=roster.templates if aliyun else None, voice=voice)
     states = IncidentStateView(settings.bootstrap, settings.topics.of(INCIDENT_STATES))
     return Dependencies(clock_for(settings.clock), outbox, sms, status_url, guard, ledger, roads, states,
                         settings.bootstrap, aliyun_guard)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from streams.cli_calls import add_call_commands
 from streams.cli_drill import add_drill_commands
 from streams.cli_incidents import add_incident_commands
 from streams.cli_inventory import add_inventory_commands
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     queue = sms_sub.add_parser("queue", help="the pages waiting for the SMS provider (an outage, a rate limit): "
                                              "whom, since when, how many tries, why, and the next try")
     queue.set_defaults(handler=cmd_sms_queue)
+    add_call_commands(sms_sub, _e164)
 
     add_incident_commands(sub)
     add_inventory_commands(sub)
@@ -233,7 +235,7 @@ def _start_aliyun_sandbox(settings: Settings):  # -> (LocalAliyunSms, Settings)
     from contingency import PlanError
     from contingency.sms_templates import load_templates
     from deploy.local.aliyun_api import LocalAliyunSms, sandbox_keys
-    from handlers.aliyun_push import REPORT_PATH, SMS_UP_PATH
+    from handlers.aliyun_push import REPORT_PATH, SMS_UP_PATH, VOICE_REPORT_PATH
 
     try:
         templates = load_templates(settings.templates_path)
@@ -243,7 +245,11 @@ def _start_aliyun_sandbox(settings: Settings):  # -> (LocalAliyunSms, Settings)
     sandbox = LocalAliyunSms(access_key_id=key, access_key_secret=secret, sign_names={templates.sign_name},
                              templates={t.code: t.text for t in templates.templates.values()},
                              report_url=f"{settings.webhook_base}{REPORT_PATH}/{token}",
-                             up_url=f"{settings.webhook_base}{SMS_UP_PATH}/{token}").start()
+                             up_url=f"{settings.webhook_base}{SMS_UP_PATH}/{token}",
+                             voice_templates={t.code: t.text for t in templates.voice.templates.values()}
+                             if templates.voice else None,
+                             show_numbers={templates.voice.show_number} if templates.voice else None,
+                             voice_url=f"{settings.webhook_base}{VOICE_REPORT_PATH}/{token}").start()
     console.print(f"no Aliyun key configured: SMS go to the local Aliyun sandbox at {sandbox.url} (templates of "
                   f"{settings.templates_path}); answer them with `ers sms reply --from +86... \"1\" --answering CODE`")
     return sandbox, settings.model_copy(update={

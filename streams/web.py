@@ -1,5 +1,7 @@
 """The worker's webhooks: Twilio's inbound SMS (replies from duty officers) and delivery status callbacks, and
-Aliyun's pushes of the same (SmsUp, SmsReport).
+Aliyun's pushes of the same (SmsUp, SmsReport); and the results of calls (叫应) from both: Twilio's <Gather> action
+and call status callback, Aliyun's VoiceReport. A call's key 1 becomes an acknowledgement command, anything else
+a receipt that moves the chain on (contingency.call_results).
 
 Twilio signs its webhooks; WebhookGuard refuses (403, logged, no state change) anything unsigned, forged, replayed
 or, for inbound SMS, from a number not on the roster. Aliyun's pushes are not signed: AliyunPushGuard checks the
@@ -22,16 +24,17 @@ from faust.types import TopicT
 from faust.web import Request, Response, View
 
 from contingency import CompiledPlan
+from contingency.call_results import CallResult, call_outcome
 from contingency.ids import EXTENSION_DIGITS, code_of_extension, derive, receipt_id
 from contingency.incident_states import Board
 from contingency.phones import mask
 from contingency.replies import answer_reply, parse_reply
 from contingency.roster import Roster, person_by_phone
-from handlers.aliyun_push import OK_ANSWER, REPORT_PATH, SMS_UP_PATH, AliyunPushGuard
+from handlers.aliyun_push import ANSWERED, OK_ANSWER, REPORT_PATH, SMS_UP_PATH, VOICE_REPORT_PATH, AliyunPushGuard
 from handlers.sms_outbox import SmsOutbox
-from handlers.twilio_webhook import (SIGNATURE_HEADER, SMS_PATH, STATUS_PATH, WebhookGuard, twiml_empty,
-                                     twiml_message)
-from schemas import DeliveryStatus, Notification, encode
+from handlers.twilio_webhook import (SIGNATURE_HEADER, SMS_PATH, STATUS_PATH, VOICE_GATHER_PATH, VOICE_STATUS_PATH,
+                                     WebhookGuard, twiml_empty, twiml_message, twiml_said)
+from schemas import Command, DeliveryStatus, Notification, encode
 from streams.agents.common import Output, send_confirmed
 from streams.bootstrap import Dependencies
 from streams.channels import Channels
@@ -156,6 +159,84 @@ async def aliyun_report(token: str | None, peer: str | None, body: object, *, gu
     return Answer(200, json.dumps(OK_ANSWER, ensure_ascii=False), "application/json")
 
 
+async def call_result(result: CallResult, callee: str, *, outbox: SmsOutbox, board: Callable[[], Board],
+                      commands: TopicT, delivery: TopicT, clock: AgentClock
+                      ) -> tuple[Notification | None, Command | None]:
+    """A call's result, from either provider: refused unless ERS placed that call to that number; otherwise its
+    receipt (and the acknowledgement, for the key 1) published. The call and the command, for the answer."""
+    record = None
+    for attempt in range(UNKNOWN_SID_RETRIES + 1):  # the result can come before the dispatcher stored the call id
+        if attempt:
+            await asyncio.sleep(0.1)
+        record = await asyncio.to_thread(outbox.by_sid, result.call_sid)
+        if record is not None:
+            break
+    call = Notification.model_validate_json(record.payload) if record is not None and record.payload else None
+    if call is None or call.channel != "voice" or record.to_phone != callee:  # type: ignore[union-attr]
+        log.warning("%s call result %s refused: no call of ERS to %s", result.provider, result.call_sid, mask(callee))
+        return None, None
+    state = board().open.get(str(call.incident_ids[0])) if call.incident_ids else None
+    command, receipt = call_outcome(result, call, state.source_id if state is not None else None, clock.now())
+    await asyncio.to_thread(outbox.record_status, result.call_sid, receipt.status, None, clock.now())
+    outputs = [Output(delivery, "delivery", encode(receipt))]
+    if command is not None:
+        outputs.append(Output(commands, command.key, encode(command)))
+    await send_confirmed(outputs, clock.stamp())
+    log.info("%s call %s to %s: %s", result.provider, result.call_sid, mask(callee),
+             "acknowledged with key 1" if command is not None else receipt.reason)
+    return call, command
+
+
+async def twilio_gather(path: str, params: Mapping[str, str], signature: str | None, *, guard: WebhookGuard,
+                        outbox: SmsOutbox, board: Callable[[], Board], commands: TopicT, delivery: TopicT,
+                        clock: AgentClock) -> Answer:
+    """The key a person pressed on a Twilio call: TwiML says whether it acknowledged, then hangs up."""
+    verdict = await asyncio.to_thread(guard.check_call, path, params, signature, clock.now())
+    if not verdict:
+        return Answer(verdict.status_code, verdict.reason)
+    result = CallResult("twilio", params.get("CallSid", ""), True, params.get("Digits", ""), "completed")
+    call, command = await call_result(result, params.get("To", ""), outbox=outbox, board=board, commands=commands,
+                                      delivery=delivery, clock=clock)
+    language = call.language if call is not None else "zh-CN"
+    state = board().open.get(str(call.incident_ids[0])) if call is not None and call.incident_ids else None
+    code = state.code if state is not None else ""
+    if command is not None:
+        said = f"Acknowledged {code}. Thank you." if language == "en" else f"已确认{code},停止升级,谢谢。"
+    else:
+        said = "Not acknowledged." if language == "en" else "未确认。"
+    return Answer(200, twiml_said(said, language), XML)
+
+
+async def twilio_call_status(path: str, params: Mapping[str, str], signature: str | None, *, guard: WebhookGuard,
+                             outbox: SmsOutbox, board: Callable[[], Board], commands: TopicT, delivery: TopicT,
+                             clock: AgentClock) -> Answer:
+    """How a Twilio call ended: busy, no answer or failed is a call not delivered (an answered one was decided by
+    its gather)."""
+    verdict = await asyncio.to_thread(guard.check_call, path, params, signature, clock.now())
+    if not verdict:
+        return Answer(verdict.status_code, verdict.reason)
+    status = params.get("CallStatus", "")
+    if status in ("busy", "no-answer", "failed", "canceled"):
+        await call_result(CallResult("twilio", params.get("CallSid", ""), False, "", status), params.get("To", ""),
+                          outbox=outbox, board=board, commands=commands, delivery=delivery, clock=clock)
+    return Answer(200, twiml_empty(), XML)
+
+
+async def aliyun_voice_report(token: str | None, peer: str | None, body: object, *, guard: AliyunPushGuard,
+                              outbox: SmsOutbox, board: Callable[[], Board], commands: TopicT, delivery: TopicT,
+                              clock: AgentClock) -> Answer:
+    """Call results pushed by Aliyun (VoiceReport): the key pressed (dtmf) and how the call ended."""
+    verdict = await asyncio.to_thread(guard.check, "voice", token, peer, body, clock.now())
+    if verdict.status != 200:
+        return Answer(verdict.status, verdict.reason)
+    for report in verdict.calls:
+        result = CallResult("aliyun", report.call_id, report.status_code in ANSWERED, report.dtmf,
+                            f"{report.status_code} {report.status_msg}".strip())
+        await call_result(result, report.phone, outbox=outbox, board=board, commands=commands, delivery=delivery,
+                          clock=clock)
+    return Answer(200, json.dumps(OK_ANSWER, ensure_ascii=False), "application/json")
+
+
 def register_webhooks(app: faust.App, ch: Channels, plan: CompiledPlan, roster: Roster, deps: Dependencies,
                       language: str) -> None:
     twilio = deps.guard
@@ -188,6 +269,21 @@ def _register_twilio(app: faust.App, ch: Channels, plan: CompiledPlan, roster: R
                                            delivery=ch.delivery, clock=deps.clock)
             return self.text(answer.body, status=answer.status, content_type=answer.content_type)
 
+    calls = {"outbox": deps.outbox, "board": deps.incident_states.board, "commands": ch.commands,
+             "delivery": ch.delivery, "clock": deps.clock}
+
+    @app.page(VOICE_GATHER_PATH)
+    class VoiceGather(View):
+        async def post(self, request: Request) -> Response:
+            answer = await twilio_gather(*await _form(request), guard=guard, **calls)
+            return self.text(answer.body, status=answer.status, content_type=answer.content_type)
+
+    @app.page(VOICE_STATUS_PATH)
+    class VoiceStatus(View):
+        async def post(self, request: Request) -> Response:
+            answer = await twilio_call_status(*await _form(request), guard=guard, **calls)
+            return self.text(answer.body, status=answer.status, content_type=answer.content_type)
+
 
 def _register_aliyun(app: faust.App, ch: Channels, plan: CompiledPlan, roster: Roster, deps: Dependencies,
                      aliyun: AliyunPushGuard, language: str) -> None:
@@ -210,4 +306,12 @@ def _register_aliyun(app: faust.App, ch: Channels, plan: CompiledPlan, roster: R
         async def post(self, request: Request, token: str) -> Response:
             answer = await aliyun_report(token, request.remote, await pushed(request), guard=aliyun,
                                          outbox=deps.outbox, delivery=ch.delivery, clock=deps.clock)
+            return self.text(answer.body, status=answer.status, content_type=answer.content_type)
+
+    @app.page(VOICE_REPORT_PATH + "/{token}")
+    class AliyunVoiceReport(View):
+        async def post(self, request: Request, token: str) -> Response:
+            answer = await aliyun_voice_report(token, request.remote, await pushed(request), guard=aliyun,
+                                               outbox=deps.outbox, board=deps.incident_states.board,
+                                               commands=ch.commands, delivery=ch.delivery, clock=deps.clock)
             return self.text(answer.body, status=answer.status, content_type=answer.content_type)

@@ -1,4 +1,4 @@
-"""A local stand-in for Aliyun SMS (Dysmsapi 2017-05-25), for tests and development.
+"""A local stand-in for Aliyun SMS (Dysmsapi 2017-05-25) and voice (Dyvmsapi 2017-05-25), for tests and development.
 
 The official SDK (`alibabacloud-dysmsapi20170525`) talks to it over HTTP with the endpoint overridden, so the
 SDK's own request building, ACS3-HMAC-SHA256 signing and response parsing run. It implements what ERS uses:
@@ -12,8 +12,11 @@ SDK's own request building, ACS3-HMAC-SHA256 signing and response parsing run. I
 - Pushes, as Aliyun's HTTP batch push does (JSON arrays): `SmsReport` for every message (DELIVERED, or a
   failure for numbers told to fail), and `SmsUp` when `reply` plays a person answering a message: its
   `dest_code` is the message's `SmsUpExtendCode` (Aliyun generates it; ERS reads its last five digits).
+- `IvrCall` (叫应): the show number must be registered, the start and key templates too, with every slot given;
+  the call is kept with what it says. `answer_call` plays the person pressing a key (or none), `miss_call` a call
+  nobody answers: each pushes a VoiceReport (status_code, dtmf, out_id) as Aliyun does.
 - Failure injection: `fail_next` (HTTP 5xx), `stall_next` (slower than the client's timeout), `throttle`
-  (flow control for a number), `fail_to` (a number whose messages are not delivered).
+  (flow control for a number, SMS and calls), `fail_to` (a number whose messages are not delivered).
 
 Served from its own event loop in a thread (`AiohttpThread`, as the local Twilio API).
 """
@@ -78,6 +81,20 @@ def sms_up_item(phone: str, content: str, dest_code: str, sequence_id: int, sign
             "send_time": _local(dt.datetime.now(dt.timezone.utc)), "dest_code": dest_code, "sequence_id": sequence_id}
 
 
+CALL_STATUS = {"200000": "用户听完语音", "200002": "用户占线", "200003": "用户收到呼叫但未接听", "200005": "被叫用户无法接通"}
+
+
+def voice_report_item(call_id: str, caller: str, callee: str, out_id: str | None, status_code: str, dtmf: str) -> dict:
+    """One VoiceReport item as Aliyun pushes it at the end of a call (`callee` 11 digits or E.164)."""
+    now = _local(dt.datetime.now(dt.timezone.utc))
+    answered = status_code == "200000"
+    return {"call_id": call_id, "start_time": now if answered else "", "end_time": now if answered else "",
+            "duration": "20" if answered else "0", "status_code": status_code,
+            "status_msg": CALL_STATUS.get(status_code, "呼叫失败"), "early_media_code": "", "hangup_direction": "用户",
+            "caller": caller, "callee": aliyun_number(callee), "out_id": out_id or "", "dtmf": dtmf,
+            "voice_type": "voice"}
+
+
 @dataclass
 class LocalSms:
     biz_id: str
@@ -91,6 +108,20 @@ class LocalSms:
     sent_at: dt.datetime
     status: str = "sending"    # sending, delivered, failed
     err_code: str | None = None
+
+
+@dataclass
+class LocalCall:
+    call_id: str
+    phone: str                 # 11 digits
+    show_number: str
+    start_code: str
+    params: dict[str, str]
+    said: str                  # the start template filled in: what the person hears
+    keys: dict[str, str]       # key -> the template code it plays
+    out_id: str | None
+    placed_at: dt.datetime
+    status: str = "ringing"    # ringing, answered, missed
 
 
 @dataclass
@@ -146,7 +177,13 @@ def verify_acs3(method: str, path: str, query: Mapping[str, str], headers: Mappi
 class LocalAliyunSms:
     def __init__(self, *, access_key_id: str, access_key_secret: str, templates: Mapping[str, str],
                  sign_names: set[str], report_url: str | None = None, up_url: str | None = None,
-                 host: str = "127.0.0.1", port: int = 0, report_delay: float = 0.05) -> None:
+                 host: str = "127.0.0.1", port: int = 0, report_delay: float = 0.05,
+                 voice_templates: Mapping[str, str] | None = None, show_numbers: set[str] | None = None,
+                 voice_url: str | None = None) -> None:
+        self.voice_templates = dict(voice_templates or {})  # TTS code -> text with ${param}
+        self.show_numbers = set(show_numbers or ())
+        self.voice_url = voice_url
+        self._calls: list[LocalCall] = []
         self._keys = {access_key_id: access_key_secret}
         self.templates = dict(templates)            # TemplateCode -> text with ${param}
         self.sign_names = set(sign_names)
@@ -196,6 +233,11 @@ class LocalAliyunSms:
             return list(self._messages)
 
     @property
+    def calls(self) -> list[LocalCall]:
+        with self._lock:
+            return list(self._calls)
+
+    @property
     def pushes(self) -> list[PushedReport]:
         with self._lock:
             return list(self._pushes)
@@ -243,6 +285,27 @@ class LocalAliyunSms:
             sequence = sequence_id if sequence_id is not None else self._sequence
         item = sms_up_item(digits, content, dest_code, sequence, next(iter(self.sign_names), ""))
         return self._server.run(self._push("SmsUp", self.up_url, [item]))
+
+    def answer_call(self, phone: str, key: str, *, call: LocalCall | None = None) -> PushedReport:
+        """The person at `phone` answers the newest call to it and presses `key` ("" for none): a VoiceReport."""
+        return self._end_call(call or self._newest_call(phone), "answered", "200000", key)
+
+    def miss_call(self, phone: str, status_code: str = "200003", *, call: LocalCall | None = None) -> PushedReport:
+        """Nobody answers the newest call to `phone` (200003 no answer, 200002 busy, 200005 unreachable...)."""
+        return self._end_call(call or self._newest_call(phone), "missed", status_code, "")
+
+    def _end_call(self, call: LocalCall, status: str, status_code: str, dtmf: str) -> PushedReport:
+        with self._lock:
+            call.status = status
+        item = voice_report_item(call.call_id, call.show_number, call.phone, call.out_id, status_code, dtmf)
+        return self._server.run(self._push("VoiceReport", self.voice_url, [item]))
+
+    def _newest_call(self, phone: str) -> LocalCall:
+        digits = aliyun_number(phone)
+        found = [c for c in self.calls if c.phone == digits]
+        if not found:
+            raise LookupError(f"no call to {mask(phone)}")
+        return found[-1]
 
     def push_raw(self, kind: str, url: str, items: list[dict]) -> PushedReport:
         """Push anything (a forged or replayed push, in tests)."""
@@ -296,6 +359,8 @@ class LocalAliyunSms:
             return self._send(query)
         if action == "QuerySendDetails":
             return self._query(query)
+        if action == "IvrCall":
+            return self._ivr_call(query)
         return self._error(action, 400, "InvalidAction.NotFound", f"{action} is not served here")
 
     def _send(self, q: Mapping[str, str]) -> web.Response:
@@ -339,6 +404,62 @@ class LocalAliyunSms:
                  message.biz_id)
         asyncio.get_running_loop().create_task(self._deliver(message, failing))
         return _json({"Code": "OK", "Message": "OK", "BizId": message.biz_id, "RequestId": str(uuid.uuid4())})
+
+    def _ivr_call(self, q: Mapping[str, str]) -> web.Response:
+        phone, show, code = q.get("CalledNumber", ""), q.get("CalledShowNumber", ""), q.get("StartCode", "")
+        if not _DOMESTIC.match(phone):
+            return self._ok_error("IvrCall", "isv.MOBILE_NUMBER_ILLEGAL", "被叫号码不合法(仅支持中国内地号码)")
+        if show not in self.show_numbers:
+            return self._ok_error("IvrCall", "isv.DISPLAY_NUMBER_ILLEGAL", "主叫号码不是已购买的号码")
+        start = self.voice_templates.get(code)
+        if start is None:
+            return self._ok_error("IvrCall", "isv.TTS_TEMPLATE_ILLEGAL", "文本转语音模板不存在")
+        params, problem = self._tts_params(start, q.get("StartTtsParams"))
+        if problem is not None:
+            return self._ok_error("IvrCall", *problem)
+        keys: dict[str, str] = {}
+        for n in range(1, 10):
+            key, key_code = q.get(f"MenuKeyMap.{n}.Key"), q.get(f"MenuKeyMap.{n}.Code")
+            if key is None:
+                break
+            text = self.voice_templates.get(key_code or "")
+            if text is None:
+                return self._ok_error("IvrCall", "isv.TTS_TEMPLATE_ILLEGAL", f"按键{key}的模板不存在")
+            _, problem = self._tts_params(text, q.get(f"MenuKeyMap.{n}.TtsParams"))
+            if problem is not None:
+                return self._ok_error("IvrCall", *problem)
+            keys[key] = key_code or ""
+        if not keys:
+            return self._ok_error("IvrCall", "isv.INVALID_PARAMETERS", "MenuKeyMap 必填")
+        out_id = q.get("OutId") or None
+        if out_id is not None and len(out_id.encode()) > 15:
+            return self._ok_error("IvrCall", "isv.INVALID_PARAMETERS", "OutId 长度为 1~15 个字节")
+        with self._lock:
+            if self._throttled.get(phone, 0) > self._server.loop.time():
+                self._refusals.append(("IvrCall", "isv.BUSINESS_LIMIT_CONTROL"))
+                return _json({"Code": "isv.BUSINESS_LIMIT_CONTROL", "Message": "触发号码流控",
+                              "RequestId": str(uuid.uuid4())})
+            call = LocalCall(call_id=f"{secrets.randbelow(10**12):012d}^{secrets.randbelow(10**11):011d}",
+                             phone=phone, show_number=show, start_code=code, params=params,
+                             said=render(start, params), keys=keys, out_id=out_id,
+                             placed_at=dt.datetime.now(dt.timezone.utc))
+            self._calls.append(call)
+        log.info("aliyun sandbox: call %s to %s (%s)", call.call_id, mask("+86" + phone), code)
+        return _json({"Code": "OK", "Message": "OK", "CallId": call.call_id, "RequestId": str(uuid.uuid4())})
+
+    @staticmethod
+    def _tts_params(template: str, given: str | None) -> tuple[dict[str, str], tuple[str, str] | None]:
+        try:
+            params = json.loads(given or "{}")
+        except ValueError:
+            return {}, ("isv.INVALID_JSON_PARAM", "JSON参数不合法")
+        if not isinstance(params, dict):
+            return {}, ("isv.INVALID_JSON_PARAM", "JSON参数不合法")
+        params = {str(k): str(v) for k, v in params.items()}
+        missing = [slot for slot in dict.fromkeys(SLOT.findall(template)) if slot not in params]
+        if missing:
+            return params, ("isv.TEMPLATE_MISSING_PARAMETERS", f"模板缺少变量 {','.join(missing)}")
+        return params, None
 
     def _query(self, q: Mapping[str, str]) -> web.Response:
         phone, day, biz = q.get("PhoneNumber", ""), q.get("SendDate", ""), q.get("BizId") or None

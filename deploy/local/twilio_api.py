@@ -5,7 +5,9 @@ library's own request, auth and parsing code runs. It implements the part of the
 ERS uses: create, list (To/From/DateSent filters, paging) and fetch of Messages, Basic auth, Twilio's
 error shape and codes, GSM-7/UCS-2 segment counts, and signed status callbacks (sent, then delivered,
 or undelivered/failed for numbers told to fail). It can also play a phone replying: `post_inbound`
-posts a signed inbound-SMS webhook the way Twilio does.
+posts a signed inbound-SMS webhook the way Twilio does. Calls (叫应): `Calls.json` create keeps the call and its
+TwiML; `answer_call` plays the person pressing a key (the signed <Gather> action, then the "completed" status
+callback), `miss_call` a call nobody answers (a "no-answer" or "busy" status callback).
 
 It serves from its own event loop in a background thread (`AiohttpThread`), so synchronous code and
 tests can use it with `with LocalTwilioApi(...) as api:`.
@@ -18,6 +20,7 @@ import logging
 import re
 import secrets
 import threading
+import xml.etree.ElementTree as ElementTree
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -198,6 +201,30 @@ class LocalMessage:
     error_message: str | None = None
 
 
+@dataclass
+class LocalCall:
+    """A call placed through Calls.json: to whom, what it says (its TwiML), and where Twilio reports."""
+
+    sid: str
+    account_sid: str
+    to: str
+    from_: str
+    twiml: str
+    status_callback: str | None
+    status: str
+    date_created: datetime
+
+    @property
+    def said(self) -> str:
+        """The text its <Say> reads out."""
+        return "".join(element.text or "" for element in ElementTree.fromstring(self.twiml).iter("Say"))
+
+    @property
+    def gather_action(self) -> str | None:
+        gather = ElementTree.fromstring(self.twiml).find("Gather")
+        return gather.get("action") if gather is not None else None
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str
@@ -265,6 +292,7 @@ class LocalTwilioApi:
         self._service_sender = service_sender
         self._lock = threading.Lock()
         self._messages: dict[str, LocalMessage] = {}  # insertion order = creation order
+        self._calls: dict[str, LocalCall] = {}
         self._requests: list[RecordedRequest] = []
         self._callbacks: list[PostedCallback] = []
         self._failures: deque[_InjectedFailure] = deque()
@@ -362,6 +390,90 @@ class LocalTwilioApi:
 
     # ----- a phone replying
 
+    @property
+    def calls(self) -> list[LocalCall]:
+        with self._lock:
+            return list(self._calls.values())
+
+    def answer_call(self, to: str, digits: str, *, call: LocalCall | None = None, timeout: float = 10
+                    ) -> tuple[int, str]:
+        """The person at `to` answers (default: the newest call to that number) and presses `digits` (empty: none):
+        the signed <Gather> action, then the "completed" status callback. Returns the gather's (status, TwiML)."""
+        placed = call or self._newest_call(to)
+        action = placed.gather_action
+        if action is None:
+            raise ValueError(f"call {placed.sid} has no <Gather action=...>")
+        params = {**self._call_params(placed, "in-progress"), "Digits": digits, "FinishedOnKey": ""}
+        return self._server.run(self._answer(placed, action, params), timeout=timeout + 5)
+
+    def miss_call(self, to: str, status: Literal["no-answer", "busy", "failed"] = "no-answer", *,
+                  call: LocalCall | None = None) -> int | None:
+        """Nobody answers the newest call to `to`: its status callback; the receiver's HTTP status."""
+        placed = call or self._newest_call(to)
+        return self._server.run(self._end_call(placed, status))
+
+    def _newest_call(self, to: str) -> LocalCall:
+        found = [c for c in self.calls if c.to == to]
+        if not found:
+            raise LookupError(f"no call to {mask(to)}")
+        return found[-1]
+
+    @staticmethod
+    def _call_params(call: LocalCall, status: str) -> dict[str, str]:
+        return call_webhook_params(call.account_sid, call.sid, call.from_, call.to, status)
+
+    async def _answer(self, call: LocalCall, action: str, params: dict[str, str]) -> tuple[int, str]:
+        assert self._session is not None
+        answer = await _post_signed(self._session, action, params, self._auth_token)
+        await self._end_call(call, "completed")
+        return answer
+
+    async def _end_call(self, call: LocalCall, status: str) -> int | None:
+        with self._lock:
+            call.status = status
+        if call.status_callback is None or self._session is None:
+            return None
+        params = {**self._call_params(call, status), "CallDuration": "20" if status == "completed" else "0"}
+        signature = sign(self._auth_token, call.status_callback, params)
+        try:
+            response_status, _ = await _post_signed(self._session, call.status_callback, params, self._auth_token,
+                                                    signature)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.warning("call status callback %s %s failed: %s", call.sid, status, exc)
+            response_status = None
+        with self._lock:
+            self._callbacks.append(PostedCallback(call.status_callback, params, signature, response_status))
+        return response_status
+
+    async def _create_call(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        with self._lock:
+            failure = self._failures.popleft() if self._failures else None
+        if failure is not None:
+            code, text = _FAILURE_TEXT[failure.status]
+            return twilio_error(failure.status, code, text)
+        to, from_ = str(form.get("To", "")).strip(), str(form.get("From", "")).strip()
+        twiml, callback = str(form.get("Twiml", "")), str(form.get("StatusCallback", "")).strip() or None
+        if not _E164.match(to):
+            return twilio_error(400, 21211, f"Invalid 'To' Phone Number: {to}")
+        if not from_:
+            return twilio_error(400, 21213, "No 'From' number is specified")
+        try:
+            ElementTree.fromstring(twiml)
+        except ElementTree.ParseError:
+            return twilio_error(400, 21205, "Url or Twiml required, and Twiml must be valid XML")
+        now = datetime.now(timezone.utc)
+        call = LocalCall(sid="CA" + secrets.token_hex(16), account_sid=self.account_sid, to=to, from_=from_,
+                         twiml=twiml, status_callback=callback, status="queued", date_created=now)
+        with self._lock:
+            self._calls[call.sid] = call
+        log.info("local Twilio API placed call %s to %s", call.sid, mask(to))
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{call.sid}"
+        return web.json_response({
+            "sid": call.sid, "account_sid": call.account_sid, "to": to, "from": from_, "status": call.status,
+            "direction": "outbound-api", "api_version": API_VERSION, "date_created": rfc2822(now),
+            "date_updated": rfc2822(now), "uri": f"{uri}.json"}, status=201)
+
     def post_inbound(self, webhook_url: str, from_: str, to: str, body: str, *,
                      message_sid: str | None = None, timeout: float = 10) -> tuple[int, str]:
         """POST a signed inbound-SMS webhook like Twilio's; returns (HTTP status, response text).
@@ -399,6 +511,7 @@ class LocalTwilioApi:
         app.router.add_post(f"{base}/Messages.json", self._create_message)
         app.router.add_get(f"{base}/Messages.json", self._list_messages)
         app.router.add_get(f"{base}/Messages/{{message_sid}}.json", self._fetch_message)
+        app.router.add_post(f"{base}/Calls.json", self._create_call)
         app.on_startup.append(self._open_session)
         app.on_cleanup.append(self._close_session)
         return app
@@ -608,6 +721,13 @@ async def _post_signed(session: aiohttp.ClientSession, url: str, params: dict[st
         return response.status, await response.text()
 
 
+def call_webhook_params(account_sid: str, call_sid: str, from_: str, to: str, status: str) -> dict[str, str]:
+    """The fields Twilio posts about an outbound call (its <Gather> action adds Digits, its status callback
+    CallDuration)."""
+    return {"AccountSid": account_sid, "CallSid": call_sid, "From": from_, "To": to, "CallStatus": status,
+            "Direction": "outbound-api", "ApiVersion": API_VERSION}
+
+
 def _format_seconds(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
 
@@ -629,7 +749,7 @@ def _date_matches(sent: datetime | None, op: str, bound: date | datetime) -> boo
 
 
 __all__ = [
-    "AiohttpThread", "LocalMessage", "LocalTwilioApi", "PostedCallback", "RecordedRequest", "count_segments",
+    "AiohttpThread", "LocalCall", "LocalMessage", "call_webhook_params", "LocalTwilioApi", "PostedCallback", "RecordedRequest", "count_segments",
     "fake_account_sid", "fake_auth_token", "new_message_sid", "rfc2822", "sign", "sms_encoding", "twilio_error",
 ]
 

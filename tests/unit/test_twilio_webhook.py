@@ -164,3 +164,30 @@ def test_twiml_message_escapes_and_keeps_chinese() -> None:
 def test_twiml_empty() -> None:
     root = ElementTree.fromstring(twiml_empty().encode("utf-8"))
     assert root.tag == "Response" and list(root) == []
+
+
+def test_call_webhooks_are_signed_once_each_and_for_a_roster_callee() -> None:
+    from handlers.twilio_webhook import VOICE_GATHER_PATH, VOICE_STATUS_PATH, twiml_call
+
+    guard = WebhookGuard(TOKEN, BASE, MemoryLedger(), known_phone=lambda p: p == OFFICER)
+    gather_url = public_url(BASE, VOICE_GATHER_PATH)
+    gather = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC" + "0" * 32, "From": OUR_NUMBER, "To": OFFICER,
+              "CallStatus": "in-progress", "Digits": "1"}
+    assert not guard.check_call(VOICE_GATHER_PATH, gather, None, NOW)
+    assert not guard.check_call(VOICE_GATHER_PATH, gather, signed(gather_url, gather, "other-token"), NOW)
+    verdict = guard.check_call(VOICE_GATHER_PATH, gather, signed(gather_url, gather), NOW)
+    assert verdict and verdict.kind == "gather"
+    replay = guard.check_call(VOICE_GATHER_PATH, gather, signed(gather_url, gather), NOW)
+    assert not replay and "replay" in replay.reason
+    status_url = public_url(BASE, VOICE_STATUS_PATH)
+    ended = {k: v for k, v in gather.items() if k != "Digits"} | {"CallStatus": "no-answer"}
+    verdict = guard.check_call(VOICE_STATUS_PATH, ended, signed(status_url, ended), NOW)
+    assert verdict and verdict.kind == "call"
+    stranger = {**ended, "CallSid": "CA" + "2" * 32, "To": STRANGER}
+    assert guard.check_call(VOICE_STATUS_PATH, stranger, signed(status_url, stranger), NOW).reason == \
+        "call to an unknown number"
+    twiml = ElementTree.fromstring(twiml_call("请按1。", "zh-CN", gather_url))
+    gather_element = twiml.find("Gather")
+    assert gather_element is not None and gather_element.get("numDigits") == "1"
+    assert gather_element.get("action") == gather_url and gather_element.get("actionOnEmptyResult") == "true"
+    assert gather_element.find("Say").get("language") == "cmn-CN"

@@ -78,3 +78,20 @@ def test_reports_pass_once_per_outcome_and_garbage_is_a_400() -> None:
 def test_a_short_token_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="16 characters"):
         AliyunPushGuard("short", Ledger(set()), lambda p: True)
+
+
+def voice_item(call_id: str = "1234^5678", callee: str = "13800000001", dtmf: str = "1") -> list[dict]:
+    return [{"call_id": call_id, "callee": callee, "status_code": "200000", "status_msg": "用户听完语音",
+             "dtmf": dtmf, "out_id": "0123456789abcde"}]
+
+
+def test_a_call_result_passes_once_for_a_roster_number() -> None:
+    g = guard()
+    verdict = g.check("voice", TOKEN, "10.0.0.1", voice_item(), NOW)
+    assert [(c.call_id, c.phone, c.dtmf, c.status_code) for c in verdict.calls] == [
+        ("1234^5678", OFFICER, "1", "200000")]
+    again = g.check("voice", TOKEN, "10.0.0.1", voice_item(), NOW)
+    assert again.calls == [] and again.refused == ["replay of call 1234^5678"]
+    stranger = g.check("voice", TOKEN, "10.0.0.1", voice_item("9^9", "13999999999"), NOW)
+    assert stranger.calls == [] and stranger.refused == ["call to an unknown number"]
+    assert g.check("voice", "wrong-token-of-some-length", "10.0.0.1", voice_item("8^8"), NOW).status == 403
