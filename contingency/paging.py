@@ -9,7 +9,9 @@ The incident agent feeds four kinds of input, in order, and keeps the returned P
 - the clock -> the next tier when a tier's wait has passed unacknowledged, then the chain again `repeat` times;
   incidents held back by a station's maintenance window are paged when it ends (if still firing); held SMS go
   out when their bundling window or capped hour ends;
-- delivery receipts -> a page that failed moves an unacknowledged incident to the next tier at once.
+- delivery receipts -> a page that failed moves an unacknowledged incident to the next tier at once; on a tier that
+  calls (叫应), a page that failed or has to wait for the provider (an outage, flow control) calls that person at
+  once instead, and a call not answered with 1 moves on to the next tier.
 
 Drills never page people: each person is replaced by a drill phone (roster `drill_phones`) and every SMS starts
 with 【演练】. Every id is derived from the input's id, so replaying inputs gives identical outputs.
@@ -102,7 +104,7 @@ def on_clock(plan: Plan, roster: Roster, book: PagingBook,
 
 def on_delivery(plan: Plan, roster: Roster, book: PagingBook, status: DeliveryStatus,
                 now: dt.datetime) -> tuple[PagingBook, list[IncidentEscalated], list[Notification]]:
-    if status.status not in FAILED or str(status.event_id) in book.applied:
+    if status.status not in (*FAILED, "deferred") or str(status.event_id) in book.applied:
         return book, [], []
     sent = next((s for s in reversed(book.sent) if s.notification_id == status.notification_id), None)
     if sent is None:
@@ -119,8 +121,10 @@ def on_delivery(plan: Plan, roster: Roster, book: PagingBook, status: DeliverySt
         why = f": {status.reason}" if status.reason else ""
         what = "call" if sent.channel == "voice" else "SMS"
         if sent.channel == "sms" and chain.tiers[record.tier].call and sent.recipient not in record.called_now():
-            _call(desk, record, [sent.recipient], f"SMS to {who} {status.status}{code}")
+            _call(desk, record, [sent.recipient], f"SMS to {who} {status.status}{code}{why}")
             continue
+        if status.status == "deferred":
+            continue  # it waits for the provider (contingency: the outbox retries it); the clock walks the chain
         if record.tier + 1 >= len(chain.tiers):
             continue  # no tier above: the clock keeps walking the chain
         tier = record.tier + 1

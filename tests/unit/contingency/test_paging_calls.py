@@ -139,3 +139,21 @@ def test_replaying_the_same_inputs_calls_the_same_way(arxan, roster):
         agent.clock(T0 + minutes(18))
         outputs.append(agent.log)
     assert outputs[0] == outputs[1]
+
+
+def test_a_page_waiting_out_flow_control_calls_on_a_calling_tier_and_waits_elsewhere(arxan, roster):
+    agent = Agent(calling(arxan), roster)
+    page = agent.event(opened(), T0)[0]
+    deferral = DeliveryStatus(event_id=uid("deferred", 1), notification_id=page.notification_id, status="deferred",
+                              reason="rate limited: isv.BUSINESS_LIMIT_CONTROL", at=T0 + minutes(1))
+    decision = agent._handle(deferral, T0 + minutes(1))
+    assert "SMS to 值班甲 deferred: rate limited: isv.BUSINESS_LIMIT_CONTROL: calling 值班甲 (叫应)" in \
+        decision.events[0].reason and to(calls(decision.notifications)) == ["duty_a"]
+    again = DeliveryStatus(event_id=uid("deferred", 2), notification_id=page.notification_id, status="deferred",
+                           reason="rate limited", at=T0 + minutes(2))
+    assert agent._handle(again, T0 + minutes(2)).notifications == [], "called once, however often it waits"
+    plain = Agent(arxan, roster)  # a tier that does not call: the page just waits, the clock walks the chain
+    page = plain.event(opened(), T0)[0]
+    deferral = deferral.model_copy(update={"notification_id": page.notification_id})
+    decision = plain._handle(deferral, T0 + minutes(1))
+    assert decision.events == [] and decision.notifications == []
