@@ -470,14 +470,11 @@ def cmd_sms_reply(args: argparse.Namespace, settings: Settings) -> int:
 
 def _aliyun_reply(args: argparse.Namespace, settings: Settings) -> int:
     """Push a reply the way Aliyun pushes SmsUp to the worker (for local trials with the sandbox `ers up` runs)."""
-    import json
     import secrets
-    import urllib.error
-    import urllib.request
 
     from contingency.ids import extension_of
     from contingency.replies import sms_command_id
-    from deploy.local.aliyun_api import NO_EXTENSION, sandbox_keys, sms_up_item
+    from deploy.local.aliyun_api import NO_EXTENSION, post_json, sandbox_keys, sms_up_item
     from handlers.aliyun_push import SMS_UP_PATH
     from schemas.topics import INCIDENT_STATES
 
@@ -485,15 +482,10 @@ def _aliyun_reply(args: argparse.Namespace, settings: Settings) -> int:
     sequence = secrets.randbelow(10**12)
     dest = (extension_of(args.answering) if args.answering else None) or NO_EXTENSION
     url = f"{settings.webhook_base}{SMS_UP_PATH}/{token}"
-    body = json.dumps([sms_up_item(args.sender, args.text, dest, sequence)], ensure_ascii=False).encode()
     watch = _state_watch(settings.client_bootstrap, settings.topics.of(INCIDENT_STATES)) if args.wait else None
     try:
-        request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                status, answer = response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            status, answer = exc.code, exc.read().decode()
+            status, answer = post_json(url, [sms_up_item(args.sender, args.text, dest, sequence)])
         except OSError as exc:
             raise UserError(f"cannot reach the worker's push endpoint at {settings.webhook_base}{SMS_UP_PATH}: "
                             f"{exc}") from exc

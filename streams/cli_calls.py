@@ -4,9 +4,6 @@ would send it (Twilio: a signed <Gather> action or call status callback; Aliyun:
 from __future__ import annotations
 
 import argparse
-import json
-import urllib.error
-import urllib.request
 
 from contingency.phones import mask
 from streams.cli_support import UserError, console
@@ -23,13 +20,16 @@ def add_call_commands(sms_sub: argparse._SubParsersAction, e164) -> None:
 
 
 def cmd_sms_call_answer(args: argparse.Namespace, settings: Settings) -> int:
-    from handlers.database import make_engine
+    from handlers.database import DatabaseNotReady, open_migrated
     from handlers.sms_outbox import SmsOutbox
     from schemas import Notification
 
     if args.key and not (len(args.key) == 1 and args.key in "0123456789*#"):
         raise UserError(f"--key: expected one phone key (0-9, * or #), got {args.key!r}", exit_code=2)
-    record = SmsOutbox(make_engine(settings.database_url)).newest_call_to(args.to)
+    try:
+        record = SmsOutbox(open_migrated(settings.database_url)).newest_call_to(args.to)
+    except DatabaseNotReady as exc:
+        raise UserError(str(exc)) from exc
     if record is None or record.provider_sid is None or record.payload is None:
         raise UserError(f"no call of ERS to {mask(args.to)} in {settings.database_url}", exit_code=1)
     call = Notification.model_validate_json(record.payload)
@@ -69,18 +69,13 @@ def _twilio(settings: Settings, call_sid: str, to: str, key: str, missed: bool) 
 
 
 def _aliyun(settings: Settings, call_id: str, to: str, key: str, missed: bool) -> tuple[int, str]:
-    from deploy.local.aliyun_api import sandbox_keys, voice_report_item
+    from deploy.local.aliyun_api import post_json, sandbox_keys, voice_report_item
     from handlers.aliyun_push import VOICE_REPORT_PATH
 
     token = settings.aliyun_push_token or sandbox_keys(settings.data_dir / "aliyun-sandbox.json")[2]
     item = voice_report_item(call_id, "", to, None, "200003" if missed else "200000", "" if missed else key)
     url = f"{settings.webhook_base}{VOICE_REPORT_PATH}/{token}"
-    request = urllib.request.Request(url, data=json.dumps([item], ensure_ascii=False).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+        return post_json(url, [item])
     except OSError as exc:
         raise UserError(f"cannot reach the worker's push endpoint at {url}: {exc}") from exc

@@ -30,7 +30,8 @@ from contingency.incident_states import Board
 from contingency.phones import mask
 from contingency.replies import answer_reply, parse_reply
 from contingency.roster import Roster, person_by_phone
-from handlers.aliyun_push import ANSWERED, OK_ANSWER, REPORT_PATH, SMS_UP_PATH, VOICE_REPORT_PATH, AliyunPushGuard
+from handlers.aliyun_push import (ANSWERED, OK_ANSWER, REPORT_PATH, SMS_UP_PATH, VOICE_REPLAY_KIND, VOICE_REPORT_PATH,
+                                  AliyunPushGuard)
 from handlers.sms_outbox import SmsOutbox
 from handlers.twilio_webhook import (SIGNATURE_HEADER, SMS_PATH, STATUS_PATH, VOICE_GATHER_PATH, VOICE_STATUS_PATH,
                                      WebhookGuard, twiml_empty, twiml_message, twiml_said)
@@ -160,10 +161,11 @@ async def aliyun_report(token: str | None, peer: str | None, body: object, *, gu
 
 
 async def call_result(result: CallResult, callee: str, *, outbox: SmsOutbox, board: Callable[[], Board],
-                      commands: TopicT, delivery: TopicT, clock: AgentClock
+                      commands: TopicT, delivery: TopicT, clock: AgentClock, once: str | None = None
                       ) -> tuple[Notification | None, Command | None]:
-    """A call's result, from either provider: refused unless ERS placed that call to that number; otherwise its
-    receipt (and the acknowledgement, for the key 1) published. The call and the command, for the answer."""
+    """A call's result, from either provider: refused unless ERS placed that call to that number (and, with `once`,
+    unless that webhook key was seen before); otherwise its receipt (and the acknowledgement, for the key 1)
+    published. The call and the command, for the answer."""
     record = None
     for attempt in range(UNKNOWN_SID_RETRIES + 1):  # the result can come before the dispatcher stored the call id
         if attempt:
@@ -174,6 +176,9 @@ async def call_result(result: CallResult, callee: str, *, outbox: SmsOutbox, boa
     call = Notification.model_validate_json(record.payload) if record is not None and record.payload else None
     if call is None or call.channel != "voice" or record.to_phone != callee:  # type: ignore[union-attr]
         log.warning("%s call result %s refused: no call of ERS to %s", result.provider, result.call_sid, mask(callee))
+        return None, None
+    if once is not None and not await asyncio.to_thread(outbox.remember_webhook, once, VOICE_REPLAY_KIND, clock.now()):
+        log.warning("%s call result %s refused: replay of call %s", result.provider, result.call_sid, result.call_sid)
         return None, None
     state = board().open.get(str(call.incident_ids[0])) if call.incident_ids else None
     command, receipt = call_outcome(result, call, state.source_id if state is not None else None, clock.now())
@@ -233,7 +238,7 @@ async def aliyun_voice_report(token: str | None, peer: str | None, body: object,
         result = CallResult("aliyun", report.call_id, report.status_code in ANSWERED, report.dtmf,
                             f"{report.status_code} {report.status_msg}".strip())
         await call_result(result, report.phone, outbox=outbox, board=board, commands=commands, delivery=delivery,
-                          clock=clock)
+                          clock=clock, once=f"aliyun-voice:{report.call_id}")
     return Answer(200, json.dumps(OK_ANSWER, ensure_ascii=False), "application/json")
 
 

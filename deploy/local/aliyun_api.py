@@ -31,6 +31,8 @@ import logging
 import re
 import secrets
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,6 +75,18 @@ def sandbox_keys(path: Path) -> tuple[str, str, str]:
                     encoding="utf-8")
     path.chmod(0o600)
     return key, secret, token
+
+
+def post_json(url: str, items: list[dict], timeout: float = 10) -> tuple[int, str]:
+    """POST a push as Aliyun does (a JSON array), from a synchronous caller (`ers sms reply`, `ers sms call-answer`);
+    (status, body). OSError when the receiver cannot be reached."""
+    request = urllib.request.Request(url, data=json.dumps(items, ensure_ascii=False).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def sms_up_item(phone: str, content: str, dest_code: str, sequence_id: int, sign_name: str = "") -> dict:
