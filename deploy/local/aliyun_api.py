@@ -214,6 +214,8 @@ class LocalAliyunSms:
         self._throttled: dict[str, float] = {}      # phone -> until (loop time)
         self._failing: dict[str, str] = {}          # phone -> err_code of its reports
         self._sequence = 0
+        self._created = 0                           # messages taken, and how many made their last report push
+        self._settled = 0
         self._session: aiohttp.ClientSession | None = None
         self._server = AiohttpThread(self._app(), host, port)
 
@@ -413,6 +415,7 @@ class LocalAliyunSms:
                                out_id=q.get("OutId") or None, extend_code=extend,
                                sent_at=dt.datetime.now(dt.timezone.utc))
             self._messages.append(message)
+            self._created += 1
             failing = self._failing.get(phone)
         log.info("aliyun sandbox: %s to %s (%s)", code, mask("+86" + phone if len(phone) == 11 else phone),
                  message.biz_id)
@@ -488,7 +491,20 @@ class LocalAliyunSms:
                            "TemplateCode": m.template_code, "Content": m.content, "SendDate": _local(m.sent_at),
                            "ReceiveDate": _local(m.sent_at), "OutId": m.out_id or ""} for m in shown]}})
 
+    def settled(self) -> int | None:
+        """How many messages were taken, when every one has made its report push; None while some are on their
+        way (as LocalTwilioApi.settled: equal answers at two moments mean nothing happened in between)."""
+        with self._lock:
+            return self._created if self._settled == self._created else None
+
     async def _deliver(self, message: LocalSms, failing: str | None) -> None:
+        try:
+            await self._report(message, failing)
+        finally:
+            with self._lock:
+                self._settled += 1
+
+    async def _report(self, message: LocalSms, failing: str | None) -> None:
         await asyncio.sleep(self._report_delay)
         with self._lock:
             message.status, message.err_code = ("failed", failing) if failing else ("delivered", "DELIVERED")

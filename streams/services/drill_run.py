@@ -2,7 +2,8 @@
 
 Isolation: the drill's worker has its own topic prefix (`drill.<id>.`), consumer group, SQLite database (the
 ledger starts as a copy of production's, which is only read) and, unless `--live-roster`, its own local Twilio
-sandbox; the paging domain sends drill incidents to the roster's drill phones with 【演练】.
+sandbox (and, with ERS_SMS_PROVIDER=aliyun, its own Aliyun sandbox: drill SMS go out as the registered templates,
+as production's would); the paging domain sends drill incidents to the roster's drill phones with 【演练】.
 
 Determinism: the worker runs with `clock = record` (streams.clocks): agents take the time from each record's
 Kafka timestamp, which the runner sets on the log's time axis. After every step the runner waits until the
@@ -14,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +31,9 @@ from contingency.drill_report import DrillReport, build_report
 from contingency.drill_steps import Step, drill_steps, log_stations, step_events
 from contingency.hj212 import station_links
 from contingency.loader import load_standards
+from contingency.problems import PlanError
 from contingency.roster import Roster
+from contingency.sms_templates import load_templates
 from handlers.database import make_engine, migrate
 from handlers.drill_files import DrillWebhook, write_drill_webhook
 from handlers.drill_outputs import DrillOutputs
@@ -39,7 +43,9 @@ from handlers.inventory_store import InventoryStore, copy_ledger
 from handlers.kafka_admin import broker_reachable, topics_with_prefix
 from handlers.kafka_progress import GroupProgress
 from deploy.local.kafka import free_port
+from deploy.local.aliyun_api import LocalAliyunSms, fake_access_key
 from deploy.local.twilio_api import SANDBOX_FROM, LocalTwilioApi, fake_account_sid, fake_auth_token
+from handlers.aliyun_push import REPORT_PATH, SMS_UP_PATH, VOICE_REPORT_PATH
 from deploy.local.worker_process import WorkerProcess
 from schemas import Notification, StationPacket, StationReport, encode
 from streams.config import Settings
@@ -129,6 +135,7 @@ class DrillRunner:
         self.packet_readings = read_packets(log, plan)
         self.stations = log_stations(log, self.packet_readings)
         self._sandbox: LocalTwilioApi | None = None
+        self._aliyun: LocalAliyunSms | None = None   # ERS_SMS_PROVIDER=aliyun: the drill's own Aliyun sandbox
         self._worker: WorkerProcess | None = None
         self.ledger_copied = 0
         self.replay_seconds = 0.0  # the steps alone, without starting and stopping the worker
@@ -150,7 +157,7 @@ class DrillRunner:
             drill_ledger.sync_catalogue(self.plan)
         return url
 
-    def _sms_env(self) -> dict[str, str]:
+    def _sms_env(self, public_url: str) -> dict[str, str]:
         if self.options.live_roster:
             s = self.settings
             if not s.sms_configured:
@@ -163,9 +170,31 @@ class DrillRunner:
             return env
         self._sandbox = LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid(),
                                        callback_delay=0.0).start()
-        return {"ERS_TWILIO_ACCOUNT_SID": self._sandbox.account_sid, "ERS_TWILIO_AUTH_TOKEN": self._sandbox.auth_token,
-                "ERS_TWILIO_FROM": SANDBOX_FROM, "ERS_TWILIO_API_BASE": self._sandbox.url,
-                "ERS_DRILL_LIVE_ROSTER": "false"}
+        env = {"ERS_TWILIO_ACCOUNT_SID": self._sandbox.account_sid, "ERS_TWILIO_AUTH_TOKEN": self._sandbox.auth_token,
+               "ERS_TWILIO_FROM": SANDBOX_FROM, "ERS_TWILIO_API_BASE": self._sandbox.url,
+               "ERS_DRILL_LIVE_ROSTER": "false"}
+        if self.settings.sms_provider == "aliyun":  # drill SMS as the deployment sends them: registered templates
+            env.update(self._aliyun_sandbox_env(public_url))
+        return env
+
+    def _aliyun_sandbox_env(self, public_url: str) -> dict[str, str]:
+        try:
+            templates = load_templates(self.settings.templates_path)
+        except PlanError as exc:
+            raise DrillError(f"SMS templates ({self.settings.templates_path}) cannot be used:\n{exc}") from exc
+        key, secret = fake_access_key()
+        token = secrets.token_urlsafe(24)
+        voice = templates.voice
+        self._aliyun = LocalAliyunSms(
+            access_key_id=key, access_key_secret=secret, sign_names={templates.sign_name},
+            templates={t.code: t.text for t in templates.templates.values()}, report_delay=0.0,
+            report_url=f"{public_url}{REPORT_PATH}/{token}", up_url=f"{public_url}{SMS_UP_PATH}/{token}",
+            voice_templates={t.code: t.text for t in voice.templates.values()} if voice else None,
+            show_numbers={voice.show_number} if voice else None,
+            voice_url=f"{public_url}{VOICE_REPORT_PATH}/{token}").start()
+        return {"ERS_SMS_PROVIDER": "aliyun", "ERS_ALIYUN_ACCESS_KEY_ID": key, "ERS_ALIYUN_ACCESS_KEY_SECRET": secret,
+                "ERS_ALIYUN_ENDPOINT": self._aliyun.endpoint, "ERS_ALIYUN_PUSH_TOKEN": token,
+                "ERS_SMS_TEMPLATES": str(self.settings.templates_path.resolve())}
 
     def _start_worker(self, database_url: str) -> WorkerProcess:
         web_port = free_port()
@@ -185,7 +214,7 @@ class DrillRunner:
             "ERS_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
             "ERS_LANGUAGE": self.settings.language,
             "ERS_LOG_LEVEL": self.settings.log_level,
-            **self._sms_env(),
+            **self._sms_env(f"http://127.0.0.1:{web_port}"),
         })
         self._worker = WorkerProcess(env, self.workdir, own_session=True)
         self._worker.start()
@@ -260,8 +289,9 @@ class DrillRunner:
             (self.workdir / DrillWebhook.FILE).unlink(missing_ok=True)
             if self._worker is not None:
                 self._worker.stop()
-            if self._sandbox is not None:
-                self._sandbox.stop()
+            for sandbox in (self._sandbox, self._aliyun):
+                if sandbox is not None:
+                    sandbox.stop()
         assert outputs is not None
         report = build_report(
             self.plan, self.drill_id, self.log.entries[0].at, None, outputs.incident_events,
@@ -271,15 +301,19 @@ class DrillRunner:
         outputs.close()
         return DrillResult(report, self.workdir)
 
+    def _settled(self) -> tuple[int | None, ...] | None:
+        """What the sandboxes have settled; None while either has a message on its way."""
+        counts = tuple(sandbox.settled() for sandbox in (self._sandbox, self._aliyun) if sandbox is not None)
+        return None if None in counts else counts
+
     def _wait_quiet(self, group: GroupProgress, worker: WorkerProcess, timeout: float) -> None:
         """Until the worker has committed everything on its topics and the sandbox made every status callback,
         with no message created at the sandbox meanwhile."""
         deadline = time.monotonic() + timeout
         while True:
-            before = self._sandbox.settled() if self._sandbox is not None else 0
+            before = self._settled()
             if before is not None and group.behind() == 0:
-                after = self._sandbox.settled() if self._sandbox is not None else 0
-                if after == before:
+                if self._settled() == before:
                     return
             if time.monotonic() > deadline:
                 worker.check_alive()

@@ -375,3 +375,22 @@ def test_a_drill_sms_answered_by_hand_acknowledges_the_drill_incident(production
     assert not incident.escalations, "answered within the 10 minutes of the yellow first tier"
     assert any("已确认" in n.body and n.to == replies[0].args[-2] for n in pages), "confirmed to the drill phone"
     assert not (runner.workdir / "webhook.json").exists(), "the reply address goes with the drill"
+
+
+def test_an_aliyun_deployment_drills_through_its_own_aliyun_sandbox_with_the_registered_templates(
+        production: WorkerProcess, broker: str, tmp_path: Path) -> None:
+    from contingency.sms_templates import load_templates
+
+    templates = load_templates(REPO / "plans" / "arxan-sms-templates.yaml")
+    lines = read_lines(DRILLS / "tailings-seepage.jsonl")
+    before = production_snapshot(production, broker)
+    runner = run(production, broker, tmp_path, "tailings-seepage.jsonl", None, lines=lines, sms_provider="aliyun")
+    report = runner.result.report  # type: ignore[attr-defined]
+    [incident] = report.incidents
+    assert levels(report, "tailings_example") == [["yellow", "orange", "red"]]
+    assert incident.acknowledged_by == "qian_xiaomei", "the log's SMS reply still acknowledges it"
+    notes = drill_notifications(broker, runner)
+    assert notes and all(n["to"] in DRILL_PHONES for n in notes)
+    assert all(n["template"] in templates.templates for n in notes), [n["template"] for n in notes]
+    assert all(n["body"].startswith(f"【{templates.sign_name}】【演练】") for n in notes)
+    assert production_snapshot(production, broker) == before, "a drill touched production"
