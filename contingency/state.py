@@ -63,5 +63,19 @@ class StationState(_StateModel):
     def from_json(cls, data: dict[str, Any]) -> "StationState":
         return cls.model_validate(data)
 
+    def forget_after(self, limit: dt.datetime) -> "StationState":
+        """This state without what was observed after `limit` (readings dated in the future, accepted before
+        times were checked): the newest plausible reading is the newest again, so real readings can clear a rule.
+        What is firing stays firing until they do; runs that reach past `limit` start again."""
+        history = {p: tuple(r for r in rs if r.at <= limit) for p, rs in self.history.items()}
+        history = {p: rs for p, rs in history.items() if rs}
+        latest = {p: r for p, r in self.latest.items() if r.at <= limit}
+        observed = tuple(at for at in self.recent_observed if at <= limit)
+        known = [r.at for r in latest.values()] + list(observed)
+        return self.model_copy(update={
+            "history": history, "latest": latest, "recent_observed": observed,
+            "latest_observed_at": max(known) if known else None,
+            "runs": {k: run for k, run in self.runs.items() if run.last <= limit}})
+
     def has_seen(self, event_id: str, observed_at: dt.datetime) -> bool:
         return event_id in self.recent_event_ids or observed_at in self.recent_observed

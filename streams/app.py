@@ -7,6 +7,7 @@ import faust
 
 from contingency import CompiledPlan
 from contingency.roster import Roster
+from contingency.plausibility import time_bounds
 from streams.agents.clock import register_clock
 from streams.agents.dispatch import register_dispatcher
 from streams.agents.incidents import register_incident_agent
@@ -45,11 +46,12 @@ def create_app(settings: Settings, plan: CompiledPlan, roster: Roster, deps: Dep
         broker_heartbeat_interval=1.0,
     )
     ch = Channels.declare(app, settings.topics)
-    register_rules_agent(app, ch, plan, clock)
-    register_reports_agent(app, ch, plan, clock)
+    bounds = time_bounds(plan, settings.future_margin_minutes)
+    register_rules_agent(app, ch, plan, clock, bounds)
+    register_reports_agent(app, ch, plan, clock, bounds)
     register_incident_agent(app, ch, plan, roster, clock, materials_enricher(plan, deps.roads, deps.ledger))
     register_dispatcher(app, ch, deps)
-    register_inventory_agent(app, ch, plan, roster, deps.ledger, clock)
+    register_inventory_agent(app, ch, plan, roster, deps.ledger, clock, bounds)
     register_webhooks(app, ch, plan, roster, deps, settings.language)
     if clock.mode == "wall":  # on a virtual clock, the drill runner sends the ticks
         register_clock(app, ch, plan, settings.tick_seconds)

@@ -41,6 +41,8 @@ class Settings(BaseModel):
     twilio_account_sid: str | None = Field(default=None, description="Twilio account SID")
     twilio_auth_token: str | None = Field(default=None, description="Twilio auth token (environment only)")
     twilio_from: str | None = Field(default=None, description="sender: an E.164 number or a Messaging Service SID")
+    future_margin_minutes: float = Field(default=10.0, gt=0, le=1440, description="a reading, report or ledger "
+                                         "movement dated more than this ahead of the worker's clock is refused")
     twilio_voice_from: str | None = Field(default=None, description="the number calls (叫应) come from; default: "
                                                                     "ERS_TWILIO_FROM when that is a number")
     twilio_api_base: str | None = Field(

@@ -18,6 +18,7 @@ from contingency import CompiledPlan
 from contingency.ids import derive
 from contingency.ledger import LedgerError, below_minimum, expiring
 from contingency.material_notices import housekeeping_notices, refused_movement_notices
+from contingency.plausibility import TimeBounds, time_bounds, time_problem
 from contingency.roster import Roster
 from handlers.database import claim_once, is_claimed
 from handlers.inventory_store import InventoryStore
@@ -34,12 +35,17 @@ log = logging.getLogger("ers.inventory")
 
 
 def ledger_handler(ch: Channels, plan: CompiledPlan, roster: Roster, store: InventoryStore,
-                   clock: AgentClock) -> Handler:
+                   clock: AgentClock, bounds: TimeBounds | None = None) -> Handler:
+    bounds = bounds or time_bounds(plan)
+
     async def handle(event: EventT) -> None:
         movement = await decode_or_dead_letter(event, InventoryMovement, ch.dlq, AGENT)
         if movement is None:
             return
         try:
+            problem = time_problem(movement.occurred_at, clock.now(event), bounds)
+            if problem is not None:
+                raise LedgerError("occurred_at", problem)
             result = await asyncio.to_thread(store.record, movement, clock.now(event))
         except LedgerError as exc:
             notices = refused_movement_notices(plan, roster, movement, exc, clock.now(event))
@@ -54,8 +60,8 @@ def ledger_handler(ch: Channels, plan: CompiledPlan, roster: Roster, store: Inve
 
 
 def register_inventory_agent(app: faust.App, ch: Channels, plan: CompiledPlan, roster: Roster,
-                             store: InventoryStore, clock: AgentClock) -> None:
-    handle = ledger_handler(ch, plan, roster, store, clock)
+                             store: InventoryStore, clock: AgentClock, bounds: TimeBounds) -> None:
+    handle = ledger_handler(ch, plan, roster, store, clock, bounds)
 
     @app.agent(ch.inventory, name="ers.inventory", concurrency=1)
     async def inventory(stream: faust.StreamT) -> None:

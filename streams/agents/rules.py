@@ -12,6 +12,7 @@ import faust
 from faust.types import EventT
 
 from contingency import CompiledPlan, StationState, evaluate, tick
+from contingency.plausibility import TimeBounds, implausible_time, time_bounds
 from schemas import StationReport, StationTick, encode
 from schemas.topics import READINGS, TICKS
 from streams.agents.common import (
@@ -48,8 +49,9 @@ class ParsedStates:
 
 
 def rules_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
-                  table: MutableMapping[str, dict | None]) -> Handler:
+                  table: MutableMapping[str, dict | None], bounds: TimeBounds | None = None) -> Handler:
     """Per-station engine state in `table` (the worker's changelog-backed table, a dict in tests)."""
+    bounds = bounds or time_bounds(plan)
     parsed = ParsedStates()
 
     async def handle(event: EventT) -> None:
@@ -63,6 +65,12 @@ def rules_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
             # Per-station state must live in the station's partition: re-key once and move on.
             await ch.readings.send(key=station_id.encode("utf-8"), value=msg.value, timestamp=clock.stamp(event))
             return
+        when = item.at if isinstance(item, StationTick) else item.observed_at
+        reason = implausible_time("at" if isinstance(item, StationTick) else "observed_at", when, clock.now(event),
+                                  bounds)
+        if reason is not None:
+            await send_dead_letter(ch.dlq, event, reason, AGENT)
+            return
         if station_id not in plan.stations:
             await send_dead_letter(
                 ch.dlq, event, f"station_id: unknown station {station_id!r} (not in plan {plan.id} {plan.version})",
@@ -71,6 +79,11 @@ def rules_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
             return
         stored = table.get(station_id)
         state = parsed.get(station_id, stored)
+        ahead = clock.now(event) + bounds.future
+        if state is not None and state.latest_observed_at is not None and state.latest_observed_at > ahead:
+            log.warning("station %s: its state held readings dated up to %s, ahead of the clock; forgotten, so that "
+                        "real readings can clear its rules again", station_id, state.latest_observed_at.isoformat())
+            state = state.forget_after(ahead)
         if isinstance(item, StationTick):
             # The tick carries its own time, so replaying it gives the same answer. A station that has
             # never reported is silent from the moment the worker first looks at it.
@@ -88,9 +101,10 @@ def rules_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
     return handle
 
 
-def register_rules_agent(app: faust.App, ch: Channels, plan: CompiledPlan, clock: AgentClock) -> None:
+def register_rules_agent(app: faust.App, ch: Channels, plan: CompiledPlan, clock: AgentClock,
+                         bounds: TimeBounds) -> None:
     table = app.Table("station_state", default=None, partitions=ch.names.partitions_of(READINGS), schema=JSON_TABLE)
-    handle = rules_handler(ch, plan, clock, table)
+    handle = rules_handler(ch, plan, clock, table, bounds)
 
     @app.agent(ch.station_input, name="ers.rules", concurrency=1)
     async def rules(stream: faust.StreamT) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from twilio.request_validator import RequestValidator
 
-from contingency import load_plan, load_roster
+from contingency import StationState, load_plan, load_roster
 from contingency.desk import Books
 from contingency.incident_states import Board
 from handlers.database import make_engine, migrate
@@ -279,3 +279,50 @@ def test_a_final_delivery_status_becomes_a_receipt() -> None:
                                 delivery=delivery, clock=FixedClock()))
     [receipt] = delivery.values()
     assert reply.status == 200 and (receipt["status"], receipt["error_code"]) == ("undelivered", 30003)
+
+
+def dated(value: float, at: dt.datetime, station: str = "yirshi_wwtp_online") -> StationReport:
+    return StationReport(event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"agents:{station}:{value}:{at}"), station_id=station,
+                         observed_at=at, measurements=[{"parameter": "cod", "value": value, "unit": "mg/L"}])
+
+
+def test_readings_from_the_far_future_or_before_the_plan_are_dead_letters_with_the_reason() -> None:
+    ch, table = fake_channels(), {}
+    handle = rules_handler(ch, PLAN, FixedClock(), table)
+    far = dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc)
+    run(handle(event("readings", encode(dated(80.0, far)), "yirshi_wwtp_online")))
+    run(handle(event("readings", encode(dated(80.0, dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc))),
+                     "yirshi_wwtp_online")))
+    run(handle(event("readings", encode(dated(80.0, NOW + dt.timedelta(minutes=9))), "yirshi_wwtp_online")))
+    errors = [letter["error"] for letter in ch.dlq.values()]
+    assert len(errors) == 2 and "observed_at: 9999-12-31T00:00:00+00:00 is" in errors[0]
+    assert "ahead of the worker's clock" in errors[0] and "more than 10 min ahead is refused" in errors[0]
+    assert "before 2025-01-01 (the plan's effective date less a year)" in errors[1]
+    assert len(ch.detections.sent) == 1, "a station clock 9 minutes fast is within the margin"
+
+
+def test_a_state_poisoned_by_a_future_reading_recovers_and_a_normal_reading_clears() -> None:
+    ch, table = fake_channels(), {}
+    handle = rules_handler(ch, PLAN, FixedClock(), table)
+    run(handle(event("readings", encode(dated(80.0, NOW)), "yirshi_wwtp_online")))
+    # as an older ERS would have stored it: an exceedance dated in the far future is the newest reading
+    poisoned = StationState.from_json(table["yirshi_wwtp_online"])
+    future = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
+    table["yirshi_wwtp_online"] = poisoned.model_copy(update={
+        "latest_observed_at": future, "recent_observed": poisoned.recent_observed + (future,)}).to_json()
+    run(handle(event("readings", encode(dated(10.0, NOW + dt.timedelta(minutes=1))), "yirshi_wwtp_online")))
+    statuses = [Detection.model_validate_json(value).status for _, value in ch.detections.sent]
+    assert statuses == ["firing", "cleared"], statuses
+    assert StationState.from_json(table["yirshi_wwtp_online"]).latest_observed_at == NOW + dt.timedelta(minutes=1)
+
+
+def test_a_report_dated_in_the_future_is_a_dead_letter() -> None:
+    from schemas import IncidentReport
+    from streams.agents.reports import reports_handler
+
+    ch = fake_channels()
+    handle = reports_handler(ch, PLAN, FixedClock())
+    report = IncidentReport(event_id=uuid.uuid4(), reported_at=dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc),
+                            category="oil_spill", location={"lat": 47.18, "lon": 119.94})
+    run(handle(event("reports", encode(report), "unassigned")))
+    assert not ch.detections.sent and "reported_at: 9999-01-01" in ch.dlq.values()[0]["error"]
