@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def sequence() -> list[StationReport]:
-    base = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    base = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=30)  # all in the past
 
     def report(minutes: int, station: str, parameter: str, value: float, unit: str) -> StationReport:
         return StationReport(event_id=uuid.uuid4(), station_id=station, observed_at=base + dt.timedelta(minutes=minutes),
