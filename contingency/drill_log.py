@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from contingency.problems import Problem
+from schemas.base import error_message
 from schemas.commands import Command
 from schemas.inventory import InventoryMovement
 from schemas.readings import StationReport
@@ -274,7 +275,7 @@ def _validate_payload(topic: str, payload: dict[str, Any]
         event = TOPIC_MODELS[topic].model_validate(data)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
-            problems.append((tuple(err["loc"]), err["msg"]))
+            problems.append((tuple(err["loc"]), error_message(err)))
         return None, problems
     return (None if problems else event), problems
 

@@ -39,6 +39,7 @@ class ItemSpec:
     unit: str
     shelf_life_days: int | None = None
     expiry_required: bool = False  # a receipt of this item must say expires_on
+    max_movement: float = float("inf")  # the plan's bound on one movement
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Catalogue:
         """The plan's depots and items; items given a shelf life must have receipts with an expiry date."""
         shelf = shelf_life_days or {}
         return cls(frozenset(plan.depots),
-                   {item_id: ItemSpec(item.unit, shelf.get(item_id), item_id in shelf)
+                   {item_id: ItemSpec(item.unit, shelf.get(item_id), item_id in shelf, item.max_movement)
                     for item_id, item in plan.items.items()})
 
 
@@ -162,6 +163,9 @@ def _check_catalogue(m: InventoryMovement, catalogue: Catalogue) -> None:
         raise LedgerError("item_id", f"unknown item {m.item_id}")
     if m.unit != spec.unit:
         raise LedgerError("unit", f"{m.item_id} is counted in {spec.unit}, not {m.unit}")
+    if abs(m.quantity) > spec.max_movement:
+        raise LedgerError("quantity", f"{m.quantity:g} {m.unit} of {m.item_id} in one movement is over the plan's "
+                                      f"bound of {spec.max_movement:g} {m.unit} (items.{m.item_id}.max_movement)")
     if m.kind == "receipt" and spec.expiry_required and m.expires_on is None:
         raise LedgerError("expires_on", f"{m.item_id} has a shelf life of {spec.shelf_life_days} days: "
                                         "a receipt must say when it expires")

@@ -249,10 +249,15 @@ class EscalationChain(PlanModel):
     notify: list[Identifier] = Field(default_factory=list, description="roles told at once, without waiting")
 
 
+DEFAULT_MAX_MOVEMENT = 100_000.0
+
+
 class Item(PlanModel):
     name: Text
     unit: Annotated[str, StringConstraints(min_length=1, max_length=16)]
     note: str = ""
+    max_movement: float = Field(DEFAULT_MAX_MOVEMENT, gt=0, le=1e9, description="the most one ledger movement may "
+                                "carry, in the item's unit: more is a typing error, refused to the dead letters")
 
 
 class Depot(Keyed):

@@ -8,6 +8,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Timestamp = AwareDatetime
+# A number as JSON writes one: "1.5" (a string) is refused, not read as 1.5 (what a sender means by it is unknown).
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class Contract(BaseModel):
@@ -54,5 +56,12 @@ def _describe(exc: ValidationError) -> str:
     problems = []
     for err in exc.errors(include_url=False):
         where = ".".join(str(p) for p in err["loc"]) or "(message)"
-        problems.append(f"{where}: {err['msg']}")
+        problems.append(f"{where}: {error_message(err)}")
     return "; ".join(problems)
+
+
+def error_message(err: Any) -> str:
+    """Pydantic's message for one error, saying so when a number came as a string (refused on purpose)."""
+    if err.get("type") == "float_type" and isinstance(err.get("input"), str):
+        return f"{err['msg']}, not a string ({str(err['input'])[:20]!r}: numbers are written without quotes)"
+    return err["msg"]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from schemas.base import Event, Identifier, Timestamp
+from schemas.base import Event, Identifier, Number, Timestamp
 
 MovementKind = Literal["receipt", "dispatch", "consumption", "return", "transfer", "expiry_write_off", "adjustment"]
 
@@ -16,7 +16,7 @@ class InventoryMovement(Event):
     kind: MovementKind
     depot_id: Identifier
     item_id: Identifier
-    quantity: float = Field(description="positive, except adjustments which may be negative")
+    quantity: Number = Field(description="positive, except adjustments which may be negative")
     unit: str = Field(min_length=1, max_length=16)
     lot_id: Identifier | None = None
     expires_on: dt.date | None = None

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
-from schemas.base import Contract, Event, Identifier, Timestamp
+from schemas.base import Contract, Event, Identifier, Number, Timestamp
 
 
 class QualityFlag(StrEnum):
@@ -25,7 +25,7 @@ class QualityFlag(StrEnum):
 
 class Measurement(Contract):
     parameter: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    value: float
+    value: Number
     unit: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     flag: QualityFlag = QualityFlag.NORMAL
 

@@ -5,12 +5,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from schemas.base import Contract, Event, Identifier, Timestamp
+from schemas.base import Contract, Event, Identifier, Number, Timestamp
 
 
 class GeoPoint(Contract):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Number = Field(ge=-90, le=90)
+    lon: Number = Field(ge=-180, le=180)
 
 
 class IncidentReport(Event):

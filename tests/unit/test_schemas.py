@@ -106,3 +106,24 @@ def test_export_writes_a_schema_per_event_and_asyncapi(tmp_path) -> None:
     assert "ers.readings" in doc["channels"] and "ers.dlq" in doc["channels"]
     schema = json.loads((tmp_path / "DeadLetter.schema.json").read_text())
     assert {"source_topic", "partition", "offset", "payload", "error"} <= set(schema["properties"])
+
+
+def test_numbers_on_the_wire_are_numbers_not_strings_and_finite() -> None:
+    import pytest as _pytest
+
+    from schemas import EventDecodeError, InventoryMovement, StationReport, decode
+
+    def report(value: str) -> bytes:
+        return ('{"event_id": "6f1e1c2e-1111-4111-8111-111111111111", "station_id": "x", '
+                '"observed_at": "2026-12-04T00:00:00Z", "measurements": [{"parameter": "cod", "value": %s, '
+                '"unit": "mg/L"}]}' % value).encode()
+
+    assert decode(StationReport, report("7")).measurements[0].value == 7.0
+    for bad, reason in (('"1.5"', "not a string ('1.5'"), ("1" + "0" * 400, "finite"), ("NaN", "finite")):
+        with _pytest.raises(EventDecodeError) as caught:
+            decode(StationReport, report(bad))
+        assert reason in caught.value.reason, caught.value.reason
+    movement = ('{"event_id": "6f1e1c2e-1111-4111-8111-111111111112", "kind": "receipt", "depot_id": "a", '
+                '"item_id": "b", "quantity": "5", "unit": "t", "occurred_at": "2026-12-04T00:00:00Z"}')
+    with _pytest.raises(EventDecodeError):
+        decode(InventoryMovement, movement)

@@ -130,8 +130,8 @@ def test_payload_against_its_schema() -> None:
     line["payload"]["measurements"][0]["value"] = "high"
     line["payload"]["colour"] = "red"
     found = problems(line)
-    assert "d.jsonl:1: payload.measurements.0.value: Input should be a valid number, unable to parse string as a " \
-           "number" in found
+    assert "d.jsonl:1: payload.measurements.0.value: Input should be a valid number, not a string ('high': numbers " \
+           "are written without quotes)" in found
     assert "d.jsonl:1: payload.colour: Extra inputs are not permitted" in found
     bare = command(code="YJA")
     del bare["payload"]["incident_code"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
@@ -155,8 +156,23 @@ def test_below_minimum_includes_items_with_no_stock_at_all() -> None:
 
 def test_catalogue_from_the_arxan_plan(arxan) -> None:
     catalogue = Catalogue.from_plan(arxan, {"pam": 730})
-    assert "yirshi" in catalogue.depots and catalogue.items["activated_carbon"] == ItemSpec("t")
-    assert catalogue.items["pam"] == ItemSpec("kg", 730, True)
+    assert "yirshi" in catalogue.depots and catalogue.items["activated_carbon"] == ItemSpec("t", max_movement=1e5)
+    assert catalogue.items["pam"] == ItemSpec("kg", 730, True, 1e5)
+
+
+def test_a_movement_over_the_items_bound_is_refused_with_the_field_and_the_bound(arxan) -> None:
+
+    from contingency.ledger import LedgerError
+
+    catalogue = Catalogue.from_plan(arxan)
+    huge = InventoryMovement(event_id=uuid.uuid4(), kind="receipt", depot_id="yirshi", item_id="activated_carbon",
+                             quantity=1e308, unit="t", occurred_at=dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc))
+    with pytest.raises(LedgerError) as caught:
+        stock_from([huge], catalogue)
+    assert caught.value.field == "quantity" and "over the plan's bound of 100000 t" in caught.value.reason
+    assert "items.activated_carbon.max_movement" in caught.value.reason
+    fine = huge.model_copy(update={"quantity": 100_000.0})
+    assert stock_from([fine], catalogue).on_hand("yirshi", "activated_carbon") == 100_000
 
 
 # --- properties ---------------------------------------------------------------------------------------------------
