@@ -17,10 +17,11 @@ from streams.cli_drill import add_drill_commands
 from streams.cli_incidents import add_incident_commands
 from streams.cli_inventory import add_inventory_commands
 from streams.cli_station import add_station_commands
-from streams.cli_support import (UserError, aware_time, configure_logging, console, load_plan_or_fail,
+from streams.cli_support import (UserError, aware_time, console, load_plan_or_fail,
                                  load_roster_or_fail, report_problems)
 from schemas.topics import BY_SUFFIX, TOPICS
 from streams.config import ConfigError, Settings, load_settings
+from streams.logs import configure_logging
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -36,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
-    configure_logging(settings)
+    configure_logging(settings, console)
     try:
         return args.handler(args, settings)
     except KeyboardInterrupt:

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.logging import RichHandler
 
 if TYPE_CHECKING:
     from streams.config import Settings
@@ -63,20 +61,3 @@ def aware_time(text: str) -> dt.datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"expected a time with its offset (+08:00), got {text!r}")
     return value
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
-        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=True)],
-    )
-    from handlers.phones import MaskPhonesFilter
-
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(MaskPhonesFilter())
-    # kafka-python logs every refused connection while a broker starts; its failures reach us as
-    # exceptions anyway. aiokafka (the worker's client) keeps its warnings.
-    if settings.log_level != "debug":
-        logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))

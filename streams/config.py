@@ -84,6 +84,10 @@ class Settings(BaseModel):
     hj212_packets_per_second: float = Field(default=20.0, gt=0, description="sustained packet rate per connection; "
                                                                             "bursts of 200 are allowed")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = Field(default="console", description="console: for people; json: "
+                                                   "one JSON object a line (time, level, logger, message, process)")
+    log_repeat_seconds: float = Field(default=60.0, gt=0, le=3600, description="a warning or error repeating is "
+                                      "written once per this interval, with the count of those held back")
 
     @property
     def topics(self) -> TopicNames:

@@ -104,9 +104,10 @@ def _serve_until_signalled(settings: Settings, plan: CompiledPlan, handoff: Hand
 
 
 def _gateway_process(settings: Settings, plan: CompiledPlan, token: str, index: int, count: int, port: int) -> None:
-    from streams.cli_support import configure_logging
+    from streams.cli_support import console
+    from streams.logs import configure_logging
 
-    configure_logging(settings)
+    configure_logging(settings, console)
     _serve_until_signalled(settings, plan, Handoff(token, index, count), port)
 
 

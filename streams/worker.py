@@ -65,7 +65,10 @@ def run_worker(settings: Settings, plan: CompiledPlan, roster: Roster) -> None:
     if not deps.incident_states.wait_loaded(READ_MODEL_LOAD_SECONDS):
         log.warning("incident read model not read to its end within %g s: replies are answered from what it holds "
                     "until it is", READ_MODEL_LOAD_SECONDS)
-    worker = Worker(app, loglevel=settings.log_level, quiet=True)
+    # Logging is ours (streams/logs.py): Faust would replace the handlers with its own. Its terminal spinner,
+    # which it drops only while setting logging up, would then write control codes instead of "Ready".
+    worker = Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
