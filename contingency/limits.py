@@ -10,10 +10,10 @@ _UNIT_SYNONYMS = {"dimensionless": "1", "无量纲": "1", "ph": "1", "-": "1", "
 
 
 def same_unit(a: str, b: str) -> bool:
-    return _normal_unit(a) == _normal_unit(b)
+    return normal_unit(a) == normal_unit(b)
 
 
-def _normal_unit(unit: str) -> str:
+def normal_unit(unit: str) -> str:
     text = unit.strip().lower().replace("μ", "u").replace("µ", "u").replace("³", "3").replace(" ", "")
     return _UNIT_SYNONYMS.get(text, text)
 

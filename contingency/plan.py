@@ -112,6 +112,17 @@ class Parameter(PlanModel):
     name: Text = Field(description="display name as the plan gives it, e.g. 氨氮")
     unit: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     hj212_code: str | None = Field(None, description="HJ 212 pollutant code the gateway maps from")
+    physical: tuple[float | None, float | None] | None = Field(
+        None, description="[low, high] no true reading falls outside (either may be null); default: the built-in "
+                          "range of the parameter or its unit (contingency/physical.py)")
+
+    @model_validator(mode="after")
+    def _physical_is_a_range(self) -> "Parameter":
+        if self.physical is not None:
+            low, high = self.physical
+            if low is not None and high is not None and low >= high:
+                raise ValueError(f"physical: low {low:g} must be below high {high:g}")
+        return self
 
 
 class Station(Keyed):

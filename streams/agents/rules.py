@@ -12,6 +12,7 @@ import faust
 from faust.types import EventT
 
 from contingency import CompiledPlan, StationState, evaluate, tick
+from contingency.physical import implausible_value, physical_ranges
 from contingency.plausibility import TimeBounds, implausible_time, time_bounds
 from schemas import StationReport, StationTick, encode
 from schemas.topics import READINGS, TICKS
@@ -52,6 +53,7 @@ def rules_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
                   table: MutableMapping[str, dict | None], bounds: TimeBounds | None = None) -> Handler:
     """Per-station engine state in `table` (the worker's changelog-backed table, a dict in tests)."""
     bounds = bounds or time_bounds(plan)
+    ranges = physical_ranges(plan)
     parsed = ParsedStates()
 
     async def handle(event: EventT) -> None:
@@ -76,6 +78,9 @@ def rules_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
                 ch.dlq, event, f"station_id: unknown station {station_id!r} (not in plan {plan.id} {plan.version})",
                 AGENT,
             )
+            return
+        if isinstance(item, StationReport) and (reason := implausible_value(item, ranges)) is not None:
+            await send_dead_letter(ch.dlq, event, reason, AGENT)
             return
         stored = table.get(station_id)
         state = parsed.get(station_id, stored)

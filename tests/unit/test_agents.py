@@ -126,6 +126,15 @@ def test_rules_dead_letter_garbage_and_unknown_stations_and_rekey_a_wrong_key() 
     assert [key for key, _ in ch.readings.sent] == [b"yirshi_wwtp_online"] and not ch.detections.sent
 
 
+def test_rules_dead_letter_a_value_outside_its_physical_range_and_judge_nothing_of_it() -> None:
+    ch, table = fake_channels(), {}
+    handle = rules_handler(ch, PLAN, FixedClock(), table)
+    run(handle(event("readings", encode(reading(-80.0)), "yirshi_wwtp_online")))
+    [letter] = ch.dlq.values()
+    assert letter["error"].startswith("measurements[0].value: -80 mg/L for cod is outside its physical range >= 0")
+    assert not ch.detections.sent and table.get("yirshi_wwtp_online") is None
+
+
 # --- the incident desk ----------------------------------------------------------------------------------------
 
 def opened_by_desk() -> tuple[Channels, dict, Detection]:
