@@ -1,4 +1,4 @@
-"""Creating the topics ERS needs, with explicit partition counts.
+"""Creating the topics ERS needs, with explicit partition counts, and reading the record sizes the broker takes.
 
 A broker's default partition count can differ from ours, and co-partitioned tables break when it
 does, so topics are created before the worker starts and an existing topic with the wrong count is
@@ -10,7 +10,7 @@ import logging
 import socket
 from collections.abc import Iterable
 
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from schemas.topics import TopicSpec
 
@@ -61,5 +61,28 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
             )
             log.info("created topics: %s", ", ".join(s.name for s in missing))
         return [s.name for s in missing]
+    finally:
+        admin.close()
+
+
+def record_limits(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
+    """The largest record batch the broker accepts on each topic, in bytes: the topic's `max.message.bytes`, or the
+    broker's `message.max.bytes` for a topic the broker does not describe."""
+    topics = list(topics)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ers-admin")
+    try:
+        # kafka-python 3 answers {resource type: {name: {config: {"value": ...}}}}, {} for a missing topic.
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, ["max.message.bytes"]) for name in topics],
+            config_filter="all").get("topic", {})
+        limits = {name: int(described[name]["max.message.bytes"]["value"]) for name in topics
+                  if "max.message.bytes" in described.get(name, {})}
+        if len(limits) < len(topics):
+            broker = str(admin.describe_cluster()["brokers"][0]["broker_id"])
+            configs = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.BROKER, broker, ["message.max.bytes"])], config_filter="all")
+            default = int(configs["broker"][broker]["message.max.bytes"]["value"])
+            limits.update({name: default for name in topics if name not in limits})
+        return limits
     finally:
         admin.close()

@@ -18,3 +18,9 @@ class DeadLetter(Event):
     agent: str
     failed_at: Timestamp
     peer: str | None = None  # the TCP peer, for a packet the HJ 212 gateway refused
+    # The original value's size and SHA-256 (hex), set by the agents. A dead letter must fit in one record, so when
+    # the original does not, `payload` holds only its first bytes and `payload_truncated` is true.
+    payload_bytes: int | None = None
+    payload_sha256: str | None = None
+    payload_truncated: bool = False
+    key_truncated: bool = False  # `key` holds only the first bytes of an oversize key

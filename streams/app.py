@@ -15,7 +15,7 @@ from streams.agents.inventory import register_inventory_agent
 from streams.agents.reports import register_reports_agent
 from streams.agents.rules import register_rules_agent
 from streams.bootstrap import Dependencies
-from streams.channels import Channels
+from streams.channels import Channels, fetch_bytes
 from streams.config import Settings
 from streams.health import register_health
 from streams.services.materials import materials_enricher
@@ -44,8 +44,9 @@ def create_app(settings: Settings, plan: CompiledPlan, roster: Roster, deps: Dep
         # too long for an alerting system restarted by its supervisor).
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
+        consumer_max_fetch_size=fetch_bytes(deps.record_limits, settings.topics),
     )
-    ch = Channels.declare(app, settings.topics)
+    ch = Channels.declare(app, settings.topics, deps.record_limits)
     bounds = time_bounds(plan, settings.future_margin_minutes)
     register_rules_agent(app, ch, plan, clock, bounds)
     register_reports_agent(app, ch, plan, clock, bounds)

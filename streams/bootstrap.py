@@ -2,6 +2,7 @@
 the road file, talks to the SMS provider and the broker. `create_app` then only registers agents and routes."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from contingency import CompiledPlan
@@ -9,6 +10,7 @@ from contingency.roads import RoadGraph
 from contingency.roster import Roster, person_by_phone
 from handlers.database import make_engine
 from handlers.incident_states import IncidentStateView
+from handlers.kafka_admin import record_limits
 from handlers.inventory_store import InventoryStore
 from handlers.road_files import RoadFileError, load_road_file
 from handlers.aliyun_push import AliyunPushGuard
@@ -47,6 +49,7 @@ class Dependencies:
     roads: RoadGraph
     incident_states: IncidentStateView
     bootstrap_servers: str
+    record_limits: Mapping[str, int]  # each topic's max.message.bytes, read from the broker
     aliyun_guard: AliyunPushGuard | None = None  # Aliyun's pushes, when an Aliyun account is configured
 
 
@@ -82,5 +85,6 @@ def bootstrap(settings: Settings, plan: CompiledPlan, roster: Roster) -> Depende
             raise ConfigError(str(exc)) from exc
     sms = SmsRouter(twilio=twilio, aliyun=aliyun, templates=roster.templates if aliyun else None, voice=voice)
     states = IncidentStateView(settings.bootstrap, settings.topics.of(INCIDENT_STATES))
+    limits = record_limits(settings.bootstrap, [spec.name for spec in settings.topics.specs()])
     return Dependencies(clock_for(settings.clock), outbox, sms, status_url, guard, ledger, roads, states,
-                        settings.bootstrap, aliyun_guard)
+                        settings.bootstrap, limits, aliyun_guard)

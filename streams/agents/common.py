@@ -11,14 +11,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from faust.types import EventT, TopicT
 
 from schemas import EventDecodeError, decode, encode
 from streams.clocks import wall_clock
-from streams.dead_letters import dead_letter_for
+from streams.dead_letters import dead_letter_for, dead_letter_key
 
 log = logging.getLogger("ers.streams")
 
@@ -28,17 +28,26 @@ Handler = Callable[[EventT], Awaitable[None]]  # what an agent does with one inp
 JSON_TABLE = faust.Schema(key_serializer="json", value_serializer="json")
 
 
-async def send_dead_letter(dlq: TopicT, event: EventT, error: str, agent: str) -> None:
+class DeadLetterSink(Protocol):
+    """Where dead letters go (streams.channels.DeadLetterTopic)."""
+
+    max_bytes: int  # the largest record it takes
+
+    async def send(self, key: bytes | None, value: bytes) -> Any: ...
+
+
+async def send_dead_letter(dlq: DeadLetterSink, event: EventT, error: str, agent: str) -> None:
     msg = event.message
+    key = _bytes(msg.key)
     letter = dead_letter_for(
-        topic=msg.topic, partition=msg.partition, offset=msg.offset, key=_bytes(msg.key), value=_bytes(msg.value),
-        error=error, agent=agent, failed_at=wall_clock(),
+        topic=msg.topic, partition=msg.partition, offset=msg.offset, key=key, value=_bytes(msg.value),
+        error=error, agent=agent, failed_at=wall_clock(), max_bytes=dlq.max_bytes,
     )
     log.warning("dead letter from %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, error)
-    await dlq.send(key=_bytes(msg.key), value=encode(letter))
+    await dlq.send(key=dead_letter_key(key), value=encode(letter))
 
 
-async def decode_or_dead_letter(event: EventT, model: Any, dlq: TopicT, agent: str) -> Any | None:
+async def decode_or_dead_letter(event: EventT, model: Any, dlq: DeadLetterSink, agent: str) -> Any | None:
     """The message as `model`, or None after sending it to the dead-letter topic with the reason."""
     try:
         return decode(model, event.message.value)
@@ -81,7 +90,7 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (KafkaError, OperationalError, asyncio.TimeoutError, ConnectionError))
 
 
-async def process_each(stream: faust.StreamT, handle: Handler, dlq: TopicT,
+async def process_each(stream: faust.StreamT, handle: Handler, dlq: DeadLetterSink,
                        agent: str, retry_seconds: tuple[float, ...] = TRANSIENT_RETRY_SECONDS) -> None:
     """Run `handle` on every event; what it raises becomes a dead letter (after retries, for broker and database
     errors): an agent never stops on one message."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.producer.future import RecordMetadata
 
 import deploy.local.worker_process
 from deploy.local.kafka import free_port
@@ -61,15 +62,17 @@ class WorkerProcess(deploy.local.worker_process.WorkerProcess):
         return TopicNames(self.prefix, 4).of(BY_SUFFIX[suffix])
 
 
-def send(broker: str, topic: str, value: bytes | dict[str, Any] | str, key: str | None = None) -> None:
+def send(broker: str, topic: str, value: bytes | dict[str, Any] | str, key: str | None = None,
+         max_request_size: int = 1_048_576) -> RecordMetadata:
+    """Where the broker wrote it. `max_request_size`: kafka-python's, raised to send a record near the broker's
+    limit."""
     if isinstance(value, dict):
         value = json.dumps(value, ensure_ascii=False)
     if isinstance(value, str):
         value = value.encode("utf-8")
-    producer = KafkaProducer(bootstrap_servers=broker, acks="all")
+    producer = KafkaProducer(bootstrap_servers=broker, acks="all", max_request_size=max_request_size)
     try:
-        producer.send(topic, key=None if key is None else key.encode(), value=value)
-        producer.flush(timeout=30)
+        return producer.send(topic, key=None if key is None else key.encode(), value=value).get(timeout=30)
     finally:
         producer.close()
 

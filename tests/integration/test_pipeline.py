@@ -1,13 +1,17 @@
 """The pipeline end to end on a real broker: readings in, incidents and dead letters out (issue 2)."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka.record.default_records import DefaultRecordBatchBuilder
 
+from handlers.kafka_admin import record_limits
 from tests.integration.harness import TopicReader, WorkerProcess, send
 
 pytestmark = pytest.mark.integration
@@ -82,6 +86,54 @@ def test_garbage_and_invalid_events_go_to_the_dlq_and_processing_goes_on(
     assert any("unknown station 'no_such_station'" in error for error in by_error)
 
     incidents.wait_for(lambda rs: opened_for(rs, "arxan_city_drinking_source", "drinking_nh3_over_iii"), timeout=10)
+
+
+def value_filling(batch_bytes: int, key: bytes) -> int:
+    """The size of a value whose record batch, alone, is `batch_bytes` long (the most a topic limit lets in: for
+    the broker's default, 12 bytes more than aiokafka's default fetch size)."""
+    probe = 1_000_000  # as many varint bytes as the answer
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
+                                        producer_epoch=-1, base_sequence=-1, batch_size=2 * probe)
+    builder.append(0, timestamp=0, key=key, value=b"\0" * probe, headers=[])
+    return batch_bytes - (len(builder.build()) - probe)
+
+
+def test_oversize_values_leave_one_dead_letter_each_and_processing_goes_on(
+        broker: str, worker: WorkerProcess, incidents: TopicReader, dlq: TopicReader) -> None:
+    """Embedded, these would not fit in a dead letter (base64 grows the first by a third, JSON-escaping the second
+    doubles it): each letter has the original's size, SHA-256 and first bytes instead (issue 13)."""
+    readings, reports = worker.topic("readings"), worker.topic("reports")
+    invalid_utf8 = b"\xff" + bytes(range(256)) * 3515                      # 900 KB
+    escaped_quotes = b'"' + b'\\"' * 450_000 + b'"'                        # 900 KB
+    near_limit = b"\xfe" * value_filling(record_limits(broker, [readings])[readings], b"hlh_dsk_auto")
+    hostile = {
+        invalid_utf8: (send(broker, readings, invalid_utf8, key="hlh_dsk_auto", max_request_size=2**21), "rules"),
+        escaped_quotes: (send(broker, reports, escaped_quotes, max_request_size=2**21), "reports"),
+        near_limit: (send(broker, readings, near_limit, key="hlh_dsk_auto", max_request_size=2**21), "rules"),
+    }
+    send(broker, readings, reading("hlh_dsk_auto", "ammonia_nitrogen", 1.4), key="hlh_dsk_auto")
+    send(broker, reports, b"a report after the big one")
+
+    # Same key, same partition: the valid reading comes after two of them and is still handled (an incident
+    # opened, or one upstream updated, when an earlier test opened it).
+    incidents.wait_for(lambda rs: any(r.get("rule_id") == "section_nh3_over_iii" and r.get("evidence") and
+                                      r["evidence"][0]["station_id"] == "hlh_dsk_auto" for r in rs), timeout=30)
+    dlq.wait_for(lambda rs: any(r["payload"] == "a report after the big one" for r in rs), timeout=15)
+    sha = {hashlib.sha256(value).hexdigest(): value for value in hostile}
+    dlq.wait_for(lambda rs: {r.get("payload_sha256") for r in rs} >= set(sha), timeout=15)
+    letters = [r for r in dlq.settle(2) if r.get("payload_sha256") in sha]
+    assert sorted(letter["payload_sha256"] for letter in letters) == sorted(sha), "exactly one letter each"
+    for letter in letters:
+        value = sha[letter["payload_sha256"]]
+        written, agent = hostile[value]
+        assert (letter["source_topic"], letter["partition"], letter["offset"], letter["agent"]) == (
+            written.topic, written.partition, written.offset, agent)
+        assert letter["payload_truncated"] and letter["payload_bytes"] == len(value)
+        first = (base64.b64decode(letter["payload"]) if letter["payload_encoding"] == "base64"
+                 else letter["payload"].encode("utf-8"))
+        assert len(first) >= 1024 and value.startswith(first)
+        assert letter["error"] == ("(message): Input should be an object" if agent == "reports"
+                                   else "(message): Invalid JSON: expected value at line 1 column 1")
 
 
 def test_a_reading_without_key_is_rekeyed_and_processed(broker: str, worker: WorkerProcess,

@@ -43,6 +43,8 @@ BASE = "http://127.0.0.1:6066"
 
 
 class FakeTopic:
+    max_bytes = 1_000_000  # as the dead-letter topic (streams.channels.DeadLetterTopic)
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.sent: list[tuple[bytes, bytes]] = []

@@ -14,10 +14,10 @@ NOW = dt.datetime(2026, 7, 1, tzinfo=dt.timezone.utc)
 
 def test_dead_letter_keeps_text_payloads_and_encodes_binary_ones() -> None:
     text = dead_letter_for(topic="ers.readings", partition=2, offset=41, key=b"s1", value=b"garbage",
-                           error="Invalid JSON", agent="rules", failed_at=NOW)
+                           error="Invalid JSON", agent="rules", failed_at=NOW, max_bytes=1_000_000)
     assert (text.payload, text.payload_encoding, text.key, text.offset) == ("garbage", "utf-8", "s1", 41)
     binary = dead_letter_for(topic="t", partition=0, offset=0, key=None, value=b"\xff\x00", error="e",
-                             agent="rules", failed_at=NOW)
+                             agent="rules", failed_at=NOW, max_bytes=1_000_000)
     assert binary.payload_encoding == "base64" and base64.b64decode(binary.payload) == b"\xff\x00"
 
 
@@ -136,6 +136,8 @@ def test_an_input_is_retried_on_broker_errors_and_dead_lettered_on_others() -> N
             return self._events()
 
     class Dlq:
+        max_bytes = 1_000_000
+
         def __init__(self) -> None:
             self.letters: list[bytes] = []
 
