@@ -44,6 +44,9 @@ def create_app(settings: Settings, plan: CompiledPlan, roster: Roster, deps: Dep
         # too long for an alerting system restarted by its supervisor).
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
+        # ...and with a static membership a restarted worker does not wait even that: its id replaces the dead
+        # member's at once (bench/restart_resume.py).
+        consumer_group_instance_id=settings.group_instance_id,
         consumer_max_fetch_size=fetch_bytes(deps.record_limits, settings.topics),
     )
     ch = Channels.declare(app, settings.topics, deps.record_limits)

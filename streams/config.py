@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from pathlib import Path
 from typing import Literal, Mapping
@@ -33,6 +34,10 @@ class Settings(BaseModel):
     web_port: int = Field(default=6066, ge=1, le=65535, description="worker web server port")
     language: Literal["zh-CN", "en"] = Field(default="zh-CN", description="language of SMS and console")
     app_id: str = Field(default="ers", pattern=r"^[A-Za-z0-9_-]+$", description="Faust app id (consumer group)")
+    group_instance: str = Field(default="", pattern=r"^[A-Za-z0-9._:-]*$", max_length=200, description=(
+        "the worker's static group membership id (KIP-345): a restarted worker takes its partitions back at once "
+        "instead of after the session timeout; default <app_id>-<host>-<web_port>, unique per worker on a host; "
+        "`none`: dynamic membership"))
     roads: Path = Field(default=Path("plans/arxan-roads.geojson"), description="road graph (GeoJSON) for travel times")
     roster: Path = Field(default=Path("plans/arxan-roster.yaml"), description="duty roster file")
     public_url: str | None = Field(
@@ -88,6 +93,12 @@ class Settings(BaseModel):
                                                    "one JSON object a line (time, level, logger, message, process)")
     log_repeat_seconds: float = Field(default=60.0, gt=0, le=3600, description="a warning or error repeating is "
                                       "written once per this interval, with the count of those held back")
+
+    @property
+    def group_instance_id(self) -> str | None:
+        if self.group_instance == "none":
+            return None
+        return self.group_instance or f"{self.app_id}-{socket.gethostname()}-{self.web_port}"
 
     @property
     def topics(self) -> TopicNames:
