@@ -142,9 +142,12 @@ def configure_logging(settings: Settings, console: Console) -> None:
         # crash is a log record too.
         console.file = sys.stdout
         sys.excepthook = _log_crash
-    else:
+    elif console.is_terminal:
         handler = RichHandler(console=console, show_path=False, rich_tracebacks=True)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s", datefmt="[%X]"))
+    else:  # a file or a journal: one line a record, never wrapped to a terminal's width
+        handler = logging.StreamHandler(console.file)
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s"))
     # Levels first: a retried error is no error to count.
     handler.addFilter(KafkaClientLevels())
     handler.addFilter(RepeatLimiter(handler.emit, settings.log_repeat_seconds))

@@ -19,9 +19,9 @@ import pytest
 from deploy.local.aliyun_api import LocalAliyunSms, fake_access_key
 from deploy.local.twilio_api import (LocalTwilioApi, call_webhook_params, fake_account_sid, fake_auth_token,
                                      post_signed_form)
-from tests.e2e.test_aliyun_alerting import (TEMPLATES, WAIT_SECONDS, digits, fast_roster,  # noqa: F401 (a fixture)
-                                            on_duty_phone, opened_code, post, reading, wait_for_sms)
-from tests.integration.harness import DEFAULT_PLAN, REPO, TopicReader, WorkerProcess, send
+from tests.e2e.test_aliyun_alerting import (TEMPLATES, WAIT_SECONDS, digits, fast_plan,  # noqa: F401 (fixtures)
+                                            fast_roster, on_duty_phone, opened_code, post, reading, wait_for_sms)
+from tests.integration.harness import REPO, TopicReader, WorkerProcess, send
 
 pytestmark = pytest.mark.integration
 TOKEN = secrets.token_urlsafe(24)
@@ -29,8 +29,8 @@ VOICE_CODES = {kind: t.code for kind, t in TEMPLATES.voice.templates.items()}  #
 
 
 @pytest.fixture(scope="module")
-def calling_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    text = re.sub(r"wait_minutes: \d+(\.\d+)?", f"wait_minutes: {WAIT_SECONDS / 60:.4f}", DEFAULT_PLAN.read_text())
+def calling_plan(fast_plan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+    text = fast_plan.read_text()
     # the first tier of every level (the one with the duty officer) calls
     text, calls = re.subn(r"(\{roles: \[duty_officer[^\]]*\], wait_minutes: [\d.]+)\}", r"\1, call: true}", text)
     assert calls == 4
