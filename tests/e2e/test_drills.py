@@ -29,7 +29,7 @@ from contingency.roster import load_roster
 from handlers.database import make_engine, migrate
 from handlers.inventory_store import InventoryStore
 from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token
-from schemas import InventoryMovement, StationReport
+from schemas import Command, InventoryMovement, StationReport, encode
 from streams.config import Settings
 from streams.services.drill_run import DrillOptions, DrillRunner
 from schemas.topics import CLOCK, COMMANDS, DLQ, HJ212_RAW, INCIDENTS, NOTIFICATIONS, READINGS, TICKS, TopicNames
@@ -218,6 +218,16 @@ def test_a_recorded_live_session_replayed_reproduces_its_incidents(production: W
                                                                ("tailings_phreatic_orange", "orange")]
     assert incident.code != next(r["code"] for r in events if r["type"] == "incident.opened"), \
         "a replayed session gets its own incident codes"
+    # Resolve the live incident, so production's own escalation (wall-clock timers) pages nobody during the
+    # later tests that check a drill leaves production untouched.
+    opened = next(r for r in events if r["type"] == "incident.opened" and r["source_id"] == "tailings_example")
+    resolved = TopicReader(broker, TopicNames(prefix, 4).of(INCIDENTS))
+    send(broker, TopicNames(prefix, 4).of(COMMANDS), encode(Command(
+        event_id=uuid.uuid4(), action="resolve", incident_id=opened["incident_id"], source_id="tailings_example",
+        actor="test", channel="cli", issued_at=dt.datetime.now(dt.timezone.utc))), key="tailings_example")
+    resolved.wait_for(lambda rs: any(r["type"] == "incident.resolved" and r["incident_id"] == opened["incident_id"]
+                                     for r in rs), timeout=60)
+    resolved.close()
 
 
 def as_hj212_packets(lines: list[str]) -> list[str]:
