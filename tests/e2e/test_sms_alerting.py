@@ -202,7 +202,9 @@ def test_killed_after_queueing_a_notification_sends_exactly_one_sms(
         notifications = TopicReader(broker, process.topic("notifications"))
         send(broker, process.topic("readings"), reading("city_air_auto", "so2", 900.0, unit="ug/m3"),
              key="city_air_auto")
-        first = notifications.wait_for(lambda rs: bool(rs), timeout=10)[0]
+        # the incident pages several people at once: kill once two of its pages are queued (on a slow machine
+        # the first alone can be all there is when the kill comes, and the test would try too little)
+        first = notifications.wait_for(lambda rs: len(rs) >= 2, timeout=20)[0]
         process.kill(signal.SIGKILL)
         # everything the killed worker queued (the incident pages several people at once)
         queued = [n for n in notifications.settle(1.0) if n["incident_ids"] == first["incident_ids"]
