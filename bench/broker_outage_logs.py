@@ -77,15 +77,12 @@ def main() -> None:
         stop = threading.Event()
         feeder = threading.Thread(target=feed, args=(kafka.bootstrap, worker.topic("readings"), stop), daemon=True)
         feeder.start()
-        outputs = TopicReader(kafka.bootstrap, worker.topic("readings"))
         time.sleep(10)
-        outputs.poll()
         down = time.time()
         kafka.stop()
         time.sleep(args.seconds)
         kafka.start(timeout=300)
         up = time.time()
-        outputs.close()
         resumed = None
         reader = TopicReader(kafka.bootstrap, worker.topic("readings"))
         deadline = time.time() + 120

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contingency.bounds import describe
+from contingency.bounds import Bound, describe
 from contingency.limits import normal_unit, same_unit
 from contingency.plan import Plan
 from schemas import StationReport
@@ -27,16 +27,8 @@ BY_UNIT: dict[str, tuple[float | None, float | None]] = {
 
 @dataclass(frozen=True)
 class PhysicalRange:
-    lower: float | None
-    upper: float | None
+    bound: Bound  # its text names where the range comes from, for the dead letter
     unit: str
-    origin: str  # where the range comes from, for the dead letter
-
-    def excludes(self, value: float) -> bool:
-        return (self.lower is not None and value < self.lower) or (self.upper is not None and value > self.upper)
-
-    def text(self) -> str:
-        return describe(self.lower, self.upper, self.unit, self.origin)
 
 
 def physical_ranges(plan: Plan) -> dict[tuple[str, str], PhysicalRange]:
@@ -49,12 +41,13 @@ def physical_ranges(plan: Plan) -> dict[tuple[str, str], PhysicalRange]:
                                      f"plan: stations.{station_id}.parameters.{parameter_id}.physical")
             elif parameter_id in BY_PARAMETER:
                 low, high, origin = (*BY_PARAMETER[parameter_id], f"physical range of {parameter_id}")
-            elif normal_unit(parameter.unit) in BY_UNIT:
-                low, high, origin = (*BY_UNIT[normal_unit(parameter.unit)], f"physical range of {parameter.unit}")
+            elif (unit := normal_unit(parameter.unit)) in BY_UNIT:
+                low, high, origin = (*BY_UNIT[unit], f"physical range of {parameter.unit}")
             else:
                 continue
             if low is not None or high is not None:
-                ranges[(station_id, parameter_id)] = PhysicalRange(low, high, parameter.unit, origin)
+                ranges[(station_id, parameter_id)] = PhysicalRange(
+                    Bound(low, high, describe(low, high, parameter.unit, origin)), parameter.unit)
     return ranges
 
 
@@ -63,7 +56,8 @@ def implausible_value(report: StationReport, ranges: dict[tuple[str, str], Physi
     none is. A measurement in another unit than the plan's is not judged, so not checked either."""
     for index, measurement in enumerate(report.measurements):
         found = ranges.get((report.station_id, measurement.parameter))
-        if found is not None and same_unit(measurement.unit, found.unit) and found.excludes(measurement.value):
+        if (found is not None and same_unit(measurement.unit, found.unit)
+                and not found.bound.complies(measurement.value)):
             return (f"measurements[{index}].value: {measurement.value:g} {measurement.unit} for "
-                    f"{measurement.parameter} is outside its physical range {found.text()}")
+                    f"{measurement.parameter} is outside its physical range {found.bound.text}")
     return None

@@ -19,7 +19,6 @@ from rich.logging import RichHandler
 from handlers.phones import MaskPhonesFilter
 from streams.config import Settings
 
-
 _NUMBERS = re.compile(r"\d+")
 
 
@@ -31,8 +30,9 @@ class _Repeats:
 
 
 class RepeatLimiter(logging.Filter):
-    """Lets the first record of a kind through per `interval_seconds` and counts the rest; the next one let through says how many were held back, and so does a summary line once a
-    kind has gone quiet (written when any later record passes, since a filter has no timer of its own).
+    """Lets the first record of a kind through per `interval_seconds` and counts the rest; the next one let
+    through says how many were held back, and so does a summary line once a kind has gone quiet (written when
+    any later record passes, since a filter has no timer of its own).
     A kind is the logger, the level and the message with its numbers blanked: "Unable connect to node 1 ...
     port 51234" repeats, while three stations each without a password are three warnings.
     Time is the records' own `created`, so tests pass it in."""
