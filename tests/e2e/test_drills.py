@@ -52,8 +52,12 @@ STOCK = [("yirshi", "oil_boom", 400, "m"), ("yirshi", "oil_absorbent_pad", 300, 
 def production(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     """A production worker with stock in its ledger and its own SMS sandbox, running beside the drills."""
     workdir = tmp_path_factory.mktemp("production")
+    # A short bundling window: messages production holds back (the live session's "resolved" notices) go out
+    # within the test that caused them, not during a later drill that checks production stays untouched.
+    roster = workdir / "arxan-roster-fast.yaml"
+    roster.write_text(re.sub(r"bundle_seconds: \d+", "bundle_seconds: 2", DEFAULT_ROSTER.read_text()))
     with LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid()) as sms:
-        worker = WorkerProcess(broker, workdir, sms)
+        worker = WorkerProcess(broker, workdir, sms, roster=roster)
         url = worker.env["ERS_DATABASE_URL"]
         migrate(url)
         store = InventoryStore(make_engine(url))
@@ -218,16 +222,46 @@ def test_a_recorded_live_session_replayed_reproduces_its_incidents(production: W
                                                                ("tailings_phreatic_orange", "orange")]
     assert incident.code != next(r["code"] for r in events if r["type"] == "incident.opened"), \
         "a replayed session gets its own incident codes"
-    # Resolve the live incident, so production's own escalation (wall-clock timers) pages nobody during the
-    # later tests that check a drill leaves production untouched.
+    # Resolve the live incident and wait until everyone paged has been told, so production's own escalation
+    # (wall-clock timers) and its held messages page nobody during the later tests that check a drill leaves
+    # production untouched.
     opened = next(r for r in events if r["type"] == "incident.opened" and r["source_id"] == "tailings_example")
     resolved = TopicReader(broker, TopicNames(prefix, 4).of(INCIDENTS))
+    notes = TopicReader(broker, TopicNames(prefix, 4).of(NOTIFICATIONS))
+    paged = {n["person_id"] for n in notes.settle(1.0) if opened["incident_id"] in n["incident_ids"]}
+    assert paged, "the live incident paged people"
+    issued = dt.datetime.now(dt.timezone.utc)
     send(broker, TopicNames(prefix, 4).of(COMMANDS), encode(Command(
         event_id=uuid.uuid4(), action="resolve", incident_id=opened["incident_id"], source_id="tailings_example",
-        actor="test", channel="cli", issued_at=dt.datetime.now(dt.timezone.utc))), key="tailings_example")
+        actor="test", channel="cli", issued_at=issued)), key="tailings_example")
     resolved.wait_for(lambda rs: any(r["type"] == "incident.resolved" and r["incident_id"] == opened["incident_id"]
                                      for r in rs), timeout=60)
     resolved.close()
+    def resolution_notices(ns: list[dict]) -> list[dict]:
+        return [n for n in ns if opened["incident_id"] in n["incident_ids"]
+                and dt.datetime.fromisoformat(n["created_at"]) >= issued]
+
+    told = resolution_notices(notes.wait_for(
+        lambda ns: paged <= {n["person_id"] for n in resolution_notices(ns)}, timeout=60))
+    notes.close()
+    sms = production.sms  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while not {n["body"] for n in told} <= {m.body for m in sms.messages} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert {n["body"] for n in told} <= {m.body for m in sms.messages}, "production sent the resolution notices"
+    settled_snapshot(production, broker)  # and heard back of them
+
+
+def settled_snapshot(production: WorkerProcess, broker: str, quiet: float = 3.0, timeout: float = 60.0) -> dict:
+    """Production's snapshot once it has not changed for `quiet` seconds (delivery callbacks come late)."""
+    last, since, deadline = production_snapshot(production, broker), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, f"production did not settle within {timeout}s"
+        time.sleep(0.5)
+        now = production_snapshot(production, broker)
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
 
 
 def as_hj212_packets(lines: list[str]) -> list[str]:
