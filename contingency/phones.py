@@ -23,3 +23,19 @@ def mask(phone: str | None) -> str:
         return f"{prefix}{plus}{_MASK}{digits[-2:]}" if len(digits) > 2 else f"{prefix}{_MASK}"
     head = min(_MAX_HEAD, len(digits) - _TAIL - _MIN_HIDDEN)
     return f"{prefix}{plus}{digits[:head]}{_MASK}{digits[-_TAIL:]}"
+
+
+def aliyun_number(e164: str) -> str:
+    """How Aliyun's APIs write a number: +8613800000001 -> 13800000001; +85291234567 -> 85291234567."""
+    digits = e164.lstrip("+")
+    return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
+
+
+def e164_of(aliyun: str) -> str:
+    """What Aliyun reports (11 digits, or with 86 / 0086) as E.164."""
+    digits = aliyun.strip().lstrip("+")
+    if digits.startswith("0086"):
+        digits = digits[4:]
+    if len(digits) == 11 and digits.startswith("1"):
+        return "+86" + digits
+    return "+" + digits

@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from contingency.phones import mask
-from handlers.aliyun_sms import e164_of
+from contingency.phones import e164_of, mask
 
 log = logging.getLogger("ers.webhook.aliyun")
 

@@ -20,7 +20,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from alibabacloud_tea_openapi.utils_models import Config
 from darabonba.runtime import RuntimeOptions
 
-from contingency.phones import mask
+from contingency.phones import aliyun_number, mask
 from handlers.sms_errors import PermanentSmsError, RetryableSmsError, SentMessage, SmsError
 
 log = logging.getLogger("ers.sms.aliyun")
@@ -32,22 +32,6 @@ _LIMITS = {"isv.BUSINESS_LIMIT_CONTROL", "isv.DAY_LIMIT_CONTROL", "isv.MONTH_LIM
            "Throttling", "isv.OUT_OF_SERVICE_FLOW_CONTROL"}
 _TEMPORARY = {"isp.SYSTEM_ERROR", "isp.GATEWAY_ERROR", "ServiceUnavailable", "InternalError"}
 FLOW_CONTROL_WAIT = 60.0  # seconds: Aliyun's per-number limits count per minute, hour and day
-
-
-def aliyun_number(e164: str) -> str:
-    """+8613800000001 -> 13800000001; +85291234567 -> 85291234567."""
-    digits = e164.lstrip("+")
-    return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
-
-
-def e164_of(aliyun: str) -> str:
-    """What Aliyun reports (11 digits, or with 86 / 0086) as E.164."""
-    digits = aliyun.strip().lstrip("+")
-    if digits.startswith("0086"):
-        digits = digits[4:]
-    if len(digits) == 11 and digits.startswith("1"):
-        return "+86" + digits
-    return "+" + digits
 
 
 def sdk_config(access_key_id: str, access_key_secret: str, endpoint: str, timeout: float) -> Config:

@@ -20,9 +20,9 @@ from alibabacloud_dyvmsapi20170525 import models
 from alibabacloud_dyvmsapi20170525.client import Client
 from darabonba.runtime import RuntimeOptions
 
-from contingency.phones import mask
+from contingency.phones import aliyun_number, mask
 from contingency.sms_text import CALL_KEY
-from handlers.aliyun_sms import aliyun_number, failure, refusal, sdk_config
+from handlers.aliyun_sms import failure, refusal, sdk_config
 from handlers.sms_errors import SentMessage
 
 log = logging.getLogger("ers.voice.aliyun")

@@ -65,6 +65,26 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
         admin.close()
 
 
+def ensure_topic_configs(bootstrap: str, topics: Iterable[str], configs: dict[str, str]) -> list[str]:
+    """Set `configs` on those of `topics` that exist and differ (one incremental change each; other settings are
+    left alone); returns the topics changed."""
+    topics = list(topics)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ers-admin")
+    try:
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, list(configs)) for name in topics],
+            config_filter="all").get("topic", {})
+        stale = [name for name in topics if described.get(name)
+                 and any(described[name].get(key, {}).get("value") != value for key, value in configs.items())]
+        if stale:
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, dict(configs)) for name in stale])
+            log.info("topic settings %s set on %s", ", ".join(f"{k}={v}" for k, v in configs.items()),
+                     ", ".join(stale))
+        return stale
+    finally:
+        admin.close()
+
+
 def record_limits(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
     """The largest record batch the broker accepts on each topic, in bytes: the topic's `max.message.bytes`, or the
     broker's `message.max.bytes` for a topic the broker does not describe."""

@@ -5,14 +5,17 @@ the registered voice templates, or Twilio Voice reading the text. Which a notifi
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from contingency.ids import extension_of
 from contingency.sms_templates import TemplateSet
-from handlers.aliyun_sms import AliyunSms
-from handlers.aliyun_voice import AliyunVoice
 from handlers.sms_errors import PermanentSmsError, SentMessage
 from handlers.sms_gateway import TwilioSms
 from schemas.notifications import Notification
+
+if TYPE_CHECKING:  # the Aliyun SDKs load only where an Aliyun account is configured (streams.bootstrap)
+    from handlers.aliyun_sms import AliyunSms
+    from handlers.aliyun_voice import AliyunVoice
 
 # Messages a person answers about one incident: they carry its extension, so a bare "1" finds it.
 REPLYABLE = frozenset({"page", "page_report", "notify", "acked", "ack_confirmation"})

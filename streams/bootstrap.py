@@ -14,8 +14,6 @@ from handlers.kafka_admin import record_limits
 from handlers.inventory_store import InventoryStore
 from handlers.road_files import RoadFileError, load_road_file
 from handlers.aliyun_push import AliyunPushGuard
-from handlers.aliyun_sms import AliyunSms
-from handlers.aliyun_voice import AliyunVoice
 from handlers.sms_gateway import TwilioSms
 from handlers.sms_router import SmsRouter
 from handlers.sms_outbox import SmsOutbox
@@ -53,7 +51,9 @@ class Dependencies:
     aliyun_guard: AliyunPushGuard | None = None  # Aliyun's pushes, when an Aliyun account is configured
 
 
-def bootstrap(settings: Settings, plan: CompiledPlan, roster: Roster) -> Dependencies:
+def bootstrap(settings: Settings, plan: CompiledPlan, roster: Roster,
+              states: IncidentStateView | None = None) -> Dependencies:
+    """`states`: the incident read model, when the caller started reading it already."""
     if not settings.sms_configured:
         raise ConfigError(NOT_CONFIGURED[settings.sms_provider])
     try:
@@ -73,6 +73,9 @@ def bootstrap(settings: Settings, plan: CompiledPlan, roster: Roster) -> Depende
                            webhook_base=settings.webhook_base, voice_from=settings.twilio_voice_from)
         guard = WebhookGuard(settings.twilio_auth_token, settings.webhook_base, outbox, known_phone=known)
     if settings.aliyun_configured and roster.templates is not None:
+        from handlers.aliyun_sms import AliyunSms  # the SDKs take a fifth of a second to import: only when used
+        from handlers.aliyun_voice import AliyunVoice
+
         aliyun = AliyunSms(settings.aliyun_access_key_id or "", settings.aliyun_access_key_secret or "",
                            roster.templates.sign_name, endpoint=settings.aliyun_endpoint)
         if roster.templates.voice is not None:
@@ -84,7 +87,7 @@ def bootstrap(settings: Settings, plan: CompiledPlan, roster: Roster) -> Depende
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     sms = SmsRouter(twilio=twilio, aliyun=aliyun, templates=roster.templates if aliyun else None, voice=voice)
-    states = IncidentStateView(settings.bootstrap, settings.topics.of(INCIDENT_STATES))
+    states = states or IncidentStateView(settings.bootstrap, settings.topics.of(INCIDENT_STATES))
     limits = record_limits(settings.bootstrap, [spec.name for spec in settings.topics.specs()])
     return Dependencies(clock_for(settings.clock), outbox, sms, status_url, guard, ledger, roads, states,
                         settings.bootstrap, limits, aliyun_guard)

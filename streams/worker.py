@@ -11,8 +11,11 @@ from contingency.problems import PlanError
 from contingency.roster import Roster, for_live_drills, for_sms
 from contingency.sms_templates import TemplateSet, load_templates
 from handlers.database import migrate
-from handlers.kafka_admin import ensure_topics
+from handlers.incident_states import IncidentStateView
+from handlers.kafka_admin import ensure_topic_configs, ensure_topics
 from handlers.phones import MaskPhonesFilter
+from schemas.topics import INCIDENT_STATES
+from streams.agents.common import CHANGELOG_CONFIG
 from streams.app import create_app
 from streams.bootstrap import bootstrap
 from streams.config import ConfigError, Settings
@@ -54,14 +57,21 @@ def sms_templates(settings: Settings, roster: Roster, plan: Plan | None = None) 
 def run_worker(settings: Settings, plan: CompiledPlan, roster: Roster) -> None:
     """Blocks until the worker stops (Ctrl-C / SIGTERM); Faust's own signal handling stops it cleanly."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate(settings.database_url)
     ensure_topics(settings.bootstrap, settings.topics.specs())
-    if settings.drill_live_roster:
-        roster = for_live_drills(roster)
-    roster = for_sms(roster, settings.sms_provider, sms_templates(settings, roster, plan))
-    deps = bootstrap(settings, plan, roster)
-    app = create_app(settings, plan, roster, deps)
-    deps.incident_states.start()
+    # The incident read model is read in a thread of its own while the rest starts (a restart is timed).
+    states = IncidentStateView(settings.bootstrap, settings.topics.of(INCIDENT_STATES)).start()
+    try:
+        migrate(settings.database_url)
+        if settings.drill_live_roster:
+            roster = for_live_drills(roster)
+        roster = for_sms(roster, settings.sms_provider, sms_templates(settings, roster, plan))
+        deps = bootstrap(settings, plan, roster, states)
+        app = create_app(settings, plan, roster, deps)
+        ensure_topic_configs(settings.bootstrap, [t.changelog_topic.get_topic_name() for t in app.tables.values()],
+                             CHANGELOG_CONFIG)
+    except BaseException:
+        states.stop()
+        raise
     if not deps.incident_states.wait_loaded(READ_MODEL_LOAD_SECONDS):
         log.warning("incident read model not read to its end within %g s: replies are answered from what it holds "
                     "until it is", READ_MODEL_LOAD_SECONDS)

@@ -45,7 +45,7 @@ from aiohttp import web
 from contingency.phones import mask
 from contingency.sms_templates import SLOT, render
 from deploy.local.twilio_api import AiohttpThread
-from handlers.aliyun_sms import aliyun_number
+from contingency.phones import aliyun_number
 
 log = logging.getLogger("ers.sms.aliyun.local")
 

@@ -27,6 +27,14 @@ Handler = Callable[[EventT], Awaitable[None]]  # what an agent does with one inp
 # Table keys are ids and values are the JSON of domain state: str keys must survive a changelog recovery.
 JSON_TABLE = faust.Schema(key_serializer="json", value_serializer="json")
 
+# A restarted worker reads its tables' changelogs before it handles anything. Kafka compacts only closed segments,
+# and its defaults close one at 1 GiB or after 7 days, so a changelog would hold every state ever written: a
+# restart would take longer every day. Small segments, closed every 10 minutes and compacted once a tenth is
+# stale, keep a recovery near one record per key (applied to existing changelogs at start: streams/worker.py).
+CHANGELOG_CONFIG = {"segment.bytes": str(8 * 1024 * 1024), "segment.ms": str(10 * 60 * 1000),
+                    "min.cleanable.dirty.ratio": "0.1"}
+
+
 
 class DeadLetterSink(Protocol):
     """Where dead letters go (streams.channels.DeadLetterTopic)."""

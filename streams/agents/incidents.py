@@ -19,7 +19,7 @@ from contingency.desk import Books, Enrich
 from contingency.roster import Roster
 from contingency.phones import mask
 from schemas import encode
-from streams.agents.common import JSON_TABLE, Handler, Output, decode_or_dead_letter, process_each, send_confirmed
+from streams.agents.common import CHANGELOG_CONFIG, JSON_TABLE, Handler, Output, decode_or_dead_letter, process_each, send_confirmed
 from streams.channels import DESK_INPUTS, Channels
 from streams.clocks import AgentClock
 
@@ -58,7 +58,8 @@ def desk_handler(ch: Channels, plan: CompiledPlan, roster: Roster, clock: AgentC
 
 def register_incident_agent(app: faust.App, ch: Channels, plan: CompiledPlan, roster: Roster, clock: AgentClock,
                             enrich: Enrich) -> None:
-    table = app.Table("incident_book", default=None, partitions=1, schema=JSON_TABLE)
+    table = app.Table("incident_book", default=None, partitions=1, schema=JSON_TABLE,
+                      extra_topic_configs=CHANGELOG_CONFIG)
     handle = desk_handler(ch, plan, roster, clock, enrich, table)
 
     @app.agent(ch.desk_input, name="ers.incidents", concurrency=1)

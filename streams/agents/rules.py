@@ -17,7 +17,7 @@ from contingency.plausibility import TimeBounds, implausible_time, time_bounds
 from schemas import StationReport, StationTick, encode
 from schemas.topics import READINGS, TICKS
 from streams.agents.common import (
-    JSON_TABLE, Handler, Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter,
+    CHANGELOG_CONFIG, JSON_TABLE, Handler, Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter,
 )
 from streams.channels import Channels
 from streams.clocks import AgentClock
@@ -108,7 +108,8 @@ def rules_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
 
 def register_rules_agent(app: faust.App, ch: Channels, plan: CompiledPlan, clock: AgentClock,
                          bounds: TimeBounds) -> None:
-    table = app.Table("station_state", default=None, partitions=ch.names.partitions_of(READINGS), schema=JSON_TABLE)
+    table = app.Table("station_state", default=None, partitions=ch.names.partitions_of(READINGS), schema=JSON_TABLE,
+                      extra_topic_configs=CHANGELOG_CONFIG)
     handle = rules_handler(ch, plan, clock, table, bounds)
 
     @app.agent(ch.station_input, name="ers.rules", concurrency=1)

@@ -16,7 +16,8 @@ from aiohttp import web
 from deploy.local.aliyun_api import PARAM_CHARS, LocalAliyunSms, fake_access_key, verify_acs3
 from deploy.local.kafka import free_port
 from deploy.local.twilio_api import AiohttpThread
-from handlers.aliyun_sms import AliyunSms, aliyun_number, e164_of
+from contingency.phones import aliyun_number, e164_of
+from handlers.aliyun_sms import AliyunSms
 from handlers.sms_errors import PermanentSmsError, RetryableSmsError
 
 SIGN = "阿尔山市生态环境局"

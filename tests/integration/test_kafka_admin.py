@@ -27,3 +27,31 @@ def test_record_limits_read_the_topics_setting_else_the_brokers(broker: str) -> 
             admin.delete_topics([small, plain])
         finally:
             admin.close()
+
+
+def test_topic_settings_are_set_on_existing_topics_only_where_they_differ(broker: str) -> None:
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    from handlers.kafka_admin import ensure_topic_configs
+
+    prefix = f"cfg{uuid.uuid4().hex[:8]}."
+    plain, done, missing = prefix + "plain", prefix + "done", prefix + "missing"
+    wanted = {"segment.ms": "600000", "min.cleanable.dirty.ratio": "0.1"}
+    ensure_topics(broker, [TopicSpec(plain, 1, {"cleanup.policy": "compact", "max.message.bytes": "300000"}),
+                           TopicSpec(done, 1, wanted)])
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    try:
+        assert ensure_topic_configs(broker, [plain, done, missing], wanted) == [plain], \
+            "only the existing topic whose settings differ is changed"
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, plain, [*wanted, "cleanup.policy", "max.message.bytes"])],
+            config_filter="all")["topic"][plain]
+        assert {key: described[key]["value"] for key in wanted} == wanted
+        assert described["cleanup.policy"]["value"] == "compact" and described["max.message.bytes"]["value"] == "300000", \
+            "the topic's other settings are kept"
+        assert ensure_topic_configs(broker, [plain, done], wanted) == [], "nothing to change the second time"
+    finally:
+        try:
+            admin.delete_topics([plain, done])
+        finally:
+            admin.close()

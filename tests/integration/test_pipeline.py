@@ -164,3 +164,23 @@ def test_health_answers_ok_for_a_worker_that_keeps_up(worker: WorkerProcess) -> 
     body = answer.json()
     assert body["status"] == "ok" and body["stall_after_seconds"] == 60.0
     assert isinstance(body["seconds_since_last_event"], float)
+
+
+def test_the_tables_changelogs_close_small_segments_so_a_restart_reads_little(broker: str,
+                                                                              worker: WorkerProcess) -> None:
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    from streams.agents.common import CHANGELOG_CONFIG
+
+    app_id = worker.env["ERS_APP_ID"]
+    changelogs = [f"{app_id}-station_state-changelog", f"{app_id}-incident_book-changelog"]
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name, [*CHANGELOG_CONFIG,
+                                                                                              "cleanup.policy"])
+                                            for name in changelogs], config_filter="all")["topic"]
+    finally:
+        admin.close()
+    for name in changelogs:
+        assert {key: described[name][key]["value"] for key in CHANGELOG_CONFIG} == CHANGELOG_CONFIG, name
+        assert described[name]["cleanup.policy"]["value"] == "compact", name
