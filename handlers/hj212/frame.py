@@ -23,13 +23,52 @@ def _register_after(value: int) -> int:
 _TABLE = tuple(_register_after(value) for value in range(256))
 
 
-def crc16(data: bytes) -> int:
-    """The CRC of HJ 212-2017 appendix A: over the data segment, reflected polynomial 0xA001, where each byte is
-    XORed into the register after shifting its high byte down (unlike CRC-16/MODBUS)."""
+def crc16_bytewise(data: bytes) -> int:
+    """The CRC one byte at a time (the table form of appendix A's loop): the reference `crc16` is tested against."""
     crc = 0xFFFF
     for byte in data:
         crc = _TABLE[(crc >> 8) ^ byte]
     return crc
+
+
+# No loop over the bytes at all. The register's high byte is all the next step keeps, so the state is one byte h,
+# and a byte b moves it to H[h ^ b] with H[x] = _TABLE[x] >> 8. H is linear over GF(2) (shifts and XORs; H[0] = 0)
+# and H^8 is the identity (checked below), so after n bytes h = XOR of H^((n-1-i) mod 8)[b_i] over the bytes, with
+# the register's initial 0xFF XORed into the first byte, and the CRC is _TABLE[h], also linear. Bytes eight apart
+# meet the same power of H, so XOR-folding the data as 64-bit words (in C, on one integer) leaves eight bytes F_r,
+# and the CRC is the XOR of _FOLD[r][F_r] with _FOLD[r] = _TABLE . H^r.
+def _fold_tables() -> tuple[tuple[int, ...], ...]:
+    high = [entry >> 8 for entry in _TABLE]
+    tables, power = [], list(range(256))  # power: H^r as a table
+    for _ in range(8):
+        tables.append(tuple(_TABLE[x] for x in power))
+        power = [high[x] for x in power]
+    if power != list(range(256)):
+        raise AssertionError("H^8 is not the identity: the folded CRC would be wrong")
+    return tuple(tables)
+
+
+_FOLD = _fold_tables()
+_F0, _F1, _F2, _F3, _F4, _F5, _F6, _F7 = _FOLD
+# The initial 0xFF sits on the first byte, whose power of H depends on the length: its share of the CRC by n mod 8.
+_START = tuple(_FOLD[(n - 1) % 8][0xFF] for n in range(8))
+_LOW_WORDS = tuple((1 << (64 * k)) - 1 for k in range(80))  # masks for the first fold of up to 1,264 bytes
+_WORD = (1 << 64) - 1
+
+
+def crc16(data: bytes) -> int:
+    """The CRC of HJ 212-2017 appendix A: over the data segment, reflected polynomial 0xA001, where each byte is
+    XORed into the register after shifting its high byte down (unlike CRC-16/MODBUS)."""
+    n = len(data)
+    if not n:
+        return 0xFFFF
+    x = int.from_bytes(data, "big")  # the last byte lowest: byte i lands on residue (n-1-i) mod 8
+    while x > _WORD:
+        words = (x.bit_length() + 127) >> 7  # fold the upper part onto the lower `words` 64-bit words
+        x = (x >> (words << 6)) ^ (x & (_LOW_WORDS[words] if words < 80 else (1 << (words << 6)) - 1))
+    f = x.to_bytes(8, "little")
+    return (_START[n & 7] ^ _F0[f[0]] ^ _F1[f[1]] ^ _F2[f[2]] ^ _F3[f[3]] ^ _F4[f[4]] ^ _F5[f[5]] ^ _F6[f[6]]
+            ^ _F7[f[7]])
 
 
 def encode_frame(segment: str | bytes) -> bytes:
@@ -68,14 +107,51 @@ class FrameReader:
         return held
 
     def feed(self, data: bytes) -> list[Frame | Refusal]:
-        self._buffer += data
         out: list[Frame | Refusal] = []
+        if not self._buffer:
+            # The usual read: whole packets and nothing held. Take the sound ones straight from `data`, without
+            # copying it into the buffer; the first thing that is not one (a partial or broken packet, bytes between
+            # packets) goes to the buffer and the general path below, which would have done the same with the
+            # packets taken here.
+            taken = self._whole_packets(data, out)
+            if taken == len(data):
+                return out
+            data = data[taken:] if taken else data
+        self._buffer += data
         while self._buffer:
             item = self._next()
             if item is None:
                 break
             out.append(item)
         return out
+
+    def _whole_packets(self, data: bytes, out: list[Frame | Refusal]) -> int:
+        """Appends the sound packets at the start of `data` to `out`; how many bytes they took. Each check is
+        `_next`'s, in its order; anything else stops here for `_next` to judge."""
+        at, end = 0, len(data)
+        while at < end:
+            if data[at:at + 2] != HEADER:
+                break
+            length_field = data[at + 2:at + 6]
+            if len(length_field) < 4 or not length_field.isdigit():
+                break
+            length = int(length_field)
+            total = length + _OVERHEAD
+            if length > self._max or end - at < total:
+                break
+            crc_at = at + 6 + length
+            if data.find(TRAILER, at + 6, crc_at + 5) >= 0 or data[crc_at + 4:crc_at + 6] != TRAILER:
+                break
+            try:
+                received = int(data[crc_at:crc_at + 4], 16)
+            except ValueError:
+                break
+            segment = data[at + 6:crc_at]
+            if crc16(segment) != received:
+                break
+            out.append(Frame(segment, data if total == end else data[at:at + total]))
+            at += total
+        return at
 
     def _next(self) -> Frame | Refusal | None:
         buf = self._buffer

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from handlers.hj212.frame import MAX_SEGMENT, Frame, FrameReader, Refusal, crc16, encode_frame
+from handlers.hj212.frame import MAX_SEGMENT, Frame, FrameReader, Refusal, crc16, crc16_bytewise, encode_frame
 
 # HJ 212-2017 example (6.3 / appendix A): data segment, its length 0101 and CRC 1C80.
 EXAMPLE = b"QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&"
@@ -56,6 +56,22 @@ def appendix_a_crc(data: bytes) -> int:
 @given(st.binary(max_size=1100))
 def test_crc16_equals_the_bitwise_routine_of_appendix_a(data):
     assert crc16(data) == appendix_a_crc(data)
+    assert crc16_bytewise(data) == appendix_a_crc(data)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(min_size=1100, max_size=20_000))
+def test_crc16_of_long_data_equals_the_bitwise_routine(data):
+    assert crc16(data) == appendix_a_crc(data)
+
+
+@pytest.mark.parametrize("length", range(0, 40))
+def test_crc16_of_every_short_length_and_byte(length):
+    for byte in (0x00, 0x01, 0x80, 0xFF, 0x23):
+        data = bytes([byte]) * length
+        assert crc16(data) == appendix_a_crc(data)
+        data = bytes(range(byte, byte + length)) if byte + length <= 256 else data
+        assert crc16(data) == appendix_a_crc(data)
 
 
 def test_encode_frame_reproduces_the_standards_packet():
@@ -250,3 +266,30 @@ def test_frames_do_not_depend_on_chunking(data, cuts):
     pieces = frames(feed_all(FrameReader(), chunked(data, cuts)))
     assert whole == pieces
 
+
+
+class BufferedOnly(FrameReader):
+    """The reader without its way around the buffer: every byte goes through the buffer and `_next`."""
+
+    def _whole_packets(self, data, out):
+        return 0
+
+
+packet_ish = st.one_of(
+    st.sampled_from([EXAMPLE_PACKET, encode_frame(OTHER), b"##0101" + EXAMPLE + b"1C81\r\n",
+                     b"##0101" + EXAMPLE + b"1c80\r\n", b"##0101" + EXAMPLE + b" 1C8\r\n",
+                     b"##0101" + EXAMPLE + b"1C80", b"##0500" + EXAMPLE + b"1C80\r\n", b"##0050" + EXAMPLE + b"1C80\r\n",
+                     b"##0000FFFF\r\n", b"##0002\r\nFFFF\r\n", b"##00a1", b"\r\n", b"  ", b"#"]),
+    st.binary(max_size=30), header_ish)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(packet_ish, max_size=12), st.lists(st.integers(min_value=0), max_size=20),
+       st.sampled_from([MAX_SEGMENT, 100]))
+def test_whole_packets_read_past_the_buffer_as_through_it(parts, cuts, max_segment):
+    data = b"".join(parts)
+    fast, slow = FrameReader(max_segment), BufferedOnly(max_segment)
+    for chunk in chunked(data, cuts):
+        assert fast.feed(chunk) == slow.feed(chunk)
+        assert fast.pending == slow.pending
+    assert fast.take_pending() == slow.take_pending()
