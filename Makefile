@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test setup unit
+.PHONY: up test setup unit chaos
 
 $(BIN)/ers: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,3 +21,7 @@ test: setup
 
 unit: setup
 	$(BIN)/python -m pytest tests/unit
+
+# The chaos suite at the issue's full lengths (minutes each; `make test` runs the short versions).
+chaos: setup
+	ERS_CHAOS=full $(BIN)/python -m pytest tests/chaos

@@ -45,6 +45,17 @@ def propose(plan: Plan, graph: RoadGraph, available: Available, source_id: str) 
         missing=dict(proposal.missing), last_arrival_minutes=proposal.last_arrival_minutes)
 
 
+LEDGER_UNREADABLE_LINE = "物资: 台账暂不可读,请人工核实调度"
+
+
+def with_ledger_unreadable(plan: Plan, event: IncidentEvent) -> IncidentEvent:
+    """The incident as it goes out when the ledger cannot be read (its database is down): the alert is not held
+    back for it; its proposal allocates nothing and tells the reader to check stock and dispatch by hand."""
+    if not needs_proposal(plan, event):
+        return event
+    return event.model_copy(update={"materials": MaterialsProposal(line=LEDGER_UNREADABLE_LINE)})
+
+
 def sms_line(proposal: Proposal) -> str:
     """The proposal in a few words for the alert SMS: the earliest allocations, then how many more and how
     many items nobody holds, e.g. `物资: 生石灰20t 伊尔施库 40分钟; 活性炭2t 伊尔施库 40分钟 等3项,缺2项`."""

@@ -18,11 +18,25 @@ log = logging.getLogger("ers.db")
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+CONNECT_TIMEOUT_SECONDS = 5  # a database host that does not answer fails a connection this soon
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() == "postgresql":
+        # After a database restart every pooled connection is dead: test each before use rather than fail a page on
+        # it, and do not hang on a host that does not answer.
+        return create_engine(url, future=True, pool_pre_ping=True,
+                             connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
     return create_engine(url, future=True)
+
+
+def ping(engine: Engine) -> None:
+    """Raises unless the database answers."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
 
 
 class DatabaseNotReady(RuntimeError):

@@ -8,6 +8,7 @@ import faust
 from contingency import CompiledPlan
 from contingency.roster import Roster
 from contingency.plausibility import time_bounds
+from handlers.database import ping
 from streams.agents.clock import register_clock
 from streams.agents.dispatch import register_dispatcher
 from streams.agents.incidents import register_incident_agent
@@ -59,5 +60,5 @@ def create_app(settings: Settings, plan: CompiledPlan, roster: Roster, deps: Dep
     register_webhooks(app, ch, plan, roster, deps, settings.language)
     if clock.mode == "wall":  # on a virtual clock, the drill runner sends the ticks
         register_clock(app, ch, plan, settings.tick_seconds)
-    register_health(app, ch, deps.bootstrap_servers, settings.app_id)
+    register_health(app, ch, deps.bootstrap_servers, settings.app_id, lambda: ping(deps.ledger.engine))
     return app

@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import faust
@@ -36,7 +36,7 @@ from handlers.sms_outbox import SmsOutbox
 from handlers.twilio_webhook import (SIGNATURE_HEADER, SMS_PATH, STATUS_PATH, VOICE_GATHER_PATH, VOICE_STATUS_PATH,
                                      WebhookGuard, twiml_empty, twiml_message, twiml_said)
 from schemas import Command, DeliveryStatus, Notification, encode
-from streams.agents.common import Output, send_confirmed
+from streams.agents.common import Output, is_transient, send_confirmed, trouble_kind
 from streams.bootstrap import Dependencies
 from streams.channels import Channels
 from streams.clocks import AgentClock
@@ -242,6 +242,19 @@ async def aliyun_voice_report(token: str | None, peer: str | None, body: object,
     return Answer(200, json.dumps(OK_ANSWER, ensure_ascii=False), "application/json")
 
 
+async def outage_safe(pending: Awaitable[Answer]) -> Answer:
+    """A webhook that cannot reach the database or the broker answers 503 (logged) rather than 500: nothing it could
+    not record has changed, and the sender may try again (Aliyun retries its pushes; Twilio shows the error in its
+    console). A refusal is never turned into an acceptance."""
+    try:
+        return await pending
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("webhook answered 503: %s (%s)", trouble_kind(exc), type(exc).__name__)
+        return Answer(503, f"{trouble_kind(exc)}: try again later")
+
+
 def register_webhooks(app: faust.App, ch: Channels, plan: CompiledPlan, roster: Roster, deps: Dependencies,
                       language: str) -> None:
     twilio = deps.guard
@@ -262,16 +275,16 @@ def _register_twilio(app: faust.App, ch: Channels, plan: CompiledPlan, roster: R
     @app.page(SMS_PATH)
     class InboundSms(View):
         async def post(self, request: Request) -> Response:
-            answer = await inbound_sms(*await _form(request), guard=guard, plan=plan, roster=roster,
-                                       board=deps.incident_states.board, commands=ch.commands, clock=deps.clock,
-                                       language=language)
+            answer = await outage_safe(inbound_sms(
+                *await _form(request), guard=guard, plan=plan, roster=roster, board=deps.incident_states.board,
+                commands=ch.commands, clock=deps.clock, language=language))
             return self.text(answer.body, status=answer.status, content_type=answer.content_type)
 
     @app.page(STATUS_PATH)
     class StatusCallback(View):
         async def post(self, request: Request) -> Response:
-            answer = await status_callback(*await _form(request), guard=guard, outbox=deps.outbox,
-                                           delivery=ch.delivery, clock=deps.clock)
+            answer = await outage_safe(status_callback(*await _form(request), guard=guard, outbox=deps.outbox,
+                                                       delivery=ch.delivery, clock=deps.clock))
             return self.text(answer.body, status=answer.status, content_type=answer.content_type)
 
     calls = {"outbox": deps.outbox, "board": deps.incident_states.board, "commands": ch.commands,
@@ -280,13 +293,13 @@ def _register_twilio(app: faust.App, ch: Channels, plan: CompiledPlan, roster: R
     @app.page(VOICE_GATHER_PATH)
     class VoiceGather(View):
         async def post(self, request: Request) -> Response:
-            answer = await twilio_gather(*await _form(request), guard=guard, **calls)
+            answer = await outage_safe(twilio_gather(*await _form(request), guard=guard, **calls))
             return self.text(answer.body, status=answer.status, content_type=answer.content_type)
 
     @app.page(VOICE_STATUS_PATH)
     class VoiceStatus(View):
         async def post(self, request: Request) -> Response:
-            answer = await twilio_call_status(*await _form(request), guard=guard, **calls)
+            answer = await outage_safe(twilio_call_status(*await _form(request), guard=guard, **calls))
             return self.text(answer.body, status=answer.status, content_type=answer.content_type)
 
 
@@ -301,22 +314,23 @@ def _register_aliyun(app: faust.App, ch: Channels, plan: CompiledPlan, roster: R
     @app.page(SMS_UP_PATH + "/{token}")
     class AliyunSmsUp(View):
         async def post(self, request: Request, token: str) -> Response:
-            answer = await aliyun_sms_up(token, request.remote, await pushed(request), guard=aliyun, plan=plan,
-                                         roster=roster, board=deps.incident_states.board, commands=ch.commands,
-                                         notifications=ch.notifications, clock=deps.clock, language=language)
+            answer = await outage_safe(aliyun_sms_up(
+                token, request.remote, await pushed(request), guard=aliyun, plan=plan, roster=roster,
+                board=deps.incident_states.board, commands=ch.commands, notifications=ch.notifications,
+                clock=deps.clock, language=language))
             return self.text(answer.body, status=answer.status, content_type=answer.content_type)
 
     @app.page(REPORT_PATH + "/{token}")
     class AliyunReport(View):
         async def post(self, request: Request, token: str) -> Response:
-            answer = await aliyun_report(token, request.remote, await pushed(request), guard=aliyun,
-                                         outbox=deps.outbox, delivery=ch.delivery, clock=deps.clock)
+            answer = await outage_safe(aliyun_report(token, request.remote, await pushed(request), guard=aliyun,
+                                                     outbox=deps.outbox, delivery=ch.delivery, clock=deps.clock))
             return self.text(answer.body, status=answer.status, content_type=answer.content_type)
 
     @app.page(VOICE_REPORT_PATH + "/{token}")
     class AliyunVoiceReport(View):
         async def post(self, request: Request, token: str) -> Response:
-            answer = await aliyun_voice_report(token, request.remote, await pushed(request), guard=aliyun,
-                                               outbox=deps.outbox, board=deps.incident_states.board,
-                                               commands=ch.commands, delivery=ch.delivery, clock=deps.clock)
+            answer = await outage_safe(aliyun_voice_report(
+                token, request.remote, await pushed(request), guard=aliyun, outbox=deps.outbox,
+                board=deps.incident_states.board, commands=ch.commands, delivery=ch.delivery, clock=deps.clock))
             return self.text(answer.body, status=answer.status, content_type=answer.content_type)

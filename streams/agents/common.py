@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -33,7 +34,6 @@ JSON_TABLE = faust.Schema(key_serializer="json", value_serializer="json")
 # stale, keep a recovery near one record per key (applied to existing changelogs at start: streams/worker.py).
 CHANGELOG_CONFIG = {"segment.bytes": str(8 * 1024 * 1024), "segment.ms": str(10 * 60 * 1000),
                     "min.cleanable.dirty.ratio": "0.1"}
-
 
 
 class DeadLetterSink(Protocol):
@@ -85,35 +85,84 @@ def _bytes(raw: object) -> bytes | None:
     return str(raw).encode("utf-8")
 
 
-# Waits before retrying an input that failed on the broker or the database: a reading must not become a dead
-# letter because Kafka or the database was briefly unreachable. Handling an input twice is harmless (ids are
-# derived, outputs are sent before state is written), so retrying is safe.
-TRANSIENT_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0)
+# Waits before retrying an input that failed on the broker or the database, the last one repeated for as long as
+# the outage lasts: a reading, a page or a ledger movement must not become a dead letter because Kafka or the
+# database was unreachable, and the agent keeps its partition's order by waiting. Handling an input twice is
+# harmless (ids are derived, outputs are sent before state is written), so retrying is safe.
+TRANSIENT_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0, 5.0)  # then every 5 s: back within seconds of the outage
 
 
 def is_transient(exc: BaseException) -> bool:
     from aiokafka.errors import KafkaError
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
-    return isinstance(exc, (KafkaError, OperationalError, asyncio.TimeoutError, ConnectionError))
+    return (isinstance(exc, (KafkaError, OperationalError, asyncio.TimeoutError, ConnectionError))
+            or (isinstance(exc, DBAPIError) and exc.connection_invalidated))
 
 
-async def process_each(stream: faust.StreamT, handle: Handler, dlq: DeadLetterSink,
-                       agent: str, retry_seconds: tuple[float, ...] = TRANSIENT_RETRY_SECONDS) -> None:
-    """Run `handle` on every event; what it raises becomes a dead letter (after retries, for broker and database
-    errors): an agent never stops on one message."""
+def trouble_kind(exc: BaseException) -> str:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return "database unreachable" if isinstance(exc, SQLAlchemyError) else "broker unreachable"
+
+
+@dataclass
+class Waiting:
+    """An agent waiting out an outage: what it waits for, since when (monotonic), the last error."""
+
+    kind: str
+    since: float
+    error: str
+
+
+class Troubles:
+    """Which agents of this worker are waiting out an outage now; /health reports them."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, Waiting] = {}
+
+    def waiting(self, agent: str, exc: BaseException) -> Waiting:
+        kind, error = trouble_kind(exc), f"{type(exc).__name__}: {exc}"[:300]
+        current = self._waiting.get(agent)
+        self._waiting[agent] = Waiting(kind, current.since if current and current.kind == kind else time.monotonic(),
+                                       error)
+        return self._waiting[agent]
+
+    def cleared(self, agent: str) -> Waiting | None:
+        return self._waiting.pop(agent, None)
+
+    def now(self) -> dict[str, Waiting]:
+        return dict(self._waiting)
+
+
+TROUBLES = Troubles()  # one worker process, one view of what it waits for
+
+
+async def process_each(stream: faust.StreamT, handle: Handler, dlq: DeadLetterSink, agent: str,
+                       retry_seconds: tuple[float, ...] = TRANSIENT_RETRY_SECONDS,
+                       troubles: Troubles = TROUBLES) -> None:
+    """Run `handle` on every event: what it raises becomes a dead letter, so an agent never stops on one message;
+    except a broker or database error, which is retried until it goes away (retry_seconds, the last repeated)."""
     async for event in stream.events():
         msg = event.message
-        for attempt in range(len(retry_seconds) + 1):
+        attempt = 0
+        while True:
             try:
                 await handle(event)
-                break
             except Exception as exc:
-                if is_transient(exc) and attempt < len(retry_seconds):
-                    log.warning("%s: %s on %s[%d]@%d, retrying in %g s", agent, type(exc).__name__, msg.topic,
-                                msg.partition, msg.offset, retry_seconds[attempt])
-                    await asyncio.sleep(retry_seconds[attempt])
+                if is_transient(exc):
+                    delay = retry_seconds[min(attempt, len(retry_seconds) - 1)]
+                    waiting = troubles.waiting(agent, exc)
+                    log.warning("%s: %s on %s[%d]@%d (%s for %.0f s), retrying in %g s", agent, type(exc).__name__,
+                                msg.topic, msg.partition, msg.offset, waiting.kind,
+                                time.monotonic() - waiting.since, delay)
+                    attempt += 1
+                    await asyncio.sleep(delay)
                     continue
                 log.exception("%s failed on %s[%d]@%d", agent, msg.topic, msg.partition, msg.offset)
                 await send_dead_letter(dlq, event, f"internal error: {type(exc).__name__}: {exc}", agent)
-                break
+            waited = troubles.cleared(agent)
+            if waited is not None:
+                log.info("%s: %s over after %.0f s; %s[%d]@%d handled", agent, waited.kind,
+                            time.monotonic() - waited.since, msg.topic, msg.partition, msg.offset)
+            break

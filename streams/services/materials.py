@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from contingency import Plan
 from contingency.coverage import CoverageReport, coverage
 from contingency.ledger import MinimumLevels, Stock, available
-from contingency.materials import needs_proposal, with_proposal
+from contingency.materials import needs_proposal, with_ledger_unreadable, with_proposal
 from contingency.roads import RoadGraph
 from schemas.incidents import IncidentEvent
+
+log = logging.getLogger("ers.materials")
 
 
 class StockSource(Protocol):
@@ -23,12 +28,18 @@ def materials_enricher(plan: Plan, graph: RoadGraph, ledger: StockSource) -> Cal
     """Attach a dispatch proposal to incidents that reach the plan's proposal level, from the stock recorded so far
     (lots expired on the incident's day excluded).
 
-    Reads the ledger synchronously: it happens a few times a day, when an incident reaches that level."""
+    Reads the ledger synchronously: it happens a few times a day, when an incident reaches that level. A ledger
+    that cannot be read (its database is down) does not hold the alert back: the proposal then says so."""
     def enrich(event: IncidentEvent) -> IncidentEvent:
         if not needs_proposal(plan, event):
             return event
         day = event.occurred_at.date()
-        stock, minimums = ledger.stock(), ledger.minimum_levels()
+        try:
+            stock, minimums = ledger.stock(), ledger.minimum_levels()
+        except SQLAlchemyError as exc:
+            log.warning("incident %s: no materials proposal, the ledger cannot be read (%s: %s)", event.incident_id,
+                        type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+            return with_ledger_unreadable(plan, event)
         return with_proposal(plan, graph, lambda depot, item: available(stock, depot, item, day, minimums), event)
 
     return enrich

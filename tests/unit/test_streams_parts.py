@@ -116,16 +116,17 @@ def test_drill_topics_keep_records_of_any_time() -> None:
     assert set(Topics("ers.", 4).consumed()) < {spec.name for spec in Topics("ers.", 4).specs()}
 
 
-def test_an_input_is_retried_on_broker_errors_and_dead_lettered_on_others() -> None:
+def test_an_input_waits_out_broker_and_database_outages_and_other_errors_are_dead_letters() -> None:
     import asyncio
     from types import SimpleNamespace
 
     from aiokafka.errors import KafkaTimeoutError
+    from sqlalchemy.exc import OperationalError
 
-    from streams.agents.common import process_each
+    from streams.agents.common import Troubles, process_each
 
     events = [SimpleNamespace(message=SimpleNamespace(topic="ers.readings", partition=0, offset=n, key=b"s",
-                                                      value=b"{}")) for n in range(2)]
+                                                      value=b"{}")) for n in range(3)]
 
     class Stream:
         async def _events(self):
@@ -145,18 +146,25 @@ def test_an_input_is_retried_on_broker_errors_and_dead_lettered_on_others() -> N
             self.letters.append(value)
 
     calls: list[int] = []
+    troubles = Troubles()
+    seen_waiting: list[str] = []
 
     async def handle(event) -> None:
         calls.append(event.message.offset)
         if event.message.offset == 0 and calls.count(0) < 3:
             raise KafkaTimeoutError()  # a broker hiccup: retried
-        if event.message.offset == 1:
+        if event.message.offset == 1 and calls.count(1) < 20:  # a long database outage: never given up
+            seen_waiting.extend(w.kind for w in troubles.now().values())
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+        if event.message.offset == 2:
             raise ValueError("a bug")  # not transient: a dead letter at once
 
     dlq = Dlq()
-    asyncio.run(process_each(Stream(), handle, dlq, "test", retry_seconds=(0.0, 0.0, 0.0)))
-    assert calls == [0, 0, 0, 1], "offset 0 succeeded on its third try; offset 1 was tried once"
-    assert len(dlq.letters) == 1 and b"ValueError: a bug" in dlq.letters[0]
+    asyncio.run(process_each(Stream(), handle, dlq, "test", retry_seconds=(0.0, 0.0), troubles=troubles))
+    assert calls == [0, 0, 0] + [1] * 20 + [2], "offset 0 on its third try, offset 1 on its 20th, offset 2 once"
+    assert len(dlq.letters) == 1 and b"ValueError: a bug" in dlq.letters[0], "only the bug is a dead letter"
+    assert set(seen_waiting[1:]) == {"database unreachable"}, "the outage is reported while it lasts"
+    assert troubles.now() == {}, "and forgotten once it is over"
 
 
 def test_a_worker_is_stalled_only_when_records_wait_and_nothing_moves() -> None:
@@ -205,3 +213,27 @@ def test_the_worker_refuses_a_template_file_that_would_fail(tmp_path) -> None:
     with pytest.raises(ConfigError) as caught:
         sms_templates(no_voice, roster, calling)
     assert "tiers red tier 1 say call (叫应), and the file has no voice: section" in str(caught.value)
+
+
+def test_a_webhook_that_cannot_reach_the_database_or_broker_answers_503_and_other_errors_still_raise() -> None:
+    import asyncio
+
+    import pytest
+    from aiokafka.errors import KafkaConnectionError
+    from sqlalchemy.exc import OperationalError
+
+    from streams.web import Answer, outage_safe
+
+    async def failing(exc: BaseException) -> Answer:
+        raise exc
+
+    async def fine() -> Answer:
+        return Answer(200, "ok")
+
+    down = asyncio.run(outage_safe(failing(OperationalError("SELECT", {}, ConnectionRefusedError()))))
+    assert (down.status, down.body) == (503, "database unreachable: try again later")
+    broker = asyncio.run(outage_safe(failing(KafkaConnectionError())))
+    assert (broker.status, broker.body) == (503, "broker unreachable: try again later")
+    assert asyncio.run(outage_safe(fine())).status == 200
+    with pytest.raises(ValueError):
+        asyncio.run(outage_safe(failing(ValueError("a bug"))))

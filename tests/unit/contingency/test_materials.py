@@ -81,3 +81,24 @@ def test_an_expired_lot_does_not_count_towards_coverage() -> None:
     report = coverage(PLAN, GRAPH, lambda depot, item: ledger_available(stock, depot, item, on, {}))
     outfall = next(e for e in report.items if e.source_id == "yirshi_wwtp_outfall" and e.item_id == "activated_carbon")
     assert (outfall.in_window, outfall.shortfall) == (1, 1), "2 t required, 4 t expired, 1 t usable"
+
+
+def test_an_unreadable_ledger_does_not_hold_the_alert_back_and_says_to_dispatch_by_hand() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from contingency.materials import LEDGER_UNREADABLE_LINE
+    from streams.services.materials import materials_enricher
+
+    class DownLedger:
+        def stock(self, on=None):
+            raise OperationalError("SELECT", {}, ConnectionRefusedError("connection refused"))
+
+        def minimum_levels(self):
+            raise AssertionError("not reached")
+
+    enrich = materials_enricher(PLAN, GRAPH, DownLedger())
+    orange = enrich(opened("orange"))
+    assert orange.materials is not None and orange.materials.line == LEDGER_UNREADABLE_LINE
+    assert not orange.materials.allocations and not orange.materials.missing, "it proposes and claims nothing"
+    assert fits(orange.materials.line)
+    assert enrich(opened("yellow")).materials is None, "below the proposal level nothing is read or said"
