@@ -15,6 +15,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from schemas import DeadLetter, StationExchange, StationPacket, StationReport, encode
 from schemas.topics import DLQ, HJ212_RAW, READINGS, STATION_EXCHANGES, TopicNames
 
+Record = tuple[bytes, bytes]  # (key, value)
+
 
 class RememberingPartitioner:
     """Kafka's default partitioner (murmur2 of the key, as every other ERS producer uses), remembered per key: the
@@ -57,6 +59,7 @@ class KafkaPacketSink:
     def __init__(self, bootstrap: str, names: TopicNames, ack_timeout_seconds: float = 10.0,
                  window_seconds: float = 0.005) -> None:
         self._names = names
+        self._raw_topic, self._readings_topic = names.of(HJ212_RAW), names.of(READINGS)
         self._partitioner = RememberingPartitioner()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, client_id="ers-hj212-gateway", acks="all", enable_idempotence=True,
@@ -86,8 +89,13 @@ class KafkaPacketSink:
         await self._producer.stop()
 
     async def accept(self, packet: StationPacket, report: StationReport | None) -> None:
-        """Returns once the broker holds both records; raises when it did not take them within the ack timeout,
-        so the caller does not answer and the station resends."""
+        """`accept_records` for the models."""
+        await self.accept_records((packet.mn.encode(), encode(packet)),
+                                  None if report is None else (report.station_id.encode(), encode(report)))
+
+    async def accept_records(self, raw: Record, reading: Record | None) -> None:
+        """Returns once the broker holds both records, (key, value) of the raw packet and of its reading; raises
+        when it did not take them within the ack timeout, so the caller does not answer and the station resends."""
         loop = asyncio.get_running_loop()
         window = self._window
         if window is None:
@@ -97,10 +105,16 @@ class KafkaPacketSink:
             window.deadline = loop.call_later(self._timeout, window.settle, TimeoutError(
                 f"the broker did not acknowledge within {self._timeout:g} s"))
             self._filled.set()
-        window.records.setdefault(self._names.of(HJ212_RAW), []).append((packet.mn.encode(), encode(packet)))
-        if report is not None:
-            window.records.setdefault(self._names.of(READINGS), []).append(
-                (report.station_id.encode(), encode(report)))
+        records = window.records
+        raws = records.get(self._raw_topic)
+        if raws is None:
+            raws = records[self._raw_topic] = []
+        raws.append(raw)
+        if reading is not None:
+            readings = records.get(self._readings_topic)
+            if readings is None:
+                readings = records[self._readings_topic] = []
+            readings.append(reading)
         waiter: asyncio.Future[None] = loop.create_future()
         window.waiters.append(waiter)
         await waiter

@@ -18,15 +18,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pydantic_core import to_json
+
 from contingency.hj212 import StationLink, StationOrders
 from handlers.hj212 import codes
 from handlers.hj212.directory import StationDirectory
 from handlers.hj212.frame import MAX_SEGMENT, Frame, FrameReader, Refusal, encode_frame
 from handlers.hj212.handoff import Handoff, HandoffError
 from handlers.hj212.packet import Packet, PacketError, Version, encode_segment, parse_cp, parse_segment
-from handlers.hj212.readings import to_report
-from handlers.hj212.uploads import CHINA, Reassembler, is_upload, read_upload
-from schemas import DeadLetter, StationExchange, StationPacket, StationReport
+from handlers.hj212.records import Record, StationRecords
+from handlers.hj212.uploads import CHINA, UPLOAD_COMMANDS, Reassembler
+from schemas import DeadLetter, StationExchange
 
 log = logging.getLogger("ers.gateway")
 AGENT = "hj212-gateway"
@@ -35,8 +37,9 @@ AGENT = "hj212-gateway"
 class PacketSink(Protocol):
     """Where accepted packets, readings, refusals and exchanges go (Kafka in production)."""
 
-    async def accept(self, packet: StationPacket, report: StationReport | None) -> None:
-        """Returns once the broker has acknowledged everything (acks=all); raises otherwise."""
+    async def accept_records(self, raw: Record, reading: Record | None) -> None:
+        """Takes the (key, value) of the raw packet (StationPacket) and of its reading (StationReport, if any);
+        returns once the broker has acknowledged both (acks=all); raises otherwise."""
 
     async def refuse(self, letter: DeadLetter) -> None: ...
 
@@ -77,6 +80,8 @@ class _Connection:
     bucket: _Bucket
     frames: FrameReader = field(default_factory=lambda: FrameReader(MAX_SEGMENT))
     link: StationLink | None = None
+    records: StationRecords | None = None   # the link's record templates, from the first valid packet on
+    peer_json: bytes = b'""'                # the peer as JSON, for the raw archive
     st: str = "21"
     version: Version = Version.HJ212_2017
     password: str = ""
@@ -100,6 +105,7 @@ class Gateway:
         self._handoff = handoff  # None: this process serves every MN
         self._connections: set[_Connection] = set()
         self._by_mn: dict[str, _Connection] = {}
+        self._records: dict[str, StationRecords] = {}   # MN -> its record templates, made on its first packet
         self._reassembler = Reassembler(limits.split_timeout_seconds)
         self._server: asyncio.Server | None = None
         self._applied: dict[str, int] = {}                  # MN -> real-time interval the station confirmed
@@ -203,7 +209,7 @@ class Gateway:
             writer.close()
             return
         conn = _Connection(peer, writer, _Bucket(self._limits.packets_per_second, self._limits.burst, loop.time()),
-                           read_at=loop.time())
+                           read_at=loop.time(), peer_json=to_json(peer))
         self._connections.add(conn)
         task = asyncio.current_task()
         if task is not None:
@@ -312,47 +318,42 @@ class Gateway:
             previous.closing = True
             previous.writer.close()
         conn.link, conn.st, conn.version, conn.password = link, packet.st, packet.version, packet.pw
+        records = self._records.get(link.mn)
+        if records is None or records.link is not link:
+            records = self._records[link.mn] = StationRecords(link, self._directory.factors, self._drill_id)
+        conn.records = records
         self._by_mn[link.mn] = conn
         log.info("station %s (MN %s, HJ 212-%s) connected from %s", link.station_id, link.mn, packet.version,
                  conn.peer)
         return True
 
     async def _on_packet(self, conn: _Connection, link: StationLink, packet: Packet, frame: Frame) -> None:
-        now = self._clock()
-        raw = StationPacket(mn=link.mn, station_id=link.station_id, cn=packet.cn, version=packet.version.value,
-                            packet=frame.raw.decode("ascii").rstrip("\r\n"), peer=conn.peer, received_at=now,
-                            drill_id=self._drill_id)
-        report = None
-        if is_upload(packet):
+        records = conn.records
+        assert records is not None  # bound
+        raw = (records.raw_key, records.raw(packet, frame.raw, conn.peer, conn.peer_json, self._clock()))
+        reading = None
+        upload = packet.cn in UPLOAD_COMMANDS
+        if upload:
             whole = self._reassembler.add(packet, time.monotonic())
             for parts in self._reassembler.expired(time.monotonic()) if len(self._reassembler) else ():
                 log.warning("split upload QN %s from MN %s never completed (%d parts came)", parts[0].qn,
                             parts[0].mn, len(parts))
             if whole is not None:
-                translation = to_report(read_upload(whole), link, self._directory.factors, self._drill_id)
-                if translation.unknown_codes:
-                    await self._refuse(conn, f"unknown factor code(s) {', '.join(translation.unknown_codes)} "
+                value, unknown_codes = records.reading(whole)
+                if unknown_codes:
+                    await self._refuse(conn, f"unknown factor code(s) {', '.join(unknown_codes)} "
                                              f"(neither the plan nor the HJ 212 table knows them); the packet's "
                                              f"other values are accepted", frame.raw, link.mn)
-                report = translation.report
+                if value is not None:
+                    reading = (records.reading_key, value)
         try:
-            await self._sink.accept(raw, report)
+            await self._sink.accept_records(raw, reading)
         except Exception as exc:  # the broker did not acknowledge: no answer, so the station sends it again
             self._complain_about_broker(exc)
             return
         self.accepted += 1
         if packet.wants_answer:
-            answer_cn = codes.DATA_ANSWER if is_upload(packet) else codes.NOTICE_ANSWER
-            conn.write(self._answer(packet, answer_cn))
-
-    def _answer(self, packet: Packet, cn: str) -> str:
-        if packet.version is Version.HJ212_2017:
-            return encode_segment(Packet(st=codes.ANSWER_ST, cn=cn, pw=packet.pw, mn=packet.mn, cp="", qn=packet.qn,
-                                         flag=4))
-        # HJ/T 212-2005 names the answered request inside CP.
-        cp = ";".join(part for part in (f"QN={packet.qn}" if packet.qn else "", f"CN={packet.cn}") if part)
-        return encode_segment(Packet(st=codes.ANSWER_ST, cn=cn, pw=packet.pw, mn=packet.mn, cp=cp, flag=0,
-                                     version=Version.HJ212_2005))
+            conn.write(answer_segment(packet, codes.DATA_ANSWER if upload else codes.NOTICE_ANSWER))
 
     def _complain_about_broker(self, exc: Exception) -> None:
         now = time.monotonic()
@@ -477,6 +478,17 @@ class Gateway:
         finally:
             conn.answers.pop((qn, codes.REQUEST_ANSWER), None)
             conn.answers.pop((qn, codes.EXECUTION_ANSWER), None)
+
+
+def answer_segment(packet: Packet, cn: str) -> str:
+    """The data or notice answer (9014/9013) to a packet, in its edition."""
+    if packet.version is Version.HJ212_2017:  # encode_segment's order, written out: it is every packet's answer
+        qn = "" if packet.qn is None else f"QN={packet.qn};"
+        return f"{qn}ST={codes.ANSWER_ST};CN={cn};PW={packet.pw};MN={packet.mn};Flag=4;CP=&&&&"
+    # HJ/T 212-2005 names the answered request inside CP.
+    cp = ";".join(part for part in (f"QN={packet.qn}" if packet.qn else "", f"CN={packet.cn}") if part)
+    return encode_segment(Packet(st=codes.ANSWER_ST, cn=cn, pw=packet.pw, mn=packet.mn, cp=cp, flag=0,
+                                 version=Version.HJ212_2005))
 
 
 class QnSequence:

@@ -10,6 +10,7 @@ from hypothesis import example, given, settings, strategies as st
 from handlers.hj212.frame import Frame, FrameReader, encode_frame
 from handlers.hj212.packet import (_USUAL, Packet, PacketError, Version, _parse_fields, encode_cp, encode_segment,
                                    parse_cp, parse_segment)
+from handlers.hj212.server import answer_segment
 
 FAST = settings(max_examples=200, deadline=None)
 EXAMPLE = b"QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&"
@@ -256,3 +257,12 @@ def test_usual_packets_are_read_in_one_match(drawn):
     assert bool(_USUAL.fullmatch(segment)) == usual
     assert parse_segment(segment.encode()) == _parse_fields(segment) == packet
 
+
+# --- the data answer ---------------------------------------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(packets(Version.HJ212_2017), st.sampled_from(["9014", "9013"]))
+def test_the_2017_answer_is_encode_segments(drawn, cn):
+    packet, _ = drawn
+    expected = encode_segment(Packet(st="91", cn=cn, pw=packet.pw, mn=packet.mn, cp="", qn=packet.qn, flag=4))
+    assert answer_segment(packet, cn) == expected
