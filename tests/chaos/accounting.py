@@ -52,3 +52,10 @@ def final_pages(notifications: Any, deliveries: Any, api: Any, timeout: float = 
         result = pages(notifications.settle(1.0), deliveries.settle(0.2), messages)
         if result.lost == 0 or time.monotonic() > deadline:
             return result
+
+
+def dead_letters(written: Iterable[tuple[str, int, int]], letters: Iterable[dict]) -> Count:
+    """Each message written (topic, partition, offset, as the broker answered its producer) against the dead
+    letters naming it (schemas.dead_letter: source_topic, partition, offset): a letter for a message not in
+    `written` counts as doubled."""
+    return count(written, [(x["source_topic"], x["partition"], x["offset"]) for x in letters])
