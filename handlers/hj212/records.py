@@ -20,7 +20,9 @@ import functools
 import hashlib
 import math
 import os
+import re
 import uuid
+from dataclasses import dataclass
 
 from pydantic_core import to_json
 
@@ -49,6 +51,23 @@ _NAMESPACE = NAMESPACE.bytes
 
 class NotUsual(Exception):
     """The packet is not of the shape the templates are for: the general path reads it."""
+
+
+@dataclass(frozen=True)
+class _Form:
+    """How one station writes CP for one CN: a pattern of its names and separators, and what its groups are."""
+    pattern: re.Pattern[str]
+    data_time: int                           # the group of DataTime
+    # per measured factor, in order: group of its value, of its flag (-1: none), text before the value, and after it
+    # by edition and flag
+    measurements: tuple[tuple[int, int, str, dict[Version, dict[str | None, str]]], ...]
+    unknown: tuple[str, ...]                 # codes neither the plan nor the table knows
+
+
+_SEPARATOR = re.compile(r"([;,])")
+_DATA_TIME = r"\d{14}"
+_NUMBER = r"-?\d{1,15}(?:\.\d{1,15})?"  # what float() reads as a finite number, in at most 32 characters
+_LETTER = "[A-Za-z]"
 
 
 # -- values as pydantic writes them ------------------------------------------------------------------------------
@@ -134,6 +153,8 @@ class StationRecords:
         self._reporting = frozenset(cn for cn, kind in UPLOAD_COMMANDS.items() if kind.value in link.readings_from)
         # factor code -> (text before the value, {edition: {data flag or None: text after the value}})
         self._measurements: dict[str, tuple[str, dict[Version, dict[str | None, str]]]] = {}
+        self._forms: dict[str, list[_Form]] = {}                 # CN -> the CP forms seen lately, newest first
+        self._known_forms: dict[tuple[str, tuple[str, ...]], _Form] = {}
         for code, parameter in link.codes.items():
             fragments = self._measurement_template(parameter)
             if fragments is not None:
@@ -188,10 +209,41 @@ class StationRecords:
         return (None if translation.report is None else encode(translation.report)), translation.unknown_codes
 
     def usual_reading(self, packet: Packet) -> tuple[bytes | None, tuple[str, ...]]:
-        """`reading` for an upload of the usual shape; NotUsual for any other. Reads CP as read_upload does (groups
-        split at ";", items at ","; empty items skipped; `code-item=value`; DataTime), and takes only what read_upload
-        and to_report accept without a word: no name given twice (anywhere in CP), one DataTime, no item that is not
-        a factor's, values that are finite numbers of up to 32 characters, one-letter flags of the edition's table."""
+        """`reading` for an upload of the usual shape; NotUsual for any other. A station writes its CP the same way
+        every time but for the values, so once one has been read, its form (the names and separators, with a
+        pattern for each value) is kept per CN and the next ones are read in one match."""
+        forms = self._forms.get(packet.cn)
+        if forms:
+            cp = packet.cp
+            for form in forms:
+                match = form.pattern.fullmatch(cp)
+                if match is not None:
+                    return self._reading_of_form(packet, form, match.groups())
+        return self._read_cp(packet)
+
+    def _reading_of_form(self, packet: Packet, form: _Form, values: tuple[str, ...]) -> tuple[bytes | None,
+                                                                                             tuple[str, ...]]:
+        """What _read_cp gives for a CP its form matches: the form fixes every name (so no duplicates, the unknown
+        codes, which factors are measured) and its patterns take only numbers and flags _read_cp accepts; what
+        depends on the values is checked here as there."""
+        data_time = values[form.data_time]
+        try:
+            observed_at = china_time_json(data_time)
+        except ValueError:
+            raise NotUsual from None
+        measurements = []
+        for value_at, flag_at, prefix, tails in form.measurements:
+            tail = tails[packet.version].get(None if flag_at < 0 else values[flag_at])
+            if tail is None:
+                raise NotUsual  # not a data flag of the edition: the general path refuses it
+            measurements.append(f"{prefix}{json_float(float(values[value_at]))}{tail}")
+        return self._report(packet, data_time, observed_at, measurements), form.unknown
+
+    def _read_cp(self, packet: Packet) -> tuple[bytes | None, tuple[str, ...]]:
+        """Reads CP as read_upload does (groups split at ";", items at ","; empty items skipped; `code-item=value`;
+        DataTime), and takes only what read_upload and to_report accept without a word: no name given twice
+        (anywhere in CP), one DataTime, no item that is not a factor's, values that are finite numbers of up to 32
+        characters, one-letter flags of the edition's table. Learns the CP's form."""
         item_of = _ITEM_OF.get(packet.cn)
         if item_of is None:
             raise NotUsual
@@ -232,7 +284,7 @@ class StationRecords:
             observed_at = china_time_json(data_time)
         except ValueError:
             raise NotUsual from None
-        measurements, unknown = [], []
+        measurements, unknown, measured = [], [], []
         for code, items in factors.items():
             fragments = self._measurements.get(code)
             if fragments is None:
@@ -248,13 +300,60 @@ class StationRecords:
             if tail is None:
                 raise NotUsual  # not a data flag of the edition: the general path refuses it
             measurements.append(f"{fragments[0]}{json_float(value)}{tail}")  # type: ignore[arg-type]
+            measured.append(code)
+        report = self._report(packet, data_time, observed_at, measurements)
+        self._learn(packet, item_of, measured, tuple(unknown))
+        return report, tuple(unknown)
+
+    def _report(self, packet: Packet, data_time: str, observed_at: str, measurements: list[str]) -> bytes | None:
         if not measurements or packet.cn not in self._reporting:
-            return None, tuple(unknown)
+            return None
         if self._reading_template is None:
             raise NotUsual
         a, b, c, d = self._reading_template
         event_id = reading_event_id(self.link.mn, packet.cn, data_time)
-        return f"{a}{event_id}{b}{observed_at}{c}{','.join(measurements)}{d}".encode(), tuple(unknown)
+        return f"{a}{event_id}{b}{observed_at}{c}{','.join(measurements)}{d}".encode()
+
+    def _learn(self, packet: Packet, item_of: str, measured: list[str], unknown: tuple[str, ...]) -> None:
+        """Keeps the form of a CP _read_cp accepted: its names and separators as they are; DataTime, the measured
+        values and their flags as groups; the other values and flags as patterns that take only what _read_cp
+        accepts (so a CP the form matches is one _read_cp accepts, but for what _reading_of_form checks)."""
+        parts = _SEPARATOR.split(packet.cp)  # item, separator, item, ..., item
+        if not all(parts[0::2]):
+            return  # empty items: left to _read_cp
+        key = (packet.cn, tuple(part if index % 2 else part.partition("=")[0] for index, part in enumerate(parts)))
+        if key in self._known_forms or len(self._known_forms) >= 16:
+            return  # a form whose pattern did not take these values (an exponent, say), or too many forms
+        pattern: list[str] = []
+        time_at, values_at, flags_at = -1, {}, {}  # group numbers (from 0) of DataTime, measured values and flags
+        groups = 0
+        for index, part in enumerate(parts):
+            if index % 2:
+                pattern.append(re.escape(part))
+                continue
+            name = part.partition("=")[0]
+            code, _, item = name.partition("-")
+            if name == "DataTime":
+                value, time_at = f"({_DATA_TIME})", groups
+            elif item in _VALUE_FIELDS:
+                value = _NUMBER
+                if item == item_of and code in measured:
+                    value, values_at[code] = f"({_NUMBER})", groups
+            elif item == "Flag":
+                value = _LETTER
+                if code in measured:
+                    value, flags_at[code] = f"({_LETTER})", groups
+            else:
+                value = "[^;,]*"
+            groups += value.startswith("(")
+            pattern.append(f"{re.escape(name)}={value}")
+        form = _Form(re.compile("".join(pattern), re.ASCII), time_at,
+                     tuple((values_at[code], flags_at.get(code, -1), *self._measurements[code]) for code in measured),
+                     unknown)
+        self._known_forms[key] = form
+        forms = self._forms.setdefault(packet.cn, [])
+        forms.insert(0, form)
+        del forms[4:]
 
     def _make_reading_template(self) -> tuple[str, ...] | None:
         sample = Measurement(parameter="p", value=0.5, unit="u")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -141,7 +142,8 @@ def test_usual_uploads_take_the_templates_and_give_the_models_bytes(kind, versio
 CODES = sorted(LINK.codes) + ["w01018", "011", "w99999", "", "W20115", "w20115-x"]  # planned, unplanned, unknown
 ITEMS = ["Rtd", "Avg", "Min", "Max", "Cou", "Flag", "SampleTime", "ZsRtd", "EFlag", "rtd", ""]
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)
-GOOD_NUMBERS = st.one_of(FLOATS.map(repr), st.floats(width=32, allow_nan=False, allow_infinity=False).map(
+PLAIN_NUMBERS = st.builds(lambda f, places: f"{f:.{places}f}", st.floats(-1e6, 1e6), st.integers(0, 6))  # 12.340
+GOOD_NUMBERS = st.one_of(FLOATS.map(repr), PLAIN_NUMBERS, st.floats(width=32, allow_nan=False, allow_infinity=False).map(
     lambda f: f"{f:g}"), st.sampled_from(["0.004", "1e-7", "1E5", " 1.5", "1_0", "+.5", "-0", "1.0" + "0" * 29]))
 ODD_NUMBERS = st.sampled_from(["nan", "inf", "-Infinity", "", "abc", "0x10", "1" * 33])
 GOOD_FLAGS = st.sampled_from("NFMSDCTBP")  # P: 2005 only
@@ -191,6 +193,54 @@ def test_any_upload_ends_as_through_the_models(cp, cn, version, drill_id):
     if expected[0] != "raised" and expected[0] is not None:
         report = StationReport.model_validate_json(expected[0])
         assert encode(report) == expected[0]
+
+
+def other_values(draw, cp: str) -> str:
+    """The same CP (names, separators) with other values: what a station sends next; in a quarter of the examples
+    some of them odd."""
+    odd = draw(st.integers(0, 3)) == 0
+    parts = re.split(r"([;,])", cp)
+    for index in range(0, len(parts), 2):
+        name, eq, _ = parts[index].partition("=")
+        if not eq:
+            continue
+        item = name.partition("-")[2]
+        if name == "DataTime":
+            value = draw(st.one_of(GOOD_DATA_TIMES, ODD_DATA_TIMES) if odd else GOOD_DATA_TIMES)
+        elif item.endswith("Flag"):
+            value = draw(st.one_of(GOOD_FLAGS, ODD_FLAGS) if odd else GOOD_FLAGS)
+        elif item in ("Rtd", "Avg", "Min", "Max", "Cou"):
+            value = draw(st.one_of(PLAIN_NUMBERS, GOOD_NUMBERS, ODD_NUMBERS) if odd else PLAIN_NUMBERS)
+        else:
+            value = draw(st.text(st.characters(max_codepoint=0x7F, blacklist_characters=";,"), max_size=5))
+        parts[index] = f"{name}={value}"
+    return "".join(parts)
+
+
+@MANY
+@given(cps(), st.data(), st.sampled_from(["2011", "2051", "2061", "2031"]), st.sampled_from([None, "drill-7"]))
+def test_a_cp_read_in_a_learnt_form_ends_as_through_the_models(cp, data, cn, drill_id):
+    records = StationRecords(LINK, TABLE, drill_id)
+    for _ in range(3):  # the first teaches its form, if usual; the next ones may be read in it
+        version = data.draw(st.sampled_from(list(Version)))
+        packet = Packet("21", cn, "123456", LINK.mn, cp, qn="20260501080000123", flag=5, version=version)
+        assert outcome(lambda: records.reading(packet)) == outcome(lambda: reference_reading(packet, LINK, drill_id))
+        cp = other_values(data.draw, cp)
+
+
+def test_the_next_usual_cp_is_read_in_its_form():
+    records = StationRecords(LINK, TABLE)
+    first = usual_packet({"w20115": Value(0.004, "N"), "w20123": Value(0.05, "D"), "w99999": Value(1.0)})
+    second = usual_packet({"w20115": Value(0.005, "T"), "w20123": Value(0.06), "w99999": Value(2.0)},
+                          when=dt.datetime(2026, 5, 1, 8, 1, tzinfo=CHINA))
+    assert records.usual_reading(first) == reference_reading(first, LINK)
+    [form] = records._forms["2011"]
+    assert form.pattern.fullmatch(second.cp) and form.unknown == ("w99999",)
+    assert records.usual_reading(second) == reference_reading(second, LINK)
+    odd = Packet("21", "2011", "123456", LINK.mn, second.cp.replace("0.005", "5e-3"), qn="1" * 17, flag=5)
+    assert not form.pattern.fullmatch(odd.cp)  # the form takes plain decimals only: the rest is read item by item
+    assert records.usual_reading(odd) == reference_reading(odd, LINK)
+    assert records._forms["2011"] == [form], "the same form is not learnt twice"
 
 
 @pytest.mark.parametrize("drill_id", [None, "drill-7"])
