@@ -92,14 +92,13 @@ def china_time_json(data_time: str) -> str:
     return to_json(parse_data_time(data_time)).decode()
 
 
-def _uuid_text(value: int) -> str:
-    hexed = "%032x" % value
-    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+# RFC 4122 variant (the two high bits of hex digit 16 are 10) and version (hex digit 12), as uuid.UUID(...,
+# version=N) sets them, on the hex text.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
-# RFC 4122 variant and version bits, as uuid.UUID(..., version=N) sets them.
-_KEEP = ~((0xC000 << 48) | (0xF000 << 64))
-_VARIANT = 0x8000 << 48
+def _uuid_text(hexed: str, version: str) -> str:
+    return f"{hexed[:8]}-{hexed[8:12]}-{version}{hexed[13:16]}-{_VARIANT_DIGIT[hexed[16]]}{hexed[17:20]}-{hexed[20:32]}"
 
 
 _pool, _pool_at = b"", 0  # random bytes from the OS, drawn 4 kB at a time
@@ -120,13 +119,12 @@ def random_event_id() -> str:
     if at + 16 > len(_pool):
         _pool, at = _urandom(4096), 0
     _pool_at = at + 16
-    return _uuid_text(int.from_bytes(_pool[at:at + 16], "big") & _KEEP | _VARIANT | (4 << 76))
+    return _uuid_text(_pool[at:at + 16].hex(), "4")
 
 
 def reading_event_id(mn: str, cn: str, data_time: str) -> str:
     """contingency.ids.hj212_reading_id(mn, cn, data_time) as text: uuid5 of the same name in the same namespace."""
-    digest = _sha1(_NAMESPACE + f"hj212|{mn}|{cn}|{data_time}".encode()).digest()
-    return _uuid_text(int.from_bytes(digest[:16], "big") & _KEEP | _VARIANT | (5 << 76))
+    return _uuid_text(_sha1(_NAMESPACE + f"hj212|{mn}|{cn}|{data_time}".encode()).hexdigest(), "5")
 
 
 def _cut(text: str, *placeholders: str) -> tuple[str, ...] | None:

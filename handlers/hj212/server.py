@@ -334,7 +334,7 @@ class Gateway:
         reading = None
         upload = packet.cn in UPLOAD_COMMANDS
         if upload:
-            whole = self._reassembler.add(packet, time.monotonic())
+            whole = self._reassembler.add(packet, time.monotonic()) if packet.split else packet
             for parts in self._reassembler.expired(time.monotonic()) if len(self._reassembler) else ():
                 log.warning("split upload QN %s from MN %s never completed (%d parts came)", parts[0].qn,
                             parts[0].mn, len(parts))
