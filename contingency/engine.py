@@ -139,10 +139,17 @@ def _judged_measurements(plan: Plan, station_id: str, measurements: list[Measure
 
 def _with(readings: tuple[Reading, ...], reading: Reading) -> tuple[Reading, ...]:
     """`readings` (sorted by time) with `reading` in its place, as judges see it even when history keeps none."""
-    if reading in readings:
-        return readings
-    position = bisect.bisect_right([r.at for r in readings], reading.at)
+    position = bisect.bisect_right(readings, reading.at, key=_at)
+    same_time = position
+    while same_time > 0 and readings[same_time - 1].at == reading.at:  # an equal reading is only among these
+        same_time -= 1
+        if readings[same_time].value == reading.value:
+            return readings
     return readings[:position] + (reading,) + readings[position:]
+
+
+def _at(reading: Reading) -> dt.datetime:
+    return reading.at
 
 
 def _keep(plan: CompiledPlan, station_id: str, parameter: str, readings: tuple[Reading, ...], reading: Reading,
