@@ -52,8 +52,20 @@ _FOLD = _fold_tables()
 _F0, _F1, _F2, _F3, _F4, _F5, _F6, _F7 = _FOLD
 # The initial 0xFF sits on the first byte, whose power of H depends on the length: its share of the CRC by n mod 8.
 _START = tuple(_FOLD[(n - 1) % 8][0xFF] for n in range(8))
-_LOW_WORDS = tuple((1 << (64 * k)) - 1 for k in range(80))  # masks for the first fold of up to 1,264 bytes
-_WORD = (1 << 64) - 1
+
+
+def _fold_plan(length: int) -> tuple[tuple[int, int], ...]:
+    """(shift, mask) of each fold of `length` bytes down to one 64-bit word: the upper half onto the lower."""
+    steps, words = [], (length + 7) // 8
+    while words > 1:
+        half = (words + 1) // 2
+        steps.append((half * 64, _LOW_WORDS[half] if half < len(_LOW_WORDS) else (1 << (half * 64)) - 1))
+        words = half
+    return tuple(steps)
+
+
+_LOW_WORDS = tuple((1 << (64 * k)) - 1 for k in range(84))  # shared masks of k 64-bit words
+_FOLDS = tuple(_fold_plan(length) for length in range(2 * MAX_SEGMENT + 1))  # no per-call arithmetic on lengths
 
 
 def crc16(data: bytes) -> int:
@@ -63,9 +75,8 @@ def crc16(data: bytes) -> int:
     if not n:
         return 0xFFFF
     x = int.from_bytes(data, "big")  # the last byte lowest: byte i lands on residue (n-1-i) mod 8
-    while x > _WORD:
-        words = (x.bit_length() + 127) >> 7  # fold the upper part onto the lower `words` 64-bit words
-        x = (x >> (words << 6)) ^ (x & (_LOW_WORDS[words] if words < 80 else (1 << (words << 6)) - 1))
+    for shift, mask in _FOLDS[n] if n < len(_FOLDS) else _fold_plan(n):
+        x = (x >> shift) ^ (x & mask)
     f = x.to_bytes(8, "little")
     return (_START[n & 7] ^ _F0[f[0]] ^ _F1[f[1]] ^ _F2[f[2]] ^ _F3[f[3]] ^ _F4[f[4]] ^ _F5[f[5]] ^ _F6[f[6]]
             ^ _F7[f[7]])
