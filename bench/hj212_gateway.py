@@ -170,8 +170,12 @@ def positive(text: str) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
+    return sum(user_system_seconds(pid))
+
+
+def user_system_seconds(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return int(fields[11]) / os.sysconf("SC_CLK_TCK"), int(fields[12]) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 # -- the stations ---------------------------------------------------------------------------------------------------
@@ -293,9 +297,11 @@ def main() -> None:
             await asyncio.sleep(1)
             idle_memory = total_memory(servers)
             gateway_pids = [server.process.pid for server in servers]
-            before = [sum(map(cpu_seconds, gateway_pids)), cpu_seconds(broker_pid), cpu_seconds(os.getpid())]
+            before = [sum(map(cpu_seconds, gateway_pids)), cpu_seconds(broker_pid), cpu_seconds(os.getpid()),
+                      sum(user_system_seconds(pid)[1] for pid in gateway_pids)]
             flat, elapsed = await flat_out(clients, args.packets, dt.datetime(2026, 2, 1, tzinfo=CHINA))
-            after = [sum(map(cpu_seconds, gateway_pids)), cpu_seconds(broker_pid), cpu_seconds(os.getpid())]
+            after = [sum(map(cpu_seconds, gateway_pids)), cpu_seconds(broker_pid), cpu_seconds(os.getpid()),
+                     sum(user_system_seconds(pid)[1] for pid in gateway_pids)]
             cpu.extend(a - b for a, b in zip(after, before))
             slow = await paced(clients, args.rate, args.seconds, dt.datetime(2026, 3, 1, tzinfo=CHINA))
             await asyncio.gather(*(c.close() for c in clients))
@@ -342,6 +348,7 @@ def main() -> None:
     table.add_row("flat out: CPU seconds of gateway / broker / stations",
                   f"{cpu[0]:.1f} / {cpu[1]:.1f} / {cpu[2]:.1f} in {elapsed:.1f} s", "")
     table.add_row("flat out: gateway CPU per packet (µs)", f"{cpu[0] / len(flat) * 1e6:.0f}", "")
+    table.add_row("flat out: of which in the kernel (µs)", f"{cpu[3] / len(flat) * 1e6:.0f}", "")
     table.add_row(f"gateway RSS with {n} connections idle (MB)", f"{idle_memory[0]:.0f}", "")
     table.add_row("gateway peak RSS (MB)", f"{peak_memory[1]:.0f}", "")
     table.add_row("packets sent / answered / accepted by the gateway",
