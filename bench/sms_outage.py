@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -81,7 +83,7 @@ class Provider:
             for phone in self.phones:
                 self.aliyun.throttle(phone, seconds)
         else:
-            self.twilio.fail_next(10**7, status=503)
+            self.twilio.fail_next(100_000, status=503)  # more than any outage here tries; 10**7 took 10 s and 1 GB
 
     def up(self) -> None:
         if self.aliyun is not None:
@@ -107,6 +109,114 @@ class Provider:
         self.twilio.stop()
 
 
+@dataclass
+class OutageRun:
+    """What one outage did: the topics read after the queue emptied, the provider's sends, the queue's samples."""
+
+    triggers: list[tuple[str, str, float, str]]
+    latencies: list[float]      # baseline: notification -> at the provider (s)
+    notes: list[dict]           # notifications made during and after the outage
+    statuses: list[dict]        # the delivery topic, all of it
+    escalations: list[dict]     # incident.escalated events
+    sends: list[tuple[str, float]]
+    sent_during: int            # pages the provider took while it was down (should be none)
+    samples: list[tuple[float, int]]  # (seconds into the outage, pages waiting)
+    back: float                 # wall time the provider came back
+    drained_at: float | None    # wall time the queue was empty again
+    provider: "Provider"
+
+    @property
+    def superseded(self) -> set[str]:
+        return {s["notification_id"] for s in self.statuses if s["status"] == "superseded"}
+
+    @property
+    def deferred(self) -> list[dict]:
+        return [s for s in self.statuses if s["status"] == "deferred"]
+
+    @property
+    def wanted(self) -> list[dict]:
+        return [n for n in self.notes if n["notification_id"] not in self.superseded]
+
+    @property
+    def missing(self) -> list[dict]:
+        per_key = collections.Counter(key for key, _ in self.sends)
+        return [n for n in self.wanted if per_key[self.provider.key_of(n)] == 0]
+
+    @property
+    def doubled(self) -> list[dict]:
+        per_key = collections.Counter(key for key, _ in self.sends)
+        return [n for n in self.notes if per_key[self.provider.key_of(n)] > 1]
+
+    @property
+    def late(self) -> list[float]:
+        return [t - self.back for _, t in self.sends if t >= self.back]
+
+
+def run_outage(bootstrap: str, worker: WorkerProcess, provider: Provider, seconds: float,
+               triggers: list[tuple[str, str, float, str]], baseline: tuple[str, str, float, str] | None = TRIGGERS[0],
+               baseline_seconds: float = 15.0, sample_seconds: float = 30.0, settle_seconds: float = 10.0,
+               drain_timeout: float = 300.0, while_down: Callable[[float], None] | None = None,
+               say: Callable[[str], None] = console.print) -> OutageRun:
+    """The experiment on a running `worker`: a baseline incident with the provider up (unless `baseline` is None),
+    then the provider down for `seconds` while `triggers` open incidents during its first half (`while_down` is
+    called with the seconds elapsed every half second meanwhile), then up again until the queue is empty, then
+    `settle_seconds` more (nothing may go twice)."""
+    outbox = SmsOutbox(open_migrated(worker.env["ERS_DATABASE_URL"]))
+    notifications = TopicReader(bootstrap, worker.topic("notifications"))
+    delivery = TopicReader(bootstrap, worker.topic("delivery"))
+    incidents = TopicReader(bootstrap, worker.topic("incidents"))
+    try:
+        latencies: list[float] = []
+        before: set[str] = set()
+        if baseline is not None:  # one incident with the provider up
+            send(bootstrap, worker.topic("readings"), reading(*baseline), key=baseline[0])
+            time.sleep(baseline_seconds)
+            baseline_notes = notifications.poll()
+            sends = dict(provider.sends())
+            latencies = [sends[provider.key_of(n)] - dt.datetime.fromisoformat(n["created_at"]).timestamp()
+                         for n in baseline_notes if provider.key_of(n) in sends]
+            before = {n["notification_id"] for n in baseline_notes}
+        sent_before = len(provider.sends())
+
+        provider.down(seconds)
+        began = time.monotonic()
+        samples: list[tuple[float, int]] = []
+        spacing = seconds / 2 / len(triggers)
+        next_trigger, index, next_sample = 0.0, 0, 0.0
+        while (elapsed := time.monotonic() - began) < seconds:
+            if index < len(triggers) and elapsed >= next_trigger:
+                station, *rest = triggers[index]
+                send(bootstrap, worker.topic("readings"), reading(station, *rest), key=station)
+                index, next_trigger = index + 1, next_trigger + spacing
+            if elapsed >= next_sample:
+                samples.append((elapsed, len(outbox.waiting_rows())))
+                say(f"[{elapsed:5.0f} s] waiting for the provider: {samples[-1][1]}")
+                next_sample += sample_seconds
+            if while_down is not None:
+                while_down(elapsed)
+            worker.check_alive()
+            time.sleep(0.5)
+        sent_during = len(provider.sends()) - sent_before
+        provider.up()
+        back = time.time()
+        drained_at = None
+        deadline = time.monotonic() + drain_timeout
+        while time.monotonic() < deadline:
+            if not outbox.waiting_rows():
+                drained_at = time.time()
+                break
+            time.sleep(0.5)
+        time.sleep(settle_seconds)  # more rounds of the retry loop: nothing may go twice
+        notes = [n for n in notifications.poll() if n["notification_id"] not in before]
+        statuses = list(delivery.poll())
+        escalations = [r for r in incidents.poll() if r["type"] == "incident.escalated"]
+    finally:
+        for reader in (notifications, delivery, incidents):
+            reader.close()
+    return OutageRun(list(triggers), latencies, notes, statuses, escalations, provider.sends(), sent_during,
+                     samples, back, drained_at, provider)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--provider", choices=("twilio", "aliyun"), default="aliyun")
@@ -122,66 +232,13 @@ def main() -> None:
     roster = work / "roster.yaml"
     roster.write_text(re.sub(r"bundle_seconds: \d+", "bundle_seconds: 0", DEFAULT_ROSTER.read_text()))
     provider = Provider(args.provider, phones)
+    triggers = TRIGGERS[1:args.incidents + 1] if args.incidents < len(TRIGGERS) else TRIGGERS
     with LocalKafka(ephemeral=True) as kafka:
         worker = WorkerProcess(kafka.bootstrap, work / "worker", provider.twilio, plan=fast, roster=roster,
                                env=provider.env).start()
-        outbox = SmsOutbox(open_migrated(worker.env["ERS_DATABASE_URL"]))
-        notifications = TopicReader(kafka.bootstrap, worker.topic("notifications"))
-        delivery = TopicReader(kafka.bootstrap, worker.topic("delivery"))
-        incidents = TopicReader(kafka.bootstrap, worker.topic("incidents"))
         try:
-            # baseline: one incident with the provider up
-            send(kafka.bootstrap, worker.topic("readings"), reading(*TRIGGERS[0]), key=TRIGGERS[0][0])
-            time.sleep(15)
-            baseline_notes = notifications.poll()
-            sends = dict(provider.sends())
-            latencies = [sends[provider.key_of(n)] - dt.datetime.fromisoformat(n["created_at"]).timestamp()
-                         for n in baseline_notes if provider.key_of(n) in sends]
-            before = {n["notification_id"] for n in baseline_notes}
-            sent_before = len(provider.sends())
-
-            seconds = args.minutes * 60
-            provider.down(seconds)
-            began = time.monotonic()
-            samples: list[tuple[float, int]] = []
-            triggers = TRIGGERS[1:args.incidents + 1] if args.incidents < len(TRIGGERS) else TRIGGERS
-            spacing = seconds / 2 / len(triggers)
-            next_trigger, index, next_sample = 0.0, 0, 0.0
-            while (elapsed := time.monotonic() - began) < seconds:
-                if index < len(triggers) and elapsed >= next_trigger:
-                    station, *rest = triggers[index]
-                    send(kafka.bootstrap, worker.topic("readings"), reading(station, *rest), key=station)
-                    index, next_trigger = index + 1, next_trigger + spacing
-                if elapsed >= next_sample:
-                    samples.append((elapsed, len(outbox.waiting_rows())))
-                    console.print(f"[{elapsed:5.0f} s] waiting for the provider: {samples[-1][1]}")
-                    next_sample += 30
-                worker.check_alive()
-                time.sleep(0.5)
-            sent_during = len(provider.sends()) - sent_before
-            provider.up()
-            back = time.time()
-            drained_at = None
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                if not outbox.waiting_rows():
-                    drained_at = time.time()
-                    break
-                time.sleep(0.5)
-            time.sleep(10)  # two more rounds of the retry loop: nothing may go twice
-            notes = [n for n in notifications.poll() if n["notification_id"] not in before]
-            statuses = delivery.poll()
-            superseded = {s["notification_id"] for s in statuses if s["status"] == "superseded"}
-            deferred = [s for s in statuses if s["status"] == "deferred"]
-            per_key = collections.Counter(key for key, _ in provider.sends())
-            wanted = [n for n in notes if n["notification_id"] not in superseded]
-            missing = [n for n in wanted if per_key[provider.key_of(n)] == 0]
-            doubled = [n for n in notes if per_key[provider.key_of(n)] > 1]
-            late = [t - back for key, t in provider.sends() if t >= back]
-            escalations = [r for r in incidents.poll() if r["type"] == "incident.escalated"]
+            run = run_outage(kafka.bootstrap, worker, provider, args.minutes * 60, triggers)
         finally:
-            for reader in (notifications, delivery, incidents):
-                reader.close()
             worker.stop()
             provider.stop()
 
@@ -189,18 +246,20 @@ def main() -> None:
                         f"{len(triggers)} incidents opened meanwhile (plan waits 1 min)")
     table.add_column("measure")
     table.add_column("value", justify="right")
+    latencies, deferred, missing = run.latencies, run.deferred, run.missing
     table.add_row("baseline: notification -> at the provider p50 / max (s)",
                   f"{statistics.median(latencies):.2f} / {max(latencies):.2f}" if latencies else "none sent")
-    table.add_row("notifications made during and after the outage", str(len(notes)))
-    table.add_row("pages at the provider during the outage", str(sent_during))
-    table.add_row("escalations during the outage (the plan's timer, no page delivered)", str(len(escalations)))
+    table.add_row("notifications made during and after the outage", str(len(run.notes)))
+    table.add_row("pages at the provider during the outage", str(run.sent_during))
+    table.add_row("escalations during the outage (the plan's timer, no page delivered)", str(len(run.escalations)))
     table.add_row("deferred events (with reason) / distinct pages deferred",
                   f"{len(deferred)} / {len({d['notification_id'] for d in deferred})}")
-    table.add_row("most waiting at once (sampled every 30 s)", str(max((n for _, n in samples), default=0)))
+    table.add_row("most waiting at once (sampled every 30 s)", str(max((n for _, n in run.samples), default=0)))
     table.add_row("superseded (incident resolved) / sent after / missing / sent twice",
-                  f"{len(superseded)} / {len(wanted) - len(missing)} / {len(missing)} / {len(doubled)}")
-    table.add_row("provider back -> queue empty (s)", f"{drained_at - back:.1f}" if drained_at else "not in 300 s")
-    table.add_row("provider back -> last page sent (s)", f"{max(late):.1f}" if late else "-")
+                  f"{len(run.superseded)} / {len(run.wanted) - len(missing)} / {len(missing)} / {len(run.doubled)}")
+    table.add_row("provider back -> queue empty (s)",
+                  f"{run.drained_at - run.back:.1f}" if run.drained_at else "not in 300 s")
+    table.add_row("provider back -> last page sent (s)", f"{max(run.late):.1f}" if run.late else "-")
     table.add_row("retry cap (RetryPolicy.max_delay; Aliyun flow control waits 60 s)", "60")
     console.print(table)
 
