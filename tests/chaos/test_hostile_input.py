@@ -1,14 +1,16 @@
 """Hostile input (issue 13 item 9): thousands of messages no sender should send, across the four topics people and
 stations write to (readings, reports, commands, inventory), interleaved with readings over a limit. The worker
 never stops (alive, /health 200 at the end), every hostile message leaves exactly one dead letter (matched by the
-topic, partition and offset it was written to), and the valid readings still open their incidents, once each.
+topic, partition and offset it was written to), the valid readings still open their incidents, once each, and the
+SMS the hostile input causes (a refused ledger movement pages the materials officer) go out once each.
 
 The kinds: random bytes, invalid UTF-8, not JSON, JSON of the wrong shape (a list, a number, an object of nothing
 we know, nesting 3,000 deep), a required field missing, a number written as a string, NaN / infinity / numbers too
 large for a float or for their field, times far in the future or the past, stations and depots the plan does not
 know, and oversize values (~900 KB). A kind applies to a topic when the worker refuses it there: a command naming
-an incident nobody knows is answered, not refused, and a report naming an unknown source is attached to the
-nearest one (contingency/reports.py), so those two are not hostile and not sent.
+an incident nobody knows is answered, not refused, the desk does not judge a command's own time, a command has no
+number field, and a report naming an unknown source is attached to the nearest one (contingency/reports.py), so
+those are not sent (NOT_REFUSED).
 
 Deterministic: one seeded random generator. Short: 2,000 hostile messages. Full (ERS_CHAOS=full): 20,000."""
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 import requests
 from kafka import KafkaProducer
 
+from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token
 from handlers.database import make_engine
 from handlers.inventory_store import InventoryStore
 from tests.chaos import accounting
@@ -215,14 +218,21 @@ def test_the_hostile_messages_are_the_same_every_run() -> None:
 
 
 @pytest.fixture(scope="module")
-def worker(broker: str, twilio_api, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(broker, tmp_path_factory.mktemp("worker"), twilio_api).start()
+def sms() -> Iterator[LocalTwilioApi]:
+    """This experiment's own: a refused movement pages the materials officer, and those SMS are counted too."""
+    with LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid(), callback_delay=0.05) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def worker(broker: str, sms: LocalTwilioApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(broker, tmp_path_factory.mktemp("worker"), sms).start()
     yield process
     process.stop()
 
 
 def test_hostile_input_leaves_one_dead_letter_each_and_valid_readings_still_open_incidents(
-        broker: str, worker: WorkerProcess, figures: list[Figures]) -> None:
+        broker: str, worker: WorkerProcess, sms: LocalTwilioApi, figures: list[Figures]) -> None:
     hostile = hostile_messages(_now())
     stream = list(hostile)
     step = len(stream) // (len(VALID) + 1)
@@ -231,6 +241,8 @@ def test_hostile_input_leaves_one_dead_letter_each_and_valid_readings_still_open
 
     dlq = TopicReader(broker, worker.topic("dlq"))
     incidents = TopicReader(broker, worker.topic("incidents"))
+    notifications = TopicReader(broker, worker.topic("notifications"))
+    delivery = TopicReader(broker, worker.topic("delivery"))
     producer = KafkaProducer(bootstrap_servers=broker, acks="all", max_request_size=2**21, linger_ms=5)
     began = time.monotonic()
     try:
@@ -265,12 +277,17 @@ def test_hostile_input_leaves_one_dead_letter_each_and_valid_readings_still_open
                            timeout=60)
         letters = dlq.settle(3.0)  # a letter written twice would arrive now
         records = incidents.settle(1.0)
+        # The SMS the hostile input caused (a refused movement pages the materials officer): each once.
+        page_count = accounting.final_pages(notifications, delivery, sms, timeout=scaled(60, 300))
     finally:
-        dlq.close()
-        incidents.close()
+        for reader in (dlq, incidents, notifications, delivery):
+            reader.close()
     worker.check_alive()
     answer = requests.get(worker.public_url + "/health", timeout=30)
 
+    hostile_topics = {worker.topic(t) for t in TOPICS}
+    others = [x for x in letters if x["source_topic"] not in hostile_topics]  # the worker's own messages
+    letters = [x for x in letters if x["source_topic"] in hostile_topics]
     letter_count = dead_letter_count(list(where), letters)
     opened = collections.Counter(r["source_id"] for r in {r["event_id"]: r for r in records}.values()
                                  if r["type"] == "incident.opened")
@@ -298,10 +315,20 @@ def test_hostile_input_leaves_one_dead_letter_each_and_valid_readings_still_open
                                   f"{taken[0].value[:160].decode('utf-8', 'replace')}"] if taken else [])]))
     figures.append(Figures(name, "incidents opened (valid)", len(VALID), incident_count.expected,
                            incident_count.observed, incident_count.lost, incident_count.doubled))
+    officer = collections.Counter(m.to for m in sms.messages if m.direction == "outbound-api").most_common(1)
+    figures.append(Figures(name, "SMS caused (refusal notices)", per_topic["inventory"], page_count.expected,
+                           page_count.observed, page_count.lost, page_count.doubled, None, [
+                               f"{officer[0][1] if officer else 0} SMS to one number (the materials officer): one a "
+                               "refused movement, neither bundled nor capped",
+                               f"{len(others)} dead letters of the worker's own messages" + "".join(
+                                   f"; {x['source_topic']}[{x['partition']}]@{x['offset']}: {x['error'][:100]}"
+                                   for x in others[:3])]))
 
     assert letter_count.doubled == 0, letter_count
     assert letter_count.lost == len(taken), (letter_count, lost_kinds.most_common(10))
     assert not for_valid, f"valid readings dead-lettered: {for_valid[:3]}"
+    assert not others, f"dead letters of the worker's own messages: {others[:3]}"
+    assert page_count.lost == 0 and page_count.doubled == 0, page_count
     assert incident_count.lost == 0 and incident_count.doubled == 0, (incident_count, opened)
     assert answer.status_code == 200 and answer.json()["status"] == "ok", answer.text
     if taken:
