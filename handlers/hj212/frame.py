@@ -59,13 +59,13 @@ def _fold_plan(length: int) -> tuple[tuple[int, int], ...]:
     steps, words = [], (length + 7) // 8
     while words > 1:
         half = (words + 1) // 2
-        steps.append((half * 64, _LOW_WORDS[half] if half < len(_LOW_WORDS) else (1 << (half * 64)) - 1))
+        steps.append(_STEPS[half] if half < len(_STEPS) else (half * 64, (1 << (half * 64)) - 1))
         words = half
     return tuple(steps)
 
 
-_LOW_WORDS = tuple((1 << (64 * k)) - 1 for k in range(84))  # shared masks of k 64-bit words
-_FOLDS = tuple(_fold_plan(length) for length in range(2 * MAX_SEGMENT + 1))  # no per-call arithmetic on lengths
+_STEPS = tuple((k * 64, (1 << (k * 64)) - 1) for k in range((MAX_SEGMENT + 15) // 16 + 1))  # shared by the plans
+_FOLDS = tuple(_fold_plan(length) for length in range(MAX_SEGMENT + 1))  # no arithmetic on the length per call
 
 
 def crc16(data: bytes) -> int:
