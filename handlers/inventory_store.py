@@ -58,6 +58,7 @@ items = Table(
     Column("name", String(200), nullable=False),
     Column("unit", String(16), nullable=False),
     Column("shelf_life_days", Integer, nullable=True),
+    Column("max_movement", Float, nullable=True),  # the plan's bound on one movement (None: no bound)
 )
 minimum_levels = Table(
     "minimum_levels", metadata,
@@ -125,7 +126,8 @@ class InventoryStore:
                     connection.execute(insert(depots).values(id=depot.id, **values))
             known_items = set(connection.execute(select(items.c.id)).scalars())
             for item_id, item in plan.items.items():
-                item_values: dict[str, Any] = {"name": item.name, "unit": item.unit}
+                item_values: dict[str, Any] = {"name": item.name, "unit": item.unit,
+                                               "max_movement": item.max_movement}
                 if item_id in shelf:
                     item_values["shelf_life_days"] = shelf[item_id]
                 if item_id in known_items:
@@ -209,7 +211,8 @@ def _is_recorded(connection: Connection, event_id: str) -> bool:
 
 def _catalogue(connection: Connection) -> Catalogue:
     depot_ids = frozenset(connection.execute(select(depots.c.id)).scalars())
-    specs = {row.id: ItemSpec(row.unit, row.shelf_life_days, row.shelf_life_days is not None)
+    specs = {row.id: ItemSpec(row.unit, row.shelf_life_days, row.shelf_life_days is not None,
+                              float("inf") if row.max_movement is None else row.max_movement)
              for row in connection.execute(select(items))}
     return Catalogue(depot_ids, specs)
 

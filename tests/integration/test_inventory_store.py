@@ -85,6 +85,17 @@ def test_negative_stock_is_refused_with_the_reason_and_not_recorded(store: Inven
     assert len(store.movements()) == 1
 
 
+def test_a_movement_beyond_the_plans_bound_for_its_item_is_refused_by_the_store(store: InventoryStore,
+                                                                               plan: Plan) -> None:
+    bound = plan.items["activated_carbon"].max_movement
+    assert store.catalogue().items["activated_carbon"].max_movement == bound, "the bound is kept with the item"
+    with pytest.raises(LedgerError) as caught:
+        store.record(mv("receipt", 1e300), dt.datetime.now(dt.timezone.utc))
+    assert caught.value.field == "quantity" and "max_movement" in caught.value.reason
+    assert store.record(mv("receipt", bound), dt.datetime.now(dt.timezone.utc)).applied, "the bound itself is allowed"
+    assert [m.quantity for m in store.movements()] == [bound]
+
+
 def test_transfer_and_expiry_write_off(store: InventoryStore) -> None:
     expires = dt.date(2026, 6, 30)
     store.record(mv("receipt", 100, item="pam", lot_id="P1", expires_on=expires), dt.datetime.now(dt.timezone.utc))
