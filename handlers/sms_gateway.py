@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -130,9 +131,10 @@ class TwilioSms:
         return SentMessage(sid=call.sid, status=str(call.status), num_segments=1)
 
     def find_sent(self, to: str, body: str, since: datetime, *, limit: int = 200,
-                  clock_skew: timedelta = timedelta(seconds=60)) -> SentMessage | None:
+                  clock_skew: timedelta = timedelta(seconds=60),
+                  taken: Callable[[str], bool] = lambda sid: False) -> SentMessage | None:
         """The newest outbound message to `to` with exactly `body`, created at or after `since` (minus
-        `clock_skew`, since Twilio's clock is not ours), or None.
+        `clock_skew`, since Twilio's clock is not ours), and not `taken` (known as another notification's), or None.
 
         Filters by To only: a message still queued has no DateSent yet, so a DateSent filter would hide
         exactly the message that a crash right after sending leaves behind.
@@ -143,7 +145,7 @@ class TwilioSms:
                 created = message.date_created
                 if message.direction is None or not str(message.direction).startswith("outbound"):
                     continue
-                if message.body != body or created is None or created < earliest:
+                if message.body != body or created is None or created < earliest or taken(message.sid):
                     continue
                 found = SentMessage(message.sid, message.status, _as_int(message.num_segments))
                 log.info("sms to %s found already sent as %s (%s)", mask(to), found.sid, found.status)

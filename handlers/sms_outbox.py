@@ -107,8 +107,9 @@ class ClaimResult:
 
     @property
     def waiting(self) -> bool:
-        """Deferred by an earlier try: the retry loop sends it at `retry_at`, not whoever meets it first."""
-        return _waiting(self.state, self.retry_at)
+        """Held by someone else: deferred by an earlier try, or leased to the sender that claimed it. The retry loop
+        sends it at `retry_at`, not whoever meets it first."""
+        return not self.is_new and _waiting(self.state, self.retry_at)
 
     @property
     def already_done(self) -> bool:
@@ -127,17 +128,20 @@ class SmsOutbox:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def claim(self, notification: Notification, now: datetime) -> ClaimResult:
-        """Insert the notification as "claimed" if it is new; otherwise report the state it is in."""
+    def claim(self, notification: Notification, now: datetime, lease_until: datetime | None = None) -> ClaimResult:
+        """Insert the notification as "claimed" if it is new; otherwise report the state it is in. `lease_until`:
+        no one else sends it before then (`retry_at`), and if the claimer never records what happened, the retry
+        loop takes it from then on (it holds the notification: `payload`)."""
         at = as_utc(now)
         notification_id = str(notification.notification_id)
+        lease = as_utc(lease_until) if lease_until is not None else None
         try:
             with self._engine.begin() as connection:
                 connection.execute(insert(sms_outbox).values(
                     notification_id=notification_id, person_id=notification.person_id, to_phone=notification.to,
                     body=notification.body, drill_id=notification.drill_id, state="claimed", attempts=0,
-                    claimed_at=at, updated_at=at, payload=notification.model_dump_json()))
-            return ClaimResult(notification_id, "claimed", True, None, at, 0)
+                    claimed_at=at, updated_at=at, payload=notification.model_dump_json(), retry_at=lease))
+            return ClaimResult(notification_id, "claimed", True, None, at, 0, lease)
         except IntegrityError:
             existing = self.get(notification_id)
             if existing is None:  # deleted between our insert and read: nothing sensible to do but say so
@@ -157,6 +161,12 @@ class SmsOutbox:
                              order_by=sms_outbox.c.sent_at.desc(), limit=50)
         return next((r for r in rows if r.payload and Notification.model_validate_json(r.payload).channel == "voice"),
                     None)
+
+    def knows_sid(self, sid: str) -> bool:
+        """Whether a notification is recorded as sent as `sid` (then it is not another notification's send)."""
+        with self._engine.connect() as connection:
+            return connection.execute(select(sms_outbox.c.notification_id)
+                                      .where(sms_outbox.c.provider_sid == sid)).first() is not None
 
     def by_sid(self, sid: str) -> OutboxRecord | None:
         """The row of the message (or call) the provider knows as `sid`."""
@@ -216,7 +226,7 @@ class SmsOutbox:
                              order_by=sms_outbox.c.retry_at, limit=limit)
 
     def waiting_rows(self) -> list[OutboxRecord]:
-        """Everything waiting for the provider, soonest first (`ers sms queue`)."""
+        """Everything waiting for the provider or being sent, soonest first (`ers sms queue`)."""
         return self._records(sms_outbox.c.state == "claimed", sms_outbox.c.retry_at.is_not(None),
                              order_by=sms_outbox.c.retry_at)
 

@@ -4,6 +4,7 @@ the registered voice templates, or Twilio Voice reading the text. Which a notifi
 (contingency.roster.templates_for: the deployment's ERS_SMS_PROVIDER, or the person's own `sms_provider`)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -37,11 +38,14 @@ class SmsRouter:
         return aliyun.send(notification.to, code, notification.params, out_id=out_id(notification),
                            extend_code=extension(notification))
 
-    def find_sent(self, notification: Notification, since: datetime) -> SentMessage | None:
+    def find_sent(self, notification: Notification, since: datetime,
+                  taken: Callable[[str], bool] = lambda sid: False) -> SentMessage | None:
+        """An earlier send of `notification`; `taken` says a provider id already belongs to another notification
+        (Twilio's messages are found by number and text, which two notifications may share)."""
         if notification.channel == "voice":
             return None  # neither provider lists calls by our id: a crash after placing one may place it again
         if notification.template is None:
-            return self._twilio_for(notification).find_sent(notification.to, notification.body, since)
+            return self._twilio_for(notification).find_sent(notification.to, notification.body, since, taken=taken)
         aliyun, _ = self._aliyun_for(notification)
         return aliyun.find_sent(notification.to, out_id(notification), since)
 

@@ -4,11 +4,13 @@ of sends, handlers/sms_outbox.py) and an SMS gateway (handlers/sms_gateway.py, T
 How `deliver` avoids sending twice:
 - Before any API call the notification id is claimed (a row in sms_outbox, state "claimed"). A row that
   is already sent, delivered, undelivered or failed is never sent again: the call returns "skipped".
-- A row found "claimed" with no provider sid means an earlier run stopped between the claim and
-  mark_sent: before, during or after the API call. `deliver` then asks the provider first (`find_sent`:
-  Twilio, an outbound message to the same number with the same body, created since the claim; Aliyun, a
-  message to the same number with the notification's OutId, sent since the claim's day) and only
-  sends if there is none.
+- A new claim is leased to its sender for CLAIM_LEASE (`retry_at`): a redelivered notification, the sweep or
+  another worker's dispatcher find it "waiting" and leave it alone, so two senders never race on one page.
+- A row still "claimed" with no provider sid after its lease means its sender stopped between the claim and
+  mark_sent: before, during or after the API call. The retry loop then takes it and asks the provider first
+  (`find_sent`: Twilio, an outbound message to the same number with the same body, created since the claim and
+  not already recorded for another notification; Aliyun, a message to the same number with the notification's
+  OutId, sent since the claim's day) and only sends if there is none.
 - A retryable error that may come after Twilio created the message (a read timeout, a dropped
   connection, a 500) triggers the same look-up before the next attempt; a 429 or 503 does not.
 
@@ -51,7 +53,14 @@ log = logging.getLogger("ers.sms")
 class SmsGateway(Protocol):
     def send(self, notification: Notification, status_callback_url: str | None = None) -> SentMessage: ...
 
-    def find_sent(self, notification: Notification, since: datetime) -> SentMessage | None: ...
+    def find_sent(self, notification: Notification, since: datetime,
+                  taken: Callable[[str], bool] = ...) -> SentMessage | None: ...
+
+
+# A sender holds a new claim this long (`retry_at`): a redelivered notification, the sweep or another worker's
+# dispatcher leave it alone meanwhile, and if the sender dies before recording what happened, the retry loop
+# takes the row after it, asking the provider first. Longer than any send with its quick retries takes.
+CLAIM_LEASE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,9 @@ def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, 
     this call is the first to claim it (another sender may be at work). `can_defer`: a retry loop will come back
     for a deferred page (False in drills: the tries end instead). `retrying`: called by that loop, which holds
     the row's lease. `superseded`: why the notification is no longer worth sending, if it is not."""
-    claim = outbox.claim(notification, clock())
+    now = clock()
+    # Only on the wall clock does a retry loop take over a claim whose sender died (drills have none).
+    claim = outbox.claim(notification, now, now + CLAIM_LEASE if can_defer else None)
     nid, to = claim.notification_id, notification.to
     if only_if_new and not claim.is_new:
         return DeliveryResult(nid, "skipped", claim.state, claim.provider_sid)
@@ -97,7 +108,7 @@ def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, 
         tries += 1
         try:
             if look_first:
-                found = gateway.find_sent(notification, claim.claimed_at)
+                found = gateway.find_sent(notification, claim.claimed_at, outbox.knows_sid)
                 if found is not None:
                     outbox.mark_sent(nid, found.sid, found.num_segments, clock())
                     log.info("notification %s to %s was already sent as %s", nid, mask(to), found.sid)
@@ -142,6 +153,9 @@ def retry_due(outbox: SmsOutbox, gateway: SmsGateway, status_callback_url: str |
         if record.payload is None or not outbox.lease(record, now + lease, now):
             continue  # taken by another worker (or a row from before payloads were kept: the sweep has it)
         notification = Notification.model_validate_json(record.payload)
-        results.append((notification, deliver(outbox, gateway, notification, status_callback_url, lambda: now,
-                                              policy=policy, retrying=True, superseded=superseded)))
+        try:
+            results.append((notification, deliver(outbox, gateway, notification, status_callback_url, lambda: now,
+                                                  policy=policy, retrying=True, superseded=superseded)))
+        except Exception:  # this row waits for its lease to end; the others are tried now
+            log.exception("retrying notification %s to %s failed", record.notification_id, mask(record.to_phone))
     return results

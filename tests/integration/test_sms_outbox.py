@@ -344,6 +344,60 @@ def test_the_same_body_sent_before_the_claim_is_not_taken_for_this_notification(
     assert result.outcome == "sent" and len(api.messages) == 2
 
 
+def test_a_claim_is_left_to_its_sender_and_taken_over_only_after_its_lease(outbox: SmsOutbox, gateway: SmsRouter,
+                                                                           api: LocalTwilioApi) -> None:
+    """The sweep and the dispatcher (or two workers after a rebalance) meet one notification at once: the one that
+    claimed it sends; the other leaves it alone. A sender that dies mid-send leaves it to the retry loop."""
+    from streams.services.sms_delivery import CLAIM_LEASE
+
+    only_ours(outbox)
+    notification, now = a_notification(), datetime.now(timezone.utc)
+    outbox.claim(notification, now, now + CLAIM_LEASE)  # the first sender...
+    gateway.send(notification)                          # ...sent it and died before recording it
+    meanwhile = deliver(outbox, gateway, notification, None, lambda: now + timedelta(seconds=20), sleep=Sleeps())
+    assert meanwhile.outcome == "skipped" and len(api.messages) == 1, "another sender is at work: leave it"
+    assert ours(retry_due(outbox, gateway, None, now + timedelta(seconds=20), lambda n: None), notification) == []
+    [taken] = ours(retry_due(outbox, gateway, None, now + CLAIM_LEASE + timedelta(seconds=1), lambda n: None),
+                   notification)
+    assert taken.outcome == "reconciled" and len(api.messages) == 1, "after the lease: looked up, not sent again"
+
+
+def test_a_twin_text_sent_for_another_notification_is_not_taken_for_this_one(outbox: SmsOutbox, gateway: SmsRouter,
+                                                                            api: LocalTwilioApi) -> None:
+    """Two notifications with the same text to the same person (a tier paged twice): reconciling the second must
+    not take the first's SMS for it (its provider id is recorded already)."""
+    first = a_notification()
+    second = first.model_copy(update={"notification_id": uuid.uuid4()})
+    now = datetime.now(timezone.utc)
+    outbox.claim(second, now)  # claimed, then its sender died before calling Twilio
+    assert deliver(outbox, gateway, first, None, lambda: now, sleep=Sleeps()).outcome == "sent"
+    result = deliver(outbox, gateway, second, None, lambda: now + timedelta(minutes=2), sleep=Sleeps())
+    assert result.outcome == "sent" and len(api.messages) == 2, "the first's SMS is not the second's"
+    assert {outbox.get(str(n.notification_id)).provider_sid for n in (first, second)} == \
+        {m.sid for m in api.messages}  # type: ignore[union-attr]
+
+
+def test_one_row_failing_does_not_stop_a_retry_round(outbox: SmsOutbox, api: LocalTwilioApi) -> None:
+    only_ours(outbox)
+    broken, fine, now = a_notification(), a_notification(), datetime.now(timezone.utc)
+    api.fail_next(4, status=503)
+    router = SmsRouter(twilio=TwilioSms(api.account_sid, api.auth_token, OUR_NUMBER, api_base=api.url, timeout=5))
+    for n in (broken, fine):
+        assert deliver(outbox, router, n, None, lambda: now, sleep=Sleeps()).outcome == "deferred"
+
+    class Flaky(SmsRouter):
+        def send(self, notification, status_callback_url=None):
+            if notification.notification_id == broken.notification_id:
+                raise RuntimeError("a bug on this row")
+            return super().send(notification, status_callback_url)
+
+    flaky = Flaky(twilio=TwilioSms(api.account_sid, api.auth_token, OUR_NUMBER, api_base=api.url, timeout=5))
+    tried = retry_due(outbox, flaky, None, now + timedelta(minutes=5), lambda n: None)
+    assert [r.outcome for r in ours(tried, fine)] == ["sent"], "the round went on past the broken row"
+    assert ours(tried, broken) == [] and state_of(outbox, str(broken.notification_id)) == "claimed", \
+        "the broken row waits for its lease and is tried again"
+
+
 # ----------------------------------------------------------------------------- webhooks end to end
 
 

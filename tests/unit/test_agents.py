@@ -22,7 +22,7 @@ from handlers.database import make_engine, migrate
 from handlers.sms_errors import PermanentSmsError, SentMessage
 from handlers.sms_outbox import SmsOutbox
 from handlers.twilio_webhook import WebhookGuard
-from schemas import Command, Detection, Notification, StationReport, encode
+from schemas import Command, DeliveryStatus, Detection, Notification, StationReport, encode
 from schemas.incident_states import IncidentState
 from schemas.notifications import REASON_CHARS
 from schemas.topics import BY_SUFFIX, TopicNames
@@ -133,7 +133,7 @@ def test_rules_dead_letter_a_value_outside_its_physical_range_and_judge_nothing_
     handle = rules_handler(ch, PLAN, FixedClock(), table)
     run(handle(event("readings", encode(reading(-80.0)), "yirshi_wwtp_online")))
     [letter] = ch.dlq.values()
-    assert letter["error"].startswith("measurements[0].value: -80 mg/L for cod is outside its physical range >= 0")
+    assert letter["error"].startswith("measurements[0].value: -80 mg/L for cod is outside its physical range 0..3e+06")
     assert not ch.detections.sent and table.get("yirshi_wwtp_online") is None
 
 
@@ -182,6 +182,22 @@ def test_an_acknowledgement_changes_the_state_everyone_reads() -> None:
     assert acknowledged.next_escalation_at is None
 
 
+def test_a_command_or_receipt_dated_far_from_the_clock_is_a_dead_letter_and_changes_nothing() -> None:
+    ch, table, _ = opened_by_desk()
+    state = IncidentState.model_validate_json(ch.incident_states.sent[-1][1])
+    desk = desk_handler(ch, PLAN, ROSTER, FixedClock(), lambda e: e, table)
+    before = (len(ch.incidents.sent), table[BOOK_KEY])
+    future = Command(action="ack", incident_code=state.code, actor=state.paged[0], channel="sms",
+                     issued_at=dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc), source_id=state.source_id)
+    run(desk(event("commands", encode(future), future.key)))
+    receipt = DeliveryStatus(notification_id=uuid.uuid4(), status="failed", at=dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc))
+    run(desk(event("delivery", encode(receipt), "delivery")))
+    errors = [letter["error"] for letter in ch.dlq.values()]
+    assert errors[0].startswith("issued_at: 9999-12-31") and "ahead of the worker's clock" in errors[0]
+    assert errors[1].startswith("at: 0001-01-01") and "effective date" in errors[1]
+    assert (len(ch.incidents.sent), table[BOOK_KEY]) == before, "neither acknowledged nor changed anything"
+
+
 # --- the dispatcher -------------------------------------------------------------------------------------------
 
 class FakeSms:
@@ -192,7 +208,7 @@ class FakeSms:
         self.sent.append((notification.to, notification.body))
         return SentMessage(sid=f"SM{len(self.sent):032d}", status="queued", num_segments=1)
 
-    def find_sent(self, notification: Notification, since: dt.datetime) -> SentMessage | None:
+    def find_sent(self, notification: Notification, since: dt.datetime, taken=lambda sid: False) -> SentMessage | None:
         return None
 
 
