@@ -55,6 +55,18 @@ def register_health(app: faust.App, ch: Channels, bootstrap: str, group_id: str,
             progress.append(GroupProgress(bootstrap, group_id, ch.names.consumed()))
         return progress[0].behind()
 
+    # The broker's client waits up to its request timeout (30 s) for an unreachable broker: one probe at a time,
+    # and an answer within PROBE_SECONDS whatever it does, so a supervisor's probe never times out on us.
+    probe: list[asyncio.Future] = []
+
+    async def behind_now() -> int | None:
+        if not probe or probe[0].done():
+            probe[:] = [asyncio.ensure_future(asyncio.to_thread(behind))]
+        try:
+            return await asyncio.wait_for(asyncio.shield(probe[0]), PROBE_SECONDS)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no answer from the broker within {PROBE_SECONDS:g} s") from None
+
     @app.timer(interval=5.0)
     async def watch_progress() -> None:
         idle_seconds()
@@ -69,7 +81,7 @@ def register_health(app: faust.App, ch: Channels, bootstrap: str, group_id: str,
                 return self.json({"status": "database unreachable", "error": _said(exc),
                                   "waiting": waiting_now(TROUBLES)}, status=503)
             try:
-                waiting = await asyncio.to_thread(behind)
+                waiting = await behind_now()
             except Exception as exc:  # the broker is unreachable: not this worker's stall, but say it
                 return self.json({"status": "broker unreachable", "error": _said(exc),
                                   "waiting": waiting_now(TROUBLES)}, status=503)
