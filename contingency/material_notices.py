@@ -18,12 +18,29 @@ KIND_NAMES = {"receipt": "入库", "dispatch": "出库", "consumption": "消耗"
               "expiry_write_off": "过期核销", "adjustment": "盘点调整"}
 
 
+# Refused movements page the materials officer once per window, not once each: a faulty feeder refusing a
+# thousand movements must not send a thousand SMS. The first refusal of a window is told; the others are in the
+# dead-letter topic with their reasons.
+REFUSAL_NOTICE_WINDOW = dt.timedelta(minutes=15)
+_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def refusal_notice_key(plan: Plan, now: dt.datetime) -> str:
+    """The window `now` falls in, as a key claimed once: only the first refused movement in it sends notices."""
+    window = int((now - _EPOCH) / REFUSAL_NOTICE_WINDOW)
+    return str(derive("refused-movement-window", plan.id, window))
+
+
 def refused_movement_notices(plan: Plan, roster: Roster, movement: InventoryMovement, error: LedgerError,
                              now: dt.datetime) -> list[Notification]:
+    """What the first refused movement of a window tells the materials officer(s)."""
     depot = _depot_name(plan, movement.depot_id)
     item = plan.items[movement.item_id].name if movement.item_id in plan.items else movement.item_id
+    minutes = int(REFUSAL_NOTICE_WINDOW.total_seconds() // 60)
+    tail = f"({minutes}分钟内其他未入账的不再逐条通知)"
     body = (f"【物资】{KIND_NAMES.get(movement.kind, movement.kind)}未入账: {depot} {item} "
             f"{movement.quantity:g}{movement.unit}。原因: {error.reason}")
+    body = body + tail if fits(body + tail) else body
     return _to_officers(plan, roster, body, derive("refused-movement", movement.event_id), now, movement.drill_id)
 
 

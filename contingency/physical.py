@@ -16,11 +16,14 @@ from schemas import StationReport
 
 # By parameter id: pH is defined on 0-14 for the waters a station measures (aqueous solutions, GB 3838's 6-9).
 BY_PARAMETER: dict[str, tuple[float | None, float | None]] = {"pH": (0.0, 14.0)}
-# By (normalised) unit: a concentration or a flow is never negative; a temperature below the coldest air ever
-# measured (-89.2 degC, Vostok 1983) or above boiling water is no reading of water or air.
+# By (normalised) unit: a concentration or a flow is never negative; a substance dissolved in water is never
+# more than the solution weighs (no aqueous solution reaches 3 kg/L: 3e6 mg/L), nor one in air more than 10 kg/m3
+# (air itself weighs 1.2 kg/m3); a temperature below the coldest air ever measured (-89.2 degC, Vostok 1983) or
+# above boiling water is no reading of water or air.
 BY_UNIT: dict[str, tuple[float | None, float | None]] = {
-    **{unit: (0.0, None) for unit in ("mg/l", "ug/l", "ng/l", "mg/m3", "ug/m3", "ng/m3", "count/l", "l/s", "m3/s",
-                                      "m3/h", "ntu")},
+    **{unit: (0.0, None) for unit in ("count/l", "l/s", "m3/s", "m3/h", "ntu")},
+    "mg/l": (0.0, 3e6), "ug/l": (0.0, 3e9), "ng/l": (0.0, 3e12),
+    "mg/m3": (0.0, 1e7), "ug/m3": (0.0, 1e10), "ng/m3": (0.0, 1e13),
     "degc": (-90.0, 100.0),
 }
 

@@ -18,10 +18,14 @@ class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+SCHEMA_VERSION = 1  # the newest contract version this code reads
+
+
 class Event(Contract):
     """A contract that is a message of its own, with a version and a unique id."""
 
-    schema_version: int = 1
+    schema_version: int = Field(1, ge=1, le=SCHEMA_VERSION,
+                                description="the contract's version; a newer one than this code reads is refused")
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
 
 

@@ -54,7 +54,7 @@ def create_app(settings: Settings, plan: CompiledPlan, roster: Roster, deps: Dep
     bounds = time_bounds(plan, settings.future_margin_minutes)
     register_rules_agent(app, ch, plan, clock, bounds)
     register_reports_agent(app, ch, plan, clock, bounds)
-    register_incident_agent(app, ch, plan, roster, clock, materials_enricher(plan, deps.roads, deps.ledger))
+    register_incident_agent(app, ch, plan, roster, clock, materials_enricher(plan, deps.roads, deps.ledger), bounds)
     register_dispatcher(app, ch, deps)
     register_inventory_agent(app, ch, plan, roster, deps.ledger, clock, bounds)
     register_webhooks(app, ch, plan, roster, deps, settings.language)

@@ -1,7 +1,7 @@
 """The ledger stage: InventoryMovement events -> the SQL ledger (append-only, idempotent by event id).
 
 A movement the ledger refuses (negative stock, unknown depot or item, wrong unit) becomes a dead letter
-with the reason, and the materials officer gets an SMS. Once a day (08:00 local time, or at the
+with the reason, and the materials officer gets an SMS: the first refusal of each 15 minutes only. Once a day (08:00 local time, or at the
 first check after it) the materials officer gets one SMS listing lots that expire within 30 days
 and stock below its minimum.
 """
@@ -17,7 +17,7 @@ from faust.types import EventT
 from contingency import CompiledPlan
 from contingency.ids import derive
 from contingency.ledger import LedgerError, below_minimum, expiring
-from contingency.material_notices import housekeeping_notices, refused_movement_notices
+from contingency.material_notices import housekeeping_notices, refusal_notice_key, refused_movement_notices
 from contingency.plausibility import TimeBounds, time_bounds, time_problem
 from contingency.roster import Roster
 from handlers.database import claim_once, is_claimed
@@ -48,9 +48,15 @@ def ledger_handler(ch: Channels, plan: CompiledPlan, roster: Roster, store: Inve
                 raise LedgerError("occurred_at", problem)
             result = await asyncio.to_thread(store.record, movement, clock.now(event))
         except LedgerError as exc:
-            notices = refused_movement_notices(plan, roster, movement, exc, clock.now(event))
-            await send_confirmed([Output(ch.notifications, n.person_id, encode(n)) for n in notices],
-                                 clock.stamp(event))
+            now = clock.now(event)
+            key = refusal_notice_key(plan, now)
+            if not await asyncio.to_thread(is_claimed, store.engine, key):  # the window's first refusal
+                notices = refused_movement_notices(plan, roster, movement, exc, now)
+                await send_confirmed([Output(ch.notifications, n.person_id, encode(n)) for n in notices],
+                                     clock.stamp(event))
+                # Claimed after the notices are out: a crash in between tells this refusal again, with the same
+                # notification ids, which the SMS outbox sends once.
+                await asyncio.to_thread(claim_once, store.engine, key, "refused-movement-notice", now)
             await send_dead_letter(ch.dlq, event, f"{exc.field}: {exc.reason}", AGENT)
             return
         log.info("ledger %s %s %s %s %g %s: %s", movement.event_id, movement.kind, movement.depot_id,

@@ -50,3 +50,15 @@ def test_housekeeping_is_one_sms_a_day_that_fits() -> None:
     assert "已过期" in notices[0].body and "等" in notices[0].body
     assert housekeeping_notices(PLAN, ROSTER, [], [], on, NOW) == []
     assert housekeeping_notices(PLAN, ROSTER, lots, low, on, NOW)[0].notification_id == notices[0].notification_id
+
+
+def test_refusals_are_told_once_a_window_and_the_notice_says_so() -> None:
+    from contingency.material_notices import REFUSAL_NOTICE_WINDOW, refusal_notice_key
+
+    start = dt.datetime(2026, 7, 1, 1, 0, tzinfo=dt.timezone.utc)  # a window's first instant
+    inside = [start + dt.timedelta(seconds=s) for s in (0, 60, REFUSAL_NOTICE_WINDOW.total_seconds() - 1)]
+    assert len({refusal_notice_key(PLAN, t) for t in inside}) == 1, "one key for the whole window"
+    assert refusal_notice_key(PLAN, start + REFUSAL_NOTICE_WINDOW) != refusal_notice_key(PLAN, start)
+    assert refusal_notice_key(PLAN, start - dt.timedelta(seconds=1)) != refusal_notice_key(PLAN, start)
+    [notice] = refused_movement_notices(PLAN, ROSTER, movement(), LedgerError("quantity", "库存不足(现有2 t)"), NOW)
+    assert "15分钟内其他未入账的不再逐条通知" in notice.body and fits(notice.body)

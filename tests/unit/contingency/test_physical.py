@@ -27,7 +27,12 @@ def test_ph_concentrations_and_temperature_have_built_in_ranges(arxan) -> None:
                    "0..14 dimensionless (physical range of pH)")
     why = implausible_value(report("hlh_dsk_auto", ("ammonia_nitrogen", -0.01, "mg/L")), ranges)
     assert why is not None and why.startswith("measurements[0].value: -0.01 mg/L for ammonia_nitrogen")
-    assert ">= 0 mg/L (physical range of mg/L)" in why
+    assert "0..3e+06 mg/L (physical range of mg/L)" in why
+    why = implausible_value(report("yirshi_wwtp_online", ("cod", 1e300, "mg/L")), ranges)
+    assert why is not None and "1e+300 mg/L for cod is outside its physical range 0..3e+06 mg/L" in why, \
+        "more dissolved than a solution weighs"
+    assert implausible_value(report("city_air_auto", ("no2", 2e10, "ug/m3")), ranges) is not None
+    assert implausible_value(report("city_air_auto", ("no2", 5000.0, "ug/m3")), ranges) is None
     assert "physical range of degC" in implausible_value(
         report("hlh_dsk_auto", ("water_temperature", 120.0, "degC")), ranges)
 
