@@ -386,5 +386,6 @@ def measurement_template(parameter: str, unit: str) -> tuple[str, dict[Version, 
         head, tails[flag] = pieces
     by_edition = {}
     for version, table in ((Version.HJ212_2017, DATA_FLAGS_2017), (Version.HJ212_2005, DATA_FLAGS_2005)):
-        by_edition[version] = {**{letter: tails[flag] for letter, flag in table.items()}, None: tails[QualityFlag.NORMAL]}
+        by_edition[version] = {**{letter: tails[flag] for letter, flag in table.items()},
+                               None: tails[QualityFlag.NORMAL]}
     return f'{head}"value":', by_edition

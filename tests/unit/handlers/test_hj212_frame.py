@@ -278,7 +278,8 @@ class BufferedOnly(FrameReader):
 packet_ish = st.one_of(
     st.sampled_from([EXAMPLE_PACKET, encode_frame(OTHER), b"##0101" + EXAMPLE + b"1C81\r\n",
                      b"##0101" + EXAMPLE + b"1c80\r\n", b"##0101" + EXAMPLE + b" 1C8\r\n",
-                     b"##0101" + EXAMPLE + b"1C80", b"##0500" + EXAMPLE + b"1C80\r\n", b"##0050" + EXAMPLE + b"1C80\r\n",
+                     b"##0101" + EXAMPLE + b"1C80", b"##0500" + EXAMPLE + b"1C80\r\n",
+                     b"##0050" + EXAMPLE + b"1C80\r\n",
                      b"##0000FFFF\r\n", b"##0002\r\nFFFF\r\n", b"##00a1", b"\r\n", b"  ", b"#"]),
     st.binary(max_size=30), header_ish)
 

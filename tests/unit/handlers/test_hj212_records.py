@@ -143,8 +143,10 @@ CODES = sorted(LINK.codes) + ["w01018", "011", "w99999", "", "W20115", "w20115-x
 ITEMS = ["Rtd", "Avg", "Min", "Max", "Cou", "Flag", "SampleTime", "ZsRtd", "EFlag", "rtd", ""]
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)
 PLAIN_NUMBERS = st.builds(lambda f, places: f"{f:.{places}f}", st.floats(-1e6, 1e6), st.integers(0, 6))  # 12.340
-GOOD_NUMBERS = st.one_of(FLOATS.map(repr), PLAIN_NUMBERS, st.floats(width=32, allow_nan=False, allow_infinity=False).map(
-    lambda f: f"{f:g}"), st.sampled_from(["0.004", "1e-7", "1E5", " 1.5", "1_0", "+.5", "-0", "1.0" + "0" * 29]))
+GOOD_NUMBERS = st.one_of(
+    FLOATS.map(repr), PLAIN_NUMBERS,
+    st.floats(width=32, allow_nan=False, allow_infinity=False).map(lambda f: f"{f:g}"),
+    st.sampled_from(["0.004", "1e-7", "1E5", " 1.5", "1_0", "+.5", "-0", "1.0" + "0" * 29]))
 ODD_NUMBERS = st.sampled_from(["nan", "inf", "-Infinity", "", "abc", "0x10", "1" * 33])
 GOOD_FLAGS = st.sampled_from("NFMSDCTBP")  # P: 2005 only
 ODD_FLAGS = st.sampled_from(["X", "n", "", "NN", "1", "é"])
