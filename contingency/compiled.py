@@ -5,12 +5,15 @@ A `CompiledPlan` is a `Plan` with these indexes; the engine and the incident boo
 `compile_plan` makes one (through contingency.loader: `load_plan`, `plan_from_text`)."""
 from __future__ import annotations
 
+import datetime as dt
+import functools
 from dataclasses import dataclass, field
 
 from pydantic import ConfigDict
 
-from contingency.limits import resolve_bound
-from contingency.plan import BoundRule, FlatlineRule, Plan, RateOfChangeRule, SustainedRule, ThresholdRule
+from contingency.limits import normal_unit, resolve_bound
+from contingency.plan import (BoundRule, FlatlineRule, Plan, RateOfChangeRule, StationSilenceRule, SustainedRule,
+                             ThresholdRule)
 from contingency.rivers import upstream_travel
 from contingency.standards import Standards
 from contingency.targets import stations_for_rule
@@ -21,12 +24,27 @@ class HistoryNeed:
     readings: int = 0
     minutes: float = 0.0
 
+    @property
+    def span(self) -> dt.timedelta:
+        return _span(self.minutes)
+
+
+@functools.lru_cache(maxsize=256)
+def _span(minutes: float) -> dt.timedelta:
+    return dt.timedelta(minutes=minutes)
+
 
 @dataclass
 class PlanIndex:
     rules_by_station: dict[str, list[BoundRule]] = field(default_factory=dict)
     history: dict[tuple[str, str], HistoryNeed] = field(default_factory=dict)
     upstream: dict[str, dict[str, float]] = field(default_factory=dict)
+    # What the engine looks up for every reading, worked out once: a station's measured rules by parameter, its
+    # silence rules, its parameters' units as compared, and the data flags that are judged.
+    measured: dict[str, dict[str, list[BoundRule]]] = field(default_factory=dict)
+    silence: dict[str, list[BoundRule]] = field(default_factory=dict)
+    units: dict[str, dict[str, str]] = field(default_factory=dict)
+    judged_flags: frozenset[str] = frozenset()
 
 
 class CompiledPlan(Plan):
@@ -52,8 +70,15 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
                     bound = resolve_bound(rule.limit, rule.parameter, station.parameters[rule.parameter].unit,
                                           plan.sources[station.source], standards)
                 _need_history(compiled, station_id, rule)
-            compiled.rules_by_station.setdefault(station_id, []).append(
-                BoundRule(rule=rule, station_id=station_id, bound=bound))
+            bound_rule = BoundRule(rule=rule, station_id=station_id, bound=bound)
+            compiled.rules_by_station.setdefault(station_id, []).append(bound_rule)
+            if isinstance(rule, StationSilenceRule):
+                compiled.silence.setdefault(station_id, []).append(bound_rule)
+            else:
+                compiled.measured.setdefault(station_id, {}).setdefault(rule.parameter, []).append(bound_rule)
+    compiled.units = {station_id: {p: normal_unit(parameter.unit) for p, parameter in station.parameters.items()}
+                      for station_id, station in plan.stations.items()}
+    compiled.judged_flags = frozenset(plan.quality.judged_flags)
     fields = {name: getattr(plan, name) for name in Plan.model_fields}
     return CompiledPlan.model_construct(_fields_set=plan.model_fields_set, index=compiled, **fields)
 

@@ -7,7 +7,10 @@ a late reading may make a rule fire (an exceedance is never dropped), but only t
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
+import functools
+import math
 
 from schemas.detections import Detection
 from schemas.incidents import Evidence
@@ -15,12 +18,10 @@ from schemas.readings import Measurement, StationReport
 
 from contingency import judges
 from contingency.ids import derive
-from contingency.limits import same_unit
-from contingency.compiled import CompiledPlan, require_compiled
+from contingency.limits import normal_unit
+from contingency.compiled import CompiledPlan, HistoryNeed, require_compiled
 from contingency.plan import BoundRule, Plan, StationSilenceRule
 from contingency.state import MAX_HISTORY, RECENT_REPORTS, Firing, Reading, StationState
-
-_JUDGES = {"threshold": judges.threshold, "sustained": judges.sustained, "rate_of_change": judges.rate_of_change}
 
 
 def evaluate(plan: CompiledPlan, state: StationState | None, report: StationReport,
@@ -30,65 +31,77 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
     if state is None:
         state = StationState.initial(station_id, now)
     station = plan.stations.get(station_id)
-    if station is None or state.has_seen(str(report.event_id), report.observed_at):
+    event_id, observed_at = str(report.event_id), report.observed_at
+    if station is None or state.has_seen(event_id, observed_at):
         return state, []
 
-    judged = _judged_measurements(plan, station_id, report.measurements)
+    index = plan.index
+    measured = index.measured.get(station_id, {})
     history = dict(state.history)
     latest = dict(state.latest)
-    runs = dict(state.runs)
+    runs = state.runs
     firing = dict(state.firing)
-    contexts: dict[str, judges.Context] = {}
-    for parameter, measurement in judged.items():
-        reading = Reading(at=report.observed_at, value=measurement.value)
-        newest = parameter not in latest or reading.at >= latest[parameter].at
-        if newest:
-            latest[parameter] = reading
-        history[parameter] = _keep(plan, station_id, parameter, history.get(parameter, ()), reading,
-                                   latest[parameter].at)
-        contexts[parameter] = judges.Context(station_id, parameter, reading, station.parameters[parameter],
-                                             _with(history.get(parameter, ()), reading), newest)
-
     fired: list[tuple[BoundRule, list[Evidence]]] = []
     cleared: list[tuple[BoundRule, list[Evidence]]] = []
-    for bound_rule in plan.rules_for(station_id):
-        rule = bound_rule.rule
-        if isinstance(rule, StationSilenceRule):
-            if rule.id in firing:  # the station is heard again
-                silent = (now - (state.last_heard_at or state.watch_since or now)).total_seconds() / 60
-                cleared.append((bound_rule, [judges.silence_evidence(station_id, silent, rule.after_minutes, now)]))
-                del firing[rule.id]
-            continue
-        ctx = contexts.get(rule.parameter)
-        if ctx is None:
-            continue
-        if rule.kind == "flatline":
-            verdict = judges.flatline(bound_rule, ctx, runs.get(rule.id))
-            if verdict.run is not None:
-                runs[rule.id] = verdict.run
-        else:
-            verdict = _JUDGES[rule.kind](bound_rule, ctx)
-        if verdict.holds and rule.id not in firing:
-            firing[rule.id] = Firing(since=report.observed_at, level=rule.level)
-            fired.append((bound_rule, verdict.evidence))
-        elif verdict.holds is False and rule.id in firing and ctx.newest:
-            del firing[rule.id]
-            cleared.append((bound_rule, verdict.evidence))
+    silence = index.silence.get(station_id, ())
+    for bound_rule in silence:
+        rule_id = bound_rule.rule.id
+        if rule_id in firing:  # the station is heard again
+            rule = bound_rule.rule
+            assert isinstance(rule, StationSilenceRule)
+            silent = (now - (state.last_heard_at or state.watch_since or now)).total_seconds() / 60
+            cleared.append((bound_rule, [judges.silence_evidence(station_id, silent, rule.after_minutes, now)]))
+            del firing[rule_id]
 
-    new_state = state.model_copy(update={
-        "last_heard_at": now if state.last_heard_at is None else max(state.last_heard_at, now),
-        "latest_observed_at": report.observed_at if state.latest_observed_at is None
-        else max(state.latest_observed_at, report.observed_at),
-        "drill_id": report.drill_id,
-        "last_report_id": str(report.event_id),
-        "recent_event_ids": (state.recent_event_ids + (str(report.event_id),))[-RECENT_REPORTS:],
-        "recent_observed": (state.recent_observed + (report.observed_at,))[-RECENT_REPORTS:],
-        "history": history, "latest": latest, "runs": runs, "firing": firing,
-    })
-    cause = str(report.event_id)
-    detections = [_detection(plan, b, "firing", cause, report.observed_at, ev, report) for b, ev in _ranked(fired)]
-    detections += [_detection(plan, b, "cleared", cause, report.observed_at, ev, report) for b, ev in _ranked(cleared)]
+    for parameter, measurement in _judged_measurements(plan, station_id, report.measurements).items():
+        reading = Reading(observed_at, measurement.value)
+        previous = latest.get(parameter)
+        newest = previous is None or observed_at >= previous.at
+        if newest:
+            latest[parameter] = reading
+        kept = _keep(index.history.get((station_id, parameter)), history.get(parameter, ()), reading,
+                     latest[parameter].at)
+        history[parameter] = kept
+        rules = measured.get(parameter)
+        if not rules:
+            continue
+        ctx = judges.Context(station_id, parameter, reading, station.parameters[parameter], _with(kept, reading),
+                             newest)
+        for bound_rule in rules:
+            rule = bound_rule.rule
+            run = None
+            if rule.kind == "flatline":
+                holds, run = judges.flatline(bound_rule, ctx, runs.get(rule.id))
+                if run is not None:
+                    if runs is state.runs:
+                        runs = dict(runs)
+                    runs[rule.id] = run
+            else:
+                holds = _JUDGES[rule.kind](bound_rule, ctx)
+            if holds and rule.id not in firing:
+                firing[rule.id] = Firing(observed_at, rule.level)
+                fired.append((bound_rule, judges.explain(bound_rule, ctx, run)))
+            elif holds is False and rule.id in firing and newest:
+                del firing[rule.id]
+                cleared.append((bound_rule, judges.explain(bound_rule, ctx, run)))
+
+    heard, latest_observed = state.last_heard_at, state.latest_observed_at
+    new_state = StationState(  # positional, in field order: this is built for every reading
+        state.station_id, state.watch_since,
+        now if heard is None or now > heard else heard,
+        observed_at if latest_observed is None or observed_at > latest_observed else latest_observed,
+        report.drill_id, event_id,
+        (state.recent_event_ids + (event_id,))[-RECENT_REPORTS:],
+        (state.recent_observed + (observed_at,))[-RECENT_REPORTS:],
+        history, latest, dict(runs) if runs is state.runs else runs, firing)
+    if not fired and not cleared:
+        return new_state, []
+    detections = [_detection(plan, b, "firing", event_id, observed_at, ev, report) for b, ev in _ranked(fired)]
+    detections += [_detection(plan, b, "cleared", event_id, observed_at, ev, report) for b, ev in _ranked(cleared)]
     return new_state, detections
+
+
+_JUDGES = {"threshold": judges.threshold, "sustained": judges.sustained, "rate_of_change": judges.rate_of_change}
 
 
 def tick(plan: CompiledPlan, state: StationState, station_id: str,
@@ -106,40 +119,53 @@ def tick(plan: CompiledPlan, state: StationState, station_id: str,
         return state, []
     firing = dict(state.firing)
     detections = []
-    for bound_rule in plan.rules_for(station_id):
+    for bound_rule in plan.index.silence.get(station_id, ()):
         rule = bound_rule.rule
-        if not isinstance(rule, StationSilenceRule) or rule.id in firing:
+        assert isinstance(rule, StationSilenceRule)
+        if rule.id in firing:
             continue
         silent_since = heard + dt.timedelta(minutes=rule.after_minutes)
         if now <= silent_since:
             continue
-        firing[rule.id] = Firing(since=silent_since, level=rule.level)
+        firing[rule.id] = Firing(silent_since, rule.level)
         evidence = [judges.silence_evidence(station_id, rule.after_minutes, rule.after_minutes, silent_since)]
         detections.append(_detection(plan, bound_rule, "firing", f"silence:{station_id}:{heard.isoformat()}:{state.last_report_id}",
                                      silent_since, evidence, None, state.drill_id))
     if not detections:
         return state, []
-    return state.model_copy(update={"firing": firing}), detections
+    return dataclasses.replace(state, firing=firing), detections
 
 
-def _judged_measurements(plan: Plan, station_id: str, measurements: list[Measurement]) -> dict[str, Measurement]:
+def _judged_measurements(plan: CompiledPlan, station_id: str,
+                         measurements: list[Measurement]) -> dict[str, Measurement]:
     """Measurements the rules may judge: a parameter the station has, in its unit, flagged as judged
     (HJ 212: calibration, maintenance, fault... are not). The first of repeated parameters wins."""
-    station = plan.stations[station_id]
-    judged_flags = set(plan.quality.judged_flags)
+    units = plan.index.units.get(station_id, {})
+    judged_flags = plan.index.judged_flags
     chosen: dict[str, Measurement] = {}
     for measurement in measurements:
-        parameter = station.parameters.get(measurement.parameter)
-        if (parameter is None or measurement.parameter in chosen or measurement.flag.value not in judged_flags
-                or not same_unit(measurement.unit, parameter.unit)):
+        parameter = measurement.parameter
+        unit = units.get(parameter)
+        if (unit is None or parameter in chosen or measurement.flag not in judged_flags  # a StrEnum
+                or _normal_unit(measurement.unit) != unit):
             continue
-        chosen[measurement.parameter] = measurement
+        chosen[parameter] = measurement
     return chosen
 
 
+@functools.lru_cache(maxsize=1024)
+def _normal_unit(unit: str) -> str:
+    return normal_unit(unit)
+
+
 def _with(readings: tuple[Reading, ...], reading: Reading) -> tuple[Reading, ...]:
-    """`readings` (sorted by time) with `reading` in its place, as judges see it even when history keeps none."""
-    position = bisect.bisect_right(readings, reading.at, key=_at)
+    """`readings` (sorted by time) with `reading` in its place, as judges see it even when history keeps none.
+    A Reading is a tuple (at, value): a probe (at,) sorts before every reading at `at`, (at, inf) after them."""
+    if not readings or readings[-1].at < reading.at:  # the usual case: the newest reading
+        return readings + (reading,)
+    if readings[-1] is reading:
+        return readings
+    position = bisect.bisect_left(readings, (reading.at, math.inf))  # past every reading at the same time
     same_time = position
     while same_time > 0 and readings[same_time - 1].at == reading.at:  # an equal reading is only among these
         same_time -= 1
@@ -148,20 +174,19 @@ def _with(readings: tuple[Reading, ...], reading: Reading) -> tuple[Reading, ...
     return readings[:position] + (reading,) + readings[position:]
 
 
-def _at(reading: Reading) -> dt.datetime:
-    return reading.at
-
-
-def _keep(plan: CompiledPlan, station_id: str, parameter: str, readings: tuple[Reading, ...], reading: Reading,
+def _keep(need: HistoryNeed | None, readings: tuple[Reading, ...], reading: Reading,
           newest_at: dt.datetime) -> tuple[Reading, ...]:
-    need = plan.index.history.get((station_id, parameter))
+    """What a parameter's history keeps after `reading`: the last `need.readings` and all within `need.minutes`
+    of the newest, at most MAX_HISTORY; nothing when no rule looks back."""
     if need is None or (need.readings == 0 and need.minutes == 0):
         return ()
     merged = _with(readings, reading)
-    horizon = newest_at - dt.timedelta(minutes=need.minutes)
-    keep_from = max(0, len(merged) - max(need.readings, 1))
-    kept = tuple(r for i, r in enumerate(merged) if i >= keep_from or r.at >= horizon)
-    return kept[-MAX_HISTORY:]
+    keep_from = len(merged) - (need.readings or 1)
+    if keep_from <= 0:
+        return merged
+    # older readings stay only while within the time horizon
+    keep_from = bisect.bisect_left(merged, (newest_at - need.span,), 0, keep_from)
+    return merged[keep_from:] if len(merged) - keep_from <= MAX_HISTORY else merged[-MAX_HISTORY:]
 
 
 def _ranked(items: list[tuple[BoundRule, list[Evidence]]]) -> list[tuple[BoundRule, list[Evidence]]]:

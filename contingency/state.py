@@ -1,11 +1,14 @@
 """What the engine remembers about one station between reports. Plain JSON in and out, so a Faust
-changelog table can hold it and a restarted worker continues where it stopped."""
+changelog table can hold it and a restarted worker continues where it stopped.
+
+Plain tuples and a slotted class, not validated models: the rules stage builds one of these for every reading,
+and validation belongs to the edges (a reading is checked when it is decoded; a stored state was written by this
+module). Treat a state as immutable: the engine returns a new one."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from schemas.incidents import WarningLevel
 
@@ -13,16 +16,12 @@ RECENT_REPORTS = 64  # how many report ids / observation times are remembered to
 MAX_HISTORY = 1000   # hard cap on readings kept per parameter, whatever the plan asks
 
 
-class _StateModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Reading(_StateModel):
+class Reading(NamedTuple):
     at: dt.datetime
     value: float
 
 
-class Run(_StateModel):
+class Run(NamedTuple):
     """Consecutive readings whose values stay within a flatline rule's tolerance."""
 
     start: dt.datetime
@@ -32,12 +31,13 @@ class Run(_StateModel):
     count: int
 
 
-class Firing(_StateModel):
+class Firing(NamedTuple):
     since: dt.datetime
     level: WarningLevel
 
 
-class StationState(_StateModel):
+@dataclass(slots=True)
+class StationState:
     station_id: str
     watch_since: dt.datetime | None = None
     last_heard_at: dt.datetime | None = None
@@ -46,10 +46,10 @@ class StationState(_StateModel):
     last_report_id: str | None = None
     recent_event_ids: tuple[str, ...] = ()
     recent_observed: tuple[dt.datetime, ...] = ()
-    history: dict[str, tuple[Reading, ...]] = {}
-    latest: dict[str, Reading] = {}
-    runs: dict[str, Run] = {}
-    firing: dict[str, Firing] = {}
+    history: dict[str, tuple[Reading, ...]] = field(default_factory=dict)
+    latest: dict[str, Reading] = field(default_factory=dict)
+    runs: dict[str, Run] = field(default_factory=dict)
+    firing: dict[str, Firing] = field(default_factory=dict)
 
     @classmethod
     def initial(cls, station_id: str, now: dt.datetime) -> "StationState":
@@ -57,11 +57,39 @@ class StationState(_StateModel):
         return cls(station_id=station_id, watch_since=now)
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return {
+            "station_id": self.station_id, "watch_since": _time(self.watch_since),
+            "last_heard_at": _time(self.last_heard_at), "latest_observed_at": _time(self.latest_observed_at),
+            "drill_id": self.drill_id, "last_report_id": self.last_report_id,
+            "recent_event_ids": list(self.recent_event_ids),
+            "recent_observed": [_time(at) for at in self.recent_observed],
+            "history": {p: [{"at": _time(r.at), "value": r.value} for r in readings]
+                        for p, readings in self.history.items()},
+            "latest": {p: {"at": _time(r.at), "value": r.value} for p, r in self.latest.items()},
+            "runs": {k: {"start": _time(r.start), "last": _time(r.last), "low": r.low, "high": r.high,
+                         "count": r.count} for k, r in self.runs.items()},
+            "firing": {k: {"since": _time(f.since), "level": f.level.value} for k, f in self.firing.items()},
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "StationState":
-        return cls.model_validate(data)
+        """A state `to_json` wrote (by this engine or the one before it: the format is the same)."""
+        unknown = set(data) - _FIELDS
+        if unknown:
+            raise ValueError(f"station state has unknown fields: {', '.join(sorted(unknown))}")
+        return cls(
+            station_id=str(data["station_id"]), watch_since=_parse(data.get("watch_since")),
+            last_heard_at=_parse(data.get("last_heard_at")), latest_observed_at=_parse(data.get("latest_observed_at")),
+            drill_id=data.get("drill_id"), last_report_id=data.get("last_report_id"),
+            recent_event_ids=tuple(data.get("recent_event_ids", ())),
+            recent_observed=tuple(_parse(at) for at in data.get("recent_observed", ())),
+            history={p: tuple(Reading(_parse(r["at"]), float(r["value"])) for r in readings)
+                     for p, readings in data.get("history", {}).items()},
+            latest={p: Reading(_parse(r["at"]), float(r["value"])) for p, r in data.get("latest", {}).items()},
+            runs={k: Run(_parse(r["start"]), _parse(r["last"]), float(r["low"]), float(r["high"]), int(r["count"]))
+                  for k, r in data.get("runs", {}).items()},
+            firing={k: Firing(_parse(f["since"]), WarningLevel(f["level"])) for k, f in data.get("firing", {}).items()},
+        )
 
     def forget_after(self, limit: dt.datetime) -> "StationState":
         """This state without what was observed after `limit` (readings dated in the future, accepted before
@@ -72,10 +100,30 @@ class StationState(_StateModel):
         latest = {p: r for p, r in self.latest.items() if r.at <= limit}
         observed = tuple(at for at in self.recent_observed if at <= limit)
         known = [r.at for r in latest.values()] + list(observed)
-        return self.model_copy(update={
-            "history": history, "latest": latest, "recent_observed": observed,
-            "latest_observed_at": max(known) if known else None,
-            "runs": {k: run for k, run in self.runs.items() if run.last <= limit}})
+        return StationState(
+            self.station_id, self.watch_since, self.last_heard_at, max(known) if known else None, self.drill_id,
+            self.last_report_id, self.recent_event_ids, observed, history, latest,
+            {k: run for k, run in self.runs.items() if run.last <= limit}, dict(self.firing))
 
     def has_seen(self, event_id: str, observed_at: dt.datetime) -> bool:
         return event_id in self.recent_event_ids or observed_at in self.recent_observed
+
+
+_FIELDS = frozenset(StationState.__dataclass_fields__)
+
+
+def _time(at: dt.datetime | None) -> str | None:
+    """As pydantic writes an aware time (the format states were stored in before): Z for UTC."""
+    if at is None:
+        return None
+    text = at.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _parse(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    at = dt.datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        raise ValueError(f"station state time {text!r} has no time zone")
+    return at

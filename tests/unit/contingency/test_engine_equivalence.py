@@ -1,0 +1,64 @@
+"""The rule engine rewritten for speed (issue 14) decides exactly as the engine before it (frozen in
+reference_engine/): on any report sequence of any Arxan station, with ticks between, the same detections (ids,
+statuses, levels, evidence) and the same state, JSON included; and a state written by either is read by the other."""
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from contingency import evaluate, tick
+from contingency.state import StationState
+from reference_engine import engine as reference
+from reference_engine.state import StationState as ReferenceState
+from schemas.readings import Measurement, QualityFlag, StationReport
+from test_engine_properties import PLAN, START, STATIONS, report_sequences
+
+
+@st.composite
+def long_runs(draw) -> tuple[str, list[tuple[StationReport, dt.datetime]]]:
+    """Many reports of one station, mostly in order and a few late, values near the plan's limits and repeated:
+    sustained, rate-of-change and flatline rules have windows to fill, runs to keep and break."""
+    station_id = draw(st.sampled_from(STATIONS))
+    parameters = PLAN.stations[station_id].parameters
+    names = sorted(parameters)
+    # Few distinct values in a run make stuck sensors (flatline); many make rises, falls and exceedances.
+    palette = draw(st.lists(st.sampled_from([0.0, 0.4, 0.5, 1.0, 1.2, 2.1, 4.0, 4.4, 5.0, 6.0, 7.5, 9.0, 50.0, 80.0,
+                                             150.0, 1500.0]), min_size=1, max_size=16, unique=True))
+    at, sequence = START, []
+    for _ in range(draw(st.integers(min_value=10, max_value=60))):
+        at += dt.timedelta(minutes=draw(st.sampled_from([1, 5, 10, 30, 60, 240])))
+        observed = at - dt.timedelta(minutes=draw(st.sampled_from([0, 0, 0, 0, 45, 300])))  # now and then late
+        chosen = draw(st.lists(st.sampled_from(names), min_size=1, max_size=min(3, len(names)), unique=True))
+        measurements = [Measurement(parameter=name, unit=parameters[name].unit,
+                                    value=draw(st.sampled_from(palette)),
+                                    flag=draw(st.sampled_from([QualityFlag.NORMAL] * 6 + list(QualityFlag))))
+                        for name in chosen]
+        sequence.append((StationReport(station_id=station_id, observed_at=observed, measurements=measurements), at))
+    return station_id, sequence
+
+
+def _as_json(state: object) -> dict:
+    return state.to_json()  # type: ignore[attr-defined]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(report_sequences(), long_runs()))
+def test_the_engine_decides_as_the_engine_before_it(case) -> None:
+    station_id, sequence = case
+    ours: StationState | None = None
+    theirs: ReferenceState | None = None
+    for report, now in sequence:
+        ours, got = evaluate(PLAN, ours, report, now)
+        theirs, want = reference.evaluate(PLAN, theirs, report, now)
+        assert [d.model_dump() for d in got] == [d.model_dump() for d in want]
+        assert _as_json(ours) == _as_json(theirs)
+        later = now + dt.timedelta(hours=3)
+        ours, got = tick(PLAN, ours, station_id, later)
+        theirs, want = reference.tick(PLAN, theirs, station_id, later)
+        assert [d.model_dump() for d in got] == [d.model_dump() for d in want]
+        assert _as_json(ours) == _as_json(theirs)
+        # Each reads the other's state: a worker upgraded mid-stream continues from the changelog.
+        assert _as_json(StationState.from_json(_as_json(theirs))) == _as_json(theirs)
+        assert _as_json(ReferenceState.from_json(_as_json(ours))) == _as_json(ours)
