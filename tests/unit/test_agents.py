@@ -335,8 +335,8 @@ def test_a_state_poisoned_by_a_future_reading_recovers_and_a_normal_reading_clea
     # as an older ERS would have stored it: an exceedance dated in the far future is the newest reading
     poisoned = StationState.from_json(table["yirshi_wwtp_online"])
     future = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
-    table["yirshi_wwtp_online"] = poisoned.model_copy(update={
-        "latest_observed_at": future, "recent_observed": poisoned.recent_observed + (future,)}).to_json()
+    table["yirshi_wwtp_online"] = dataclasses.replace(
+        poisoned, latest_observed_at=future, recent_observed=poisoned.recent_observed + (future,)).to_json()
     run(handle(event("readings", encode(dated(10.0, NOW + dt.timedelta(minutes=1))), "yirshi_wwtp_online")))
     statuses = [Detection.model_validate_json(value).status for _, value in ch.detections.sent]
     assert statuses == ["firing", "cleared"], statuses
