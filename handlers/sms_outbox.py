@@ -29,7 +29,7 @@ log = logging.getLogger("ers.sms")
 OutboxState = Literal["claimed", "sent", "failed", "delivered", "undelivered", "superseded"]
 FINISHED: frozenset[str] = frozenset({"sent", "failed", "delivered", "undelivered", "superseded"})
 
-# The schema as Alembic revisions 0002 and 0004 create it (handlers/migrations/versions/).
+# The schema as Alembic revisions 0002, 0004 and 0006 create it (handlers/migrations/versions/).
 metadata = MetaData()
 sms_outbox = Table(
     "sms_outbox", metadata,
@@ -48,6 +48,7 @@ sms_outbox = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("retry_at", DateTime(timezone=True), nullable=True),
     Column("payload", Text, nullable=True),
+    Column("claimed_by", String(200), nullable=True),
     CheckConstraint("state IN ('claimed', 'sent', 'failed', 'delivered', 'undelivered', 'superseded')",
                     name="ck_sms_outbox_state"),
     UniqueConstraint("provider_sid", name="uq_sms_outbox_provider_sid"),
@@ -89,6 +90,7 @@ class OutboxRecord:
     updated_at: datetime
     retry_at: datetime | None = None
     payload: str | None = None
+    claimed_by: str | None = None
 
     @property
     def waiting(self) -> bool:
@@ -104,6 +106,8 @@ class ClaimResult:
     claimed_at: datetime
     attempts: int
     retry_at: datetime | None = None
+    claimed_by: str | None = None
+    deferred: bool = False  # the provider could not take it: it waits for the retry loop
 
     @property
     def waiting(self) -> bool:
@@ -128,10 +132,11 @@ class SmsOutbox:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def claim(self, notification: Notification, now: datetime, lease_until: datetime | None = None) -> ClaimResult:
+    def claim(self, notification: Notification, now: datetime, lease_until: datetime | None = None,
+              claimer: str | None = None) -> ClaimResult:
         """Insert the notification as "claimed" if it is new; otherwise report the state it is in. `lease_until`:
         no one else sends it before then (`retry_at`), and if the claimer never records what happened, the retry
-        loop takes it from then on (it holds the notification: `payload`)."""
+        loop takes it from then on (it holds the notification: `payload`). `claimer`: who claims it."""
         at = as_utc(now)
         notification_id = str(notification.notification_id)
         lease = as_utc(lease_until) if lease_until is not None else None
@@ -140,8 +145,9 @@ class SmsOutbox:
                 connection.execute(insert(sms_outbox).values(
                     notification_id=notification_id, person_id=notification.person_id, to_phone=notification.to,
                     body=notification.body, drill_id=notification.drill_id, state="claimed", attempts=0,
-                    claimed_at=at, updated_at=at, payload=notification.model_dump_json(), retry_at=lease))
-            return ClaimResult(notification_id, "claimed", True, None, at, 0, lease)
+                    claimed_at=at, updated_at=at, payload=notification.model_dump_json(), retry_at=lease,
+                    claimed_by=claimer))
+            return ClaimResult(notification_id, "claimed", True, None, at, 0, lease, claimer)
         except IntegrityError:
             existing = self.get(notification_id)
             if existing is None:  # deleted between our insert and read: nothing sensible to do but say so
@@ -149,7 +155,19 @@ class SmsOutbox:
             log.info("notification %s to %s already claimed: %s", notification_id, mask(existing.to_phone),
                      existing.state)
             return ClaimResult(notification_id, existing.state, False, existing.provider_sid, existing.claimed_at,
-                               existing.attempts, existing.retry_at)
+                               existing.attempts, existing.retry_at, existing.claimed_by,
+                               deferred=existing.retry_at is not None and existing.last_error is not None)
+
+    def take_over(self, notification_id: str, previous: str, claimer: str, lease_until: datetime,
+                  now: datetime) -> bool:
+        """Take an unfinished claim of `previous` (a sender known to be dead) for `claimer`; False if someone else
+        took it first, or it was finished meanwhile."""
+        with self._engine.begin() as connection:
+            return connection.execute(
+                update(sms_outbox)
+                .where(sms_outbox.c.notification_id == notification_id, sms_outbox.c.state == "claimed",
+                       sms_outbox.c.claimed_by == previous)
+                .values(claimed_by=claimer, retry_at=as_utc(lease_until), updated_at=as_utc(now))).rowcount == 1
 
     def get(self, notification_id: str) -> OutboxRecord | None:
         found = self._records(sms_outbox.c.notification_id == notification_id)

@@ -2,6 +2,7 @@
 the road file, talks to the SMS provider and the broker. `create_app` then only registers agents and routes."""
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ class Dependencies:
     bootstrap_servers: str
     record_limits: Mapping[str, int]  # each topic's max.message.bytes, read from the broker
     aliyun_guard: AliyunPushGuard | None = None  # Aliyun's pushes, when an Aliyun account is configured
+    sender: str | None = None  # who claims SMS in the outbox: "<worker slot>#<this process>"
 
 
 def bootstrap(settings: Settings, plan: CompiledPlan, roster: Roster,
@@ -90,4 +92,4 @@ def bootstrap(settings: Settings, plan: CompiledPlan, roster: Roster,
     states = states or IncidentStateView(settings.bootstrap, settings.topics.of(INCIDENT_STATES))
     limits = record_limits(settings.bootstrap, [spec.name for spec in settings.topics.specs()])
     return Dependencies(clock_for(settings.clock), outbox, sms, status_url, guard, ledger, roads, states,
-                        settings.bootstrap, limits, aliyun_guard)
+                        settings.bootstrap, limits, aliyun_guard, f"{settings.worker_slot}#{uuid.uuid4().hex[:12]}")

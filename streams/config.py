@@ -98,7 +98,15 @@ class Settings(BaseModel):
     def group_instance_id(self) -> str | None:
         if self.group_instance == "none":
             return None
-        return self.group_instance or f"{self.app_id}-{socket.gethostname()}-{self.web_port}"
+        return self.worker_slot
+
+    @property
+    def worker_slot(self) -> str:
+        """This worker's place in its group, one live process at a time (it holds the web port on its host): a
+        process started in it after a crash is its predecessor's successor."""
+        if self.group_instance and self.group_instance != "none":
+            return self.group_instance
+        return f"{self.app_id}-{socket.gethostname()}-{self.web_port}"
 
     @property
     def topics(self) -> TopicNames:

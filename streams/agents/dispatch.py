@@ -58,7 +58,8 @@ def superseded_on(states: IncidentStateView) -> Callable[[Notification], str | N
 
 
 def dispatch_handler(ch: Channels, outbox: SmsOutbox, sms: SmsGateway, status_callback_url: str,
-                     clock: AgentClock, superseded: Callable[[Notification], str | None] = lambda n: None) -> Handler:
+                     clock: AgentClock, superseded: Callable[[Notification], str | None] = lambda n: None,
+                     sender: str | None = None) -> Handler:
     async def handle(event: EventT) -> None:
         notification = await decode_or_dead_letter(event, Notification, ch.dlq, AGENT)
         if notification is None:
@@ -67,7 +68,7 @@ def dispatch_handler(ch: Channels, outbox: SmsOutbox, sms: SmsGateway, status_ca
         # Only on the wall clock does the retry loop come back for a deferred page.
         result = await asyncio.to_thread(deliver, outbox, sms, notification, status_callback_url,
                                          lambda: clock.now(event), can_defer=clock.mode == "wall",
-                                         superseded=superseded)
+                                         superseded=superseded, sender=sender)
         log.info("sms %s to %s: %s%s", notification.notification_id, mask(notification.to), result.outcome,
                  f" ({result.error})" if result.error else "")
         receipt = receipt_for(notification.notification_id, result, clock.now(event))
@@ -80,7 +81,8 @@ def dispatch_handler(ch: Channels, outbox: SmsOutbox, sms: SmsGateway, status_ca
 def register_dispatcher(app: faust.App, ch: Channels, deps: Dependencies) -> None:
     # A drill's incidents live on its own virtual clock: nothing there is judged superseded.
     superseded = superseded_on(deps.incident_states) if deps.clock.mode == "wall" else (lambda n: None)
-    handle = dispatch_handler(ch, deps.outbox, deps.sms, deps.status_callback_url, deps.clock, superseded)
+    handle = dispatch_handler(ch, deps.outbox, deps.sms, deps.status_callback_url, deps.clock, superseded,
+                              deps.sender)
 
     @app.agent(ch.notifications, name="ers.dispatch", concurrency=1)
     async def dispatch(stream: faust.StreamT) -> None:
@@ -104,7 +106,7 @@ def register_dispatcher(app: faust.App, ch: Channels, deps: Dependencies) -> Non
                     receipts.append(receipt)
 
             await asyncio.to_thread(sweep, deps.outbox, deps.sms, notes, deps.status_callback_url, now, SWEEP_GRACE,
-                                    sent)
+                                    sent, deps.sender)
             await send_confirmed([Output(ch.delivery, "delivery", encode(r)) for r in receipts])
         except Exception:  # a sweep is a safety net: a failed one is logged and the next one tries again
             log.exception("notification sweep failed")

@@ -22,13 +22,14 @@ log = logging.getLogger("ers.sms.sweep")
 
 def sweep(outbox: SmsOutbox, gateway: SmsGateway, notes: list[tuple[Notification, dt.datetime]],
           status_callback_url: str | None, now: dt.datetime, grace: dt.timedelta,
-          on_sent: Callable[[Notification, DeliveryResult], None] = lambda note, result: None) -> list[DeliveryResult]:
+          on_sent: Callable[[Notification, DeliveryResult], None] = lambda note, result: None,
+          sender: str | None = None) -> list[DeliveryResult]:
     """Send the notifications older than `grace` that the outbox has never seen; returns what was sent."""
     sent = []
     for note, at in notes:
         if now - at < grace or outbox.get(str(note.notification_id)) is not None:
             continue
-        result = deliver(outbox, gateway, note, status_callback_url, lambda: now, only_if_new=True)
+        result = deliver(outbox, gateway, note, status_callback_url, lambda: now, only_if_new=True, sender=sender)
         if result.outcome in ("sent", "failed"):
             log.warning("notification %s was not taken by the dispatcher within %s: %s by the sweep",
                         note.notification_id, grace, result.outcome)

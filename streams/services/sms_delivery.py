@@ -5,7 +5,8 @@ How `deliver` avoids sending twice:
 - Before any API call the notification id is claimed (a row in sms_outbox, state "claimed"). A row that
   is already sent, delivered, undelivered or failed is never sent again: the call returns "skipped".
 - A new claim is leased to its sender for CLAIM_LEASE (`retry_at`): a redelivered notification, the sweep or
-  another worker's dispatcher find it "waiting" and leave it alone, so two senders never race on one page.
+  another worker's dispatcher find it "waiting" and leave it alone, so two senders never race on one page. A
+  worker restarted after a crash takes its own predecessor's unfinished claims over at once (`predecessor_of`).
 - A row still "claimed" with no provider sid after its lease means its sender stopped between the claim and
   mark_sent: before, during or after the API call. The retry loop then takes it and asks the provider first
   (`find_sent`: Twilio, an outbound message to the same number with the same body, created since the claim and
@@ -44,7 +45,7 @@ from typing import Literal, Protocol
 
 from contingency.phones import mask
 from handlers.sms_errors import PermanentSmsError, RetryableSmsError, RetryPolicy, SentMessage
-from handlers.sms_outbox import OutboxState, SmsOutbox
+from handlers.sms_outbox import ClaimResult, OutboxState, SmsOutbox
 from schemas.notifications import Notification
 
 log = logging.getLogger("ers.sms")
@@ -77,8 +78,8 @@ class DeliveryResult:
 def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, status_callback_url: str | None,
             clock: Callable[[], datetime], *, policy: RetryPolicy = RetryPolicy(),
             sleep: Callable[[float], None] = time.sleep, only_if_new: bool = False, can_defer: bool = True,
-            retrying: bool = False, superseded: Callable[[Notification], str | None] = lambda n: None
-            ) -> DeliveryResult:
+            retrying: bool = False, superseded: Callable[[Notification], str | None] = lambda n: None,
+            sender: str | None = None) -> DeliveryResult:
     """Send `notification` unless it was sent before; see the module docstring for what that guarantees.
     `clock` dates what is written (the worker's clock: virtual in a drill). `only_if_new`: leave it alone unless
     this call is the first to claim it (another sender may be at work). `can_defer`: a retry loop will come back
@@ -86,7 +87,7 @@ def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, 
     the row's lease. `superseded`: why the notification is no longer worth sending, if it is not."""
     now = clock()
     # Only on the wall clock does a retry loop take over a claim whose sender died (drills have none).
-    claim = outbox.claim(notification, now, now + CLAIM_LEASE if can_defer else None)
+    claim = outbox.claim(notification, now, now + CLAIM_LEASE if can_defer else None, sender)
     nid, to = claim.notification_id, notification.to
     if only_if_new and not claim.is_new:
         return DeliveryResult(nid, "skipped", claim.state, claim.provider_sid)
@@ -94,7 +95,11 @@ def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, 
         log.info("notification %s to %s not sent again: %s", nid, mask(to), claim.state)
         return DeliveryResult(nid, "skipped", claim.state, claim.provider_sid)
     if claim.waiting and not retrying:
-        return DeliveryResult(nid, "skipped", claim.state, retry_at=claim.retry_at)
+        if not (predecessor_of(sender, claim) and claim.claimed_by is not None
+                and outbox.take_over(nid, claim.claimed_by, sender or "", now + CLAIM_LEASE, now)):
+            return DeliveryResult(nid, "skipped", claim.state, retry_at=claim.retry_at)
+        log.info("notification %s to %s: taking over the unfinished send of %s, which died", nid, mask(to),
+                 claim.claimed_by)
     reason = superseded(notification)
     if reason is not None:
         outbox.mark_superseded(nid, reason, clock())
@@ -142,6 +147,15 @@ def deliver(outbox: SmsOutbox, gateway: SmsGateway, notification: Notification, 
             return DeliveryResult(nid, "deferred", "claimed", None, tries, reason, retry_at)
         outbox.mark_sent(nid, sent.sid, sent.num_segments, clock())
         return DeliveryResult(nid, "sent", "sent", sent.sid, tries)
+
+
+def predecessor_of(sender: str | None, claim: ClaimResult) -> bool:
+    """Whether `claim` is an unfinished send of this worker's previous process, which is dead: a sender is
+    "<slot>#<process>", and a slot (the worker's group member and web port on its host) has one live process at
+    most. Its sends are taken over at once after a restart; anyone else's wait for their lease to end."""
+    if sender is None or claim.claimed_by is None or claim.deferred or claim.claimed_by == sender:
+        return False
+    return claim.claimed_by.partition("#")[0] == sender.partition("#")[0]
 
 
 def retry_due(outbox: SmsOutbox, gateway: SmsGateway, status_callback_url: str | None, now: datetime,

@@ -362,6 +362,30 @@ def test_a_claim_is_left_to_its_sender_and_taken_over_only_after_its_lease(outbo
     assert taken.outcome == "reconciled" and len(api.messages) == 1, "after the lease: looked up, not sent again"
 
 
+def test_a_restarted_worker_takes_over_its_dead_predecessors_sends_at_once_and_no_one_elses(
+        outbox: SmsOutbox, gateway: SmsRouter, api: LocalTwilioApi) -> None:
+    from streams.services.sms_delivery import CLAIM_LEASE
+
+    only_ours(outbox)
+    now = datetime.now(timezone.utc)
+    mine, theirs, waiting = a_notification(), a_notification(), a_notification()
+    outbox.claim(mine, now, now + CLAIM_LEASE, "worker-a#first")      # this slot's process, killed mid-send
+    gateway.send(mine)
+    outbox.claim(theirs, now, now + CLAIM_LEASE, "worker-b#first")    # another worker, at work
+    api.fail_next(2, status=503)
+    assert deliver(outbox, gateway, waiting, None, lambda: now, sleep=Sleeps(),
+                   sender="worker-a#first").outcome == "deferred"   # the provider could not take this one
+    restarted = "worker-a#second"
+    soon = now + timedelta(seconds=5)
+    taken = deliver(outbox, gateway, mine, None, lambda: soon, sleep=Sleeps(), sender=restarted)
+    assert taken.outcome == "reconciled" and len(api.messages) == 1, "its own send: found, not sent again"
+    assert deliver(outbox, gateway, theirs, None, lambda: soon, sleep=Sleeps(), sender=restarted).outcome == \
+        "skipped", "another worker's claim waits for its lease"
+    assert deliver(outbox, gateway, waiting, None, lambda: soon, sleep=Sleeps(), sender=restarted).outcome == \
+        "skipped", "a page waiting for the provider is the retry loop's"
+    assert len(api.messages) == 1
+
+
 def test_a_twin_text_sent_for_another_notification_is_not_taken_for_this_one(outbox: SmsOutbox, gateway: SmsRouter,
                                                                             api: LocalTwilioApi) -> None:
     """Two notifications with the same text to the same person (a tier paged twice): reconciling the second must
