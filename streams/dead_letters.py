@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import hashlib
 
+from contingency.ids import derive
 from schemas import DeadLetter, encode
 
 RECORD_OVERHEAD = 1024  # bytes of a record besides its key and value: batch and record headers, headers, slack
@@ -33,6 +34,9 @@ def dead_letter_for(
     record_key = dead_letter_key(key)
     budget = max_bytes - RECORD_OVERHEAD - len(record_key or b"")
     context = dict(
+        # One message, one letter: written again (its agent's batch was retried after a broker error) it has the
+        # same id, which a reader of the dead-letter topic can drop.
+        event_id=derive("dead-letter", topic, partition, offset, agent),
         source_topic=topic, partition=partition, offset=offset,
         key=None if key is None else _text(key, KEY_BYTES)[0], key_truncated=key is not None and len(key) > KEY_BYTES,
         agent=agent, failed_at=failed_at, payload_bytes=len(raw), payload_sha256=hashlib.sha256(raw).hexdigest(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,12 +39,19 @@ CHANGELOG_CONFIG = {"segment.bytes": str(8 * 1024 * 1024), "segment.ms": str(10 
 class DeadLetterSink(Protocol):
     """Where dead letters go (streams.channels.DeadLetterTopic)."""
 
+    topic: TopicT
     max_bytes: int  # the largest record it takes
 
     async def send(self, key: bytes | None, value: bytes) -> Any: ...
 
 
 async def send_dead_letter(dlq: DeadLetterSink, event: EventT, error: str, agent: str) -> None:
+    out = dead_letter(dlq, event, error, agent)
+    await dlq.send(key=out.key, value=out.value)
+
+
+def dead_letter(dlq: DeadLetterSink, event: EventT, error: str, agent: str) -> "Output":
+    """The dead letter of `event`, as an output for the dead-letter topic (logged here)."""
     msg = event.message
     key = _bytes(msg.key)
     letter = dead_letter_for(
@@ -52,7 +59,15 @@ async def send_dead_letter(dlq: DeadLetterSink, event: EventT, error: str, agent
         error=error, agent=agent, failed_at=wall_clock(), max_bytes=dlq.max_bytes,
     )
     log.warning("dead letter from %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, error)
-    await dlq.send(key=dead_letter_key(key), value=encode(letter))
+    return Output(dlq.topic, dead_letter_key(key), encode(letter))
+
+
+def decode_or_letter(event: EventT, model: Any, dlq: DeadLetterSink, agent: str) -> tuple[Any | None, Output | None]:
+    """The message as `model`, or its dead letter (to be sent with the batch's other outputs)."""
+    try:
+        return decode(model, event.message.value), None
+    except EventDecodeError as exc:
+        return None, dead_letter(dlq, event, exc.reason, agent)
 
 
 async def decode_or_dead_letter(event: EventT, model: Any, dlq: DeadLetterSink, agent: str) -> Any | None:
@@ -67,13 +82,15 @@ async def decode_or_dead_letter(event: EventT, model: Any, dlq: DeadLetterSink, 
 @dataclass(frozen=True)
 class Output:
     topic: TopicT
-    key: str
+    key: str | bytes | None
     value: bytes
+    timestamp: float | None = None  # its own record time (streams.clocks), else the one send_confirmed is given
 
 
 async def send_confirmed(outputs: Iterable[Output], timestamp: float | None = None) -> None:
     """Send, then wait for the broker's acknowledgement of every message. `timestamp`: see streams.clocks."""
-    pending = [await out.topic.send(key=out.key.encode("utf-8"), value=out.value, timestamp=timestamp)
+    pending = [await out.topic.send(key=out.key.encode("utf-8") if isinstance(out.key, str) else out.key,
+                                    value=out.value, timestamp=timestamp if out.timestamp is None else out.timestamp)
                for out in outputs]
     if pending:
         await asyncio.gather(*pending)
@@ -138,31 +155,73 @@ class Troubles:
 TROUBLES = Troubles()  # one worker process, one view of what it waits for
 
 
+BatchHandler = Callable[[list[EventT]], Awaitable[None]]  # what an agent does with a batch of inputs
+
+
 async def process_each(stream: faust.StreamT, handle: Handler, dlq: DeadLetterSink, agent: str,
                        retry_seconds: tuple[float, ...] = TRANSIENT_RETRY_SECONDS,
                        troubles: Troubles = TROUBLES) -> None:
     """Run `handle` on every event: what it raises becomes a dead letter, so an agent never stops on one message;
     except a broker or database error, which is retried until it goes away (retry_seconds, the last repeated)."""
     async for event in stream.events():
-        msg = event.message
+        await _handle_one(event, handle, dlq, agent, retry_seconds, troubles)
+
+
+BATCH_EVENTS = 500      # at most this many inputs a batch
+BATCH_WAIT = 0.005      # seconds a batch waits to fill: a lone reading is handled at most this late
+
+
+async def process_batches(batches: AsyncIterator[list[EventT]], handle_batch: BatchHandler, handle: Handler,
+                          dlq: DeadLetterSink, agent: str, retry_seconds: tuple[float, ...] = TRANSIENT_RETRY_SECONDS,
+                          troubles: Troubles = TROUBLES) -> None:
+    """Run `handle_batch` on each batch (streams.batches.event_batches: acknowledged once handled). A broker or
+    database error is retried until it goes away, as one event's is; any other error sends the batch through
+    `handle` one event at a time, so only the event at fault becomes a dead letter. `handle_batch` must change no
+    state before its outputs are confirmed (a batch may be handled again)."""
+    async for events in batches:
         attempt = 0
         while True:
             try:
-                await handle(event)
+                await handle_batch(events)
             except Exception as exc:
                 if is_transient(exc):
                     delay = retry_seconds[min(attempt, len(retry_seconds) - 1)]
                     waiting = troubles.waiting(agent, exc)
-                    log.warning("%s: %s on %s[%d]@%d (%s for %.0f s), retrying in %g s", agent, type(exc).__name__,
-                                msg.topic, msg.partition, msg.offset, waiting.kind,
-                                time.monotonic() - waiting.since, delay)
+                    log.warning("%s: %s on a batch of %d (%s for %.0f s), retrying in %g s", agent,
+                                type(exc).__name__, len(events), waiting.kind, time.monotonic() - waiting.since, delay)
                     attempt += 1
                     await asyncio.sleep(delay)
                     continue
-                log.exception("%s failed on %s[%d]@%d", agent, msg.topic, msg.partition, msg.offset)
-                await send_dead_letter(dlq, event, f"internal error: {type(exc).__name__}: {exc}", agent)
+                log.exception("%s failed on a batch of %d: handling its events one by one", agent, len(events))
+                for event in events:
+                    await _handle_one(event, handle, dlq, agent, retry_seconds, troubles)
             waited = troubles.cleared(agent)
             if waited is not None:
-                log.info("%s: %s over after %.0f s; %s[%d]@%d handled", agent, waited.kind,
-                            time.monotonic() - waited.since, msg.topic, msg.partition, msg.offset)
+                log.info("%s: %s over after %.0f s", agent, waited.kind, time.monotonic() - waited.since)
             break
+
+
+async def _handle_one(event: EventT, handle: Handler, dlq: DeadLetterSink, agent: str,
+                      retry_seconds: tuple[float, ...], troubles: Troubles) -> None:
+    msg = event.message
+    attempt = 0
+    while True:
+        try:
+            await handle(event)
+        except Exception as exc:
+            if is_transient(exc):
+                delay = retry_seconds[min(attempt, len(retry_seconds) - 1)]
+                waiting = troubles.waiting(agent, exc)
+                log.warning("%s: %s on %s[%d]@%d (%s for %.0f s), retrying in %g s", agent, type(exc).__name__,
+                            msg.topic, msg.partition, msg.offset, waiting.kind,
+                            time.monotonic() - waiting.since, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            log.exception("%s failed on %s[%d]@%d", agent, msg.topic, msg.partition, msg.offset)
+            await send_dead_letter(dlq, event, f"internal error: {type(exc).__name__}: {exc}", agent)
+        waited = troubles.cleared(agent)
+        if waited is not None:
+            log.info("%s: %s over after %.0f s; %s[%d]@%d handled", agent, waited.kind,
+                     time.monotonic() - waited.since, msg.topic, msg.partition, msg.offset)
+        return

@@ -17,8 +17,10 @@ from contingency.plausibility import TimeBounds, implausible_time, time_bounds
 from schemas import StationReport, StationTick, encode
 from schemas.topics import READINGS, TICKS
 from streams.agents.common import (
-    CHANGELOG_CONFIG, JSON_TABLE, Handler, Output, decode_or_dead_letter, process_each, send_confirmed, send_dead_letter,
+    BATCH_EVENTS, BATCH_WAIT, CHANGELOG_CONFIG, JSON_TABLE, BatchHandler, Handler, Output, dead_letter, decode_or_letter,
+    process_batches, send_confirmed,
 )
+from streams.batches import as_of, event_batches
 from streams.channels import Channels
 from streams.clocks import AgentClock
 
@@ -51,67 +53,93 @@ class ParsedStates:
 
 def rules_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
                   table: MutableMapping[str, dict | None], bounds: TimeBounds | None = None) -> Handler:
-    """Per-station engine state in `table` (the worker's changelog-backed table, a dict in tests)."""
+    """One event at a time: a batch of one (the batch handler is the one implementation)."""
+    handle_batch = rules_batch_handler(ch, plan, clock, table, bounds)
+
+    async def handle(event: EventT) -> None:
+        await handle_batch([event])
+
+    return handle
+
+
+def rules_batch_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
+                        table: MutableMapping[str, dict | None], bounds: TimeBounds | None = None) -> BatchHandler:
+    """Per-station engine state in `table` (the worker's changelog-backed table, a dict in tests). A batch's
+    detections are sent together and confirmed before each station's new state is written, once per batch: a batch
+    interrupted before that is handled again from the states before it."""
     bounds = bounds or time_bounds(plan)
     ranges = physical_ranges(plan)
     parsed = ParsedStates()
+    ticks_topic = ch.names.of(TICKS)
 
-    async def handle(event: EventT) -> None:
-        msg = event.message
-        is_tick = msg.topic == ch.names.of(TICKS)
-        item = await decode_or_dead_letter(event, StationTick if is_tick else StationReport, ch.dlq, AGENT)
-        if item is None:
-            return
-        station_id = item.station_id
-        if msg.key != station_id.encode("utf-8"):
-            # Per-station state must live in the station's partition: re-key once and move on.
-            await ch.readings.send(key=station_id.encode("utf-8"), value=msg.value, timestamp=clock.stamp(event))
-            return
-        when = item.at if isinstance(item, StationTick) else item.observed_at
-        reason = implausible_time("at" if isinstance(item, StationTick) else "observed_at", when, clock.now(event),
-                                  bounds)
-        if reason is not None:
-            await send_dead_letter(ch.dlq, event, reason, AGENT)
-            return
-        if station_id not in plan.stations:
-            await send_dead_letter(
-                ch.dlq, event, f"station_id: unknown station {station_id!r} (not in plan {plan.id} {plan.version})",
-                AGENT,
-            )
-            return
-        if isinstance(item, StationReport) and (reason := implausible_value(item, ranges)) is not None:
-            await send_dead_letter(ch.dlq, event, reason, AGENT)
-            return
-        stored = table.get(station_id)
-        state = parsed.get(station_id, stored)
-        ahead = clock.now(event) + bounds.future
-        if state is not None and state.latest_observed_at is not None and state.latest_observed_at > ahead:
-            log.warning("station %s: its state held readings dated up to %s, ahead of the clock; forgotten, so that "
-                        "real readings can clear its rules again", station_id, state.latest_observed_at.isoformat())
-            state = state.forget_after(ahead)
-        if isinstance(item, StationTick):
-            # The tick carries its own time, so replaying it gives the same answer. A station that has
-            # never reported is silent from the moment the worker first looks at it.
-            state, detections = tick(plan, state or StationState.initial(station_id, item.at), station_id, item.at)
-        else:
-            state, detections = evaluate(plan, state, item, clock.now(event))
-        for d in detections:
-            log.info("detection %s %s at %s (%s): %s", d.status, d.level, d.source_id, d.rule_id, d.title)
-        await send_confirmed((Output(ch.detections, d.source_id, encode(d)) for d in detections), clock.stamp(event))
-        new_state = state.to_json()
-        if new_state != stored:
-            table[station_id] = new_state
-            parsed.put(station_id, new_state, state)
+    async def handle_batch(events: list[EventT]) -> None:
+        states: dict[str, StationState | None] = {}  # this batch's work: written only once its outputs are out
+        last: dict[str, EventT] = {}                   # the event each station's state last came from
+        outputs: list[Output] = []  # detections, dead letters and re-keyed readings, sent together
+        for event in events:
+            msg = event.message
+            is_tick = msg.topic == ticks_topic
+            item, letter = decode_or_letter(event, StationTick if is_tick else StationReport, ch.dlq, AGENT)
+            if letter is not None:
+                outputs.append(letter)
+                continue
+            station_id = item.station_id
+            if msg.key != station_id.encode("utf-8"):
+                # Per-station state must live in the station's partition: re-key once and move on.
+                outputs.append(Output(ch.readings, station_id, msg.value, clock.stamp(event)))
+                continue
+            now = clock.now(event)
+            when = item.at if isinstance(item, StationTick) else item.observed_at
+            reason = implausible_time("at" if isinstance(item, StationTick) else "observed_at", when, now, bounds)
+            if reason is None and station_id not in plan.stations:
+                reason = f"station_id: unknown station {station_id!r} (not in plan {plan.id} {plan.version})"
+            if reason is None and isinstance(item, StationReport):
+                reason = implausible_value(item, ranges)
+            if reason is not None:
+                outputs.append(dead_letter(ch.dlq, event, reason, AGENT))
+                continue
+            state = states[station_id] if station_id in states else parsed.get(station_id, table.get(station_id))
+            ahead = now + bounds.future
+            if state is not None and state.latest_observed_at is not None and state.latest_observed_at > ahead:
+                log.warning("station %s: its state held readings dated up to %s, ahead of the clock; forgotten, so "
+                            "that real readings can clear its rules again", station_id,
+                            state.latest_observed_at.isoformat())
+                state = state.forget_after(ahead)
+            if isinstance(item, StationTick):
+                # The tick carries its own time, so replaying it gives the same answer. A station that has
+                # never reported is silent from the moment the worker first looks at it.
+                state, detections = tick(plan, state or StationState.initial(station_id, item.at), station_id,
+                                         item.at)
+            else:
+                state, detections = evaluate(plan, state, item, now)
+            states[station_id], last[station_id] = state, event
+            for d in detections:
+                log.info("detection %s %s at %s (%s): %s", d.status, d.level, d.source_id, d.rule_id, d.title)
+            stamp = clock.stamp(event)
+            outputs.extend(Output(ch.detections, d.source_id, encode(d), stamp) for d in detections)
+        await send_confirmed(outputs)
+        for station_id, state in states.items():
+            if state is None:
+                continue
+            stored = table.get(station_id)
+            new_state = state.to_json()
+            if new_state != stored:
+                with as_of(last[station_id]):
+                    table[station_id] = new_state
+                parsed.put(station_id, new_state, state)
 
-    return handle
+    return handle_batch
 
 
 def register_rules_agent(app: faust.App, ch: Channels, plan: CompiledPlan, clock: AgentClock,
                          bounds: TimeBounds) -> None:
     table = app.Table("station_state", default=None, partitions=ch.names.partitions_of(READINGS), schema=JSON_TABLE,
                       extra_topic_configs=CHANGELOG_CONFIG)
-    handle = rules_handler(ch, plan, clock, table, bounds)
+    handle_batch = rules_batch_handler(ch, plan, clock, table, bounds)
+
+    async def handle(event: EventT) -> None:
+        await handle_batch([event])
 
     @app.agent(ch.station_input, name="ers.rules", concurrency=1)
     async def rules(stream: faust.StreamT) -> None:
-        await process_each(stream, handle, ch.dlq, AGENT)
+        await process_batches(event_batches(stream, BATCH_EVENTS, BATCH_WAIT), handle_batch, handle, ch.dlq, AGENT)

@@ -49,6 +49,10 @@ class FakeTopic:
         self.name = name
         self.sent: list[tuple[bytes, bytes]] = []
 
+    @property
+    def topic(self) -> "FakeTopic":  # as a dead-letter sink, it is its own topic
+        return self
+
     async def send(self, key: bytes | None = None, value: bytes | None = None, timestamp: float | None = None) -> Any:
         self.sent.append((key, value))
         done = asyncio.get_running_loop().create_future()

@@ -141,6 +141,7 @@ def test_an_input_waits_out_broker_and_database_outages_and_other_errors_are_dea
 
         def __init__(self) -> None:
             self.letters: list[bytes] = []
+            self.topic = self
 
         async def send(self, key, value) -> None:
             self.letters.append(value)
@@ -237,3 +238,53 @@ def test_a_webhook_that_cannot_reach_the_database_or_broker_answers_503_and_othe
     assert asyncio.run(outage_safe(fine())).status == 200
     with pytest.raises(ValueError):
         asyncio.run(outage_safe(failing(ValueError("a bug"))))
+
+
+def test_a_batch_waits_out_an_outage_whole_and_a_bug_in_it_is_handled_event_by_event() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from aiokafka.errors import KafkaTimeoutError
+
+    from streams.agents.common import Troubles, process_batches
+
+    def event(n: int) -> SimpleNamespace:
+        return SimpleNamespace(message=SimpleNamespace(topic="ers.readings", partition=0, offset=n, key=b"s",
+                                                       value=b"{}"))
+
+    async def batches():
+        yield [event(0), event(1)]
+        yield [event(2), event(3), event(4)]
+
+    class Dlq:
+        max_bytes = 1_000_000
+
+        def __init__(self) -> None:
+            self.letters: list[bytes] = []
+            self.topic = self
+
+        async def send(self, key, value) -> None:
+            self.letters.append(value)
+
+    tried: list[list[int]] = []
+    one_by_one: list[int] = []
+
+    async def handle_batch(events) -> None:
+        offsets = [e.message.offset for e in events]
+        tried.append(offsets)
+        if offsets == [0, 1] and len(tried) < 3:
+            raise KafkaTimeoutError()  # the broker away: the whole batch again
+        if 3 in offsets:
+            raise ValueError("a bug")  # then one by one: only offset 3 is a dead letter
+
+    async def handle(e) -> None:
+        one_by_one.append(e.message.offset)
+        if e.message.offset == 3:
+            raise ValueError("a bug")
+
+    dlq = Dlq()
+    asyncio.run(process_batches(batches(), handle_batch, handle, dlq, "test", retry_seconds=(0.0,),
+                                troubles=Troubles()))
+    assert tried == [[0, 1], [0, 1], [0, 1], [2, 3, 4]]
+    assert one_by_one == [2, 3, 4]
+    assert len(dlq.letters) == 1 and b'"offset":3' in dlq.letters[0].replace(b" ", b"")

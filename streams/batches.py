@@ -1,0 +1,81 @@
+"""A Faust stream's events in batches, each acknowledged only once its batch was handled (issue 14).
+
+Faust's own `Stream.take_events` acknowledges a batch's events in a `finally`: when the worker stops or the agent
+is cancelled while a batch is being handled, its events are acknowledged anyway and the next commit passes them,
+although their outputs may never have been sent. `event_batches` is take_events with the acknowledgement moved
+after the batch's handling returns: a batch that is interrupted is read again after the restart, and handled
+again (every id ERS writes is derived from its input, so handling twice is harmless).
+
+Like take_events, it buffers the stream in the background (a processor on the stream, passively consumed), and
+yields when `max_events` are buffered or `within` seconds have passed with at least one.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import faust
+from faust.streams import _current_event
+from faust.types import EventT
+from mode.utils.futures import notify
+
+
+async def event_batches(stream: faust.StreamT, max_events: int, within: float) -> AsyncIterator[list[EventT]]:
+    s: Any = stream  # Faust's Stream internals, as take_events uses them
+    events: list[EventT] = []
+    buffer_full = asyncio.Event()
+    buffer_consumed = asyncio.Event()
+    consuming: asyncio.Future | None = None
+
+    async def add_to_buffer(value: Any) -> Any:
+        nonlocal consuming
+        if consuming is not None:  # wait while the handler reads the buffer
+            try:
+                await consuming
+            finally:
+                consuming = None
+        event = s.current_event
+        if event is None:
+            raise RuntimeError("event_batches found no current event")
+        events.append(event)
+        if len(events) >= max_events:
+            buffer_full.set()
+            buffer_consumed.clear()
+            await s.wait(buffer_consumed)  # a batch never grows past max_events
+        return value
+
+    enable_acks = s.enable_acks
+    s.enable_acks = False  # acknowledged below, once handled
+    s.add_processor(add_to_buffer)
+    s._enable_passive(aiter(s.channel))
+    try:
+        while not s.should_stop:
+            await s.wait_for_stopped(buffer_full, timeout=within)
+            if not events:
+                continue
+            consuming = asyncio.get_running_loop().create_future()
+            batch = list(events)
+            yield batch  # an exception or a close here leaves the batch unacknowledged: read again after a restart
+            for event in batch:
+                await s.ack(event)
+            del events[:len(batch)]
+            notify(consuming)
+            buffer_full.clear()
+            buffer_consumed.set()
+    finally:
+        s.enable_acks = enable_acks
+        s._processors.remove(add_to_buffer)
+
+
+@contextlib.contextmanager
+def as_of(event: EventT) -> Iterator[None]:
+    """Faust writes a table entry to the changelog partition of the event being handled, which it knows only
+    inside stream iteration; a batch's entries are written after it, each as of the event it last came from."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
