@@ -7,14 +7,20 @@ topic set. Then, measured in the same run:
   decode    the same, plus pydantic validation into StationReport (our contract)
   engine    in-process contingency.evaluate over the decoded reports (the pure domain alone)
   ers       a real `ers worker` process from Ready until its group has committed every reading
-Ratios are printed against the baseline. Usage (repo root): python bench/pipeline_throughput.py [N]
+  quix      the Quix Streams peer (bench/quix_peer.py, an optional bench dependency) on the same topic
+Rates of consumer groups are measured from their committed offsets passing 10 % of the readings to passing 90 %,
+so start-up is left out alike. Ratios are printed against the baseline and against Quix Streams.
+Usage (repo root): python bench/pipeline_throughput.py [N] [--workers 2 --partitions 8]
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -98,53 +104,116 @@ def engine_rate(messages: list[tuple[bytes, bytes]]) -> float:
     return len(reports) / (time.perf_counter() - started)
 
 
-def ers_rate(bootstrap: str, n: int, messages: list[tuple[bytes, bytes]]) -> float:
+def committed_rate(admin: KafkaAdminClient, group: str, topic: str, n: int, alive: callable,
+                   timeout: float = 600) -> float:
+    """Readings/s of a consumer group on `topic`, from its committed offsets passing 10 % of `n` to passing 90 %
+    (start-up and the last commit interval left out, for every contender alike)."""
+    low, high = n // 10, n * 9 // 10
+    started = ended = None
+    deadline = time.monotonic() + timeout
+    while ended is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"group {group} did not commit {high} of {topic} within {timeout}s")
+        alive()
+        offsets = admin.list_group_offsets({group: None}).get(group, {})
+        done = sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
+        now = time.perf_counter()
+        if started is None and done >= low:
+            started, at_start = now, done
+        if started is not None and done >= high:
+            ended, at_end = now, done
+        time.sleep(0.05)
+    return (at_end - at_start) / (ended - started)
+
+
+def quix_rate(bootstrap: str, topic: str, n: int) -> float | None:
+    """The same readings through the Quix Streams peer (bench/quix_peer.py) in its own process."""
+    try:
+        import quixstreams  # noqa: F401
+    except ImportError:
+        return None
+    group = f"quix-{uuid.uuid4().hex[:6]}"
+    peer = subprocess.Popen([sys.executable, str(Path(__file__).with_name("quix_peer.py")), "--broker", bootstrap,
+                             "--topic", topic, "--output", f"{topic}-quix-detections", "--group", group],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+
+    def alive() -> None:
+        if peer.poll() is not None:
+            raise RuntimeError(f"the Quix peer exited: {peer.stderr.read()[-2000:] if peer.stderr else ''}")
+
+    try:
+        return committed_rate(admin, group, topic, n, alive)
+    finally:
+        peer.terminate()
+        peer.wait(timeout=30)
+        admin.close()
+
+
+def ers_rate(bootstrap: str, n: int, messages: list[tuple[bytes, bytes]], workers: int, partitions: int) -> float:
     from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token
 
     twilio = LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid()).start()
-    worker = WorkerProcess(bootstrap, Path(tempfile.mkdtemp(prefix="ers-bench-")), twilio,
-                           env={"ERS_TICK_SECONDS": "60"})
-    worker.start()  # creates the topics; nothing to read yet
-    worker.stop()
-    produce(bootstrap, worker.topic("readings"), messages)
+    base = Path(tempfile.mkdtemp(prefix="ers-bench-"))
+    env = {"ERS_TICK_SECONDS": "60", "ERS_PARTITIONS": str(partitions),
+           "ERS_DATABASE_URL": f"sqlite:///{base / 'ers.db'}"}
+    first = WorkerProcess(bootstrap, base / "w0", twilio, env=env)
+    first.start()  # creates the topics; nothing to read yet
+    first.stop()
+    produce(bootstrap, first.topic("readings"), messages)
+    group = first.env["ERS_APP_ID"]
+    others = [WorkerProcess(bootstrap, base / f"w{i}", twilio, prefix=first.prefix,
+                            env={**env, "ERS_APP_ID": group}) for i in range(1, workers)]
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    group = worker.env["ERS_APP_ID"]
-    worker.start()
-    started = time.perf_counter()
-    while True:
-        offsets = admin.list_group_offsets({group: None})[group]
-        done = sum(o.offset for tp, o in offsets.items() if tp.topic == worker.topic("readings"))
-        if done >= n:
-            break
-        time.sleep(0.2)
-    elapsed = time.perf_counter() - started
-    worker.stop()
-    admin.close()
-    twilio.stop()
-    return n / elapsed
+    try:
+        for worker in [first, *others]:
+            worker.start()
+
+        def alive() -> None:
+            for worker in [first, *others]:
+                worker.check_alive()
+
+        return committed_rate(admin, group, first.topic("readings"), n, alive)
+    finally:
+        for worker in [first, *others]:
+            worker.stop()
+        admin.close()
+        twilio.stop()
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
-    console = Console()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("n", nargs="?", type=int, default=100_000, help="readings (default 100,000)")
+    parser.add_argument("--workers", type=int, default=1, help="ERS workers in one group (default 1)")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of the topics (default 4)")
+    args = parser.parse_args()
+    n, console = args.n, Console()
     messages = readings(n)
     with LocalKafka(ephemeral=True) as kafka:
         topic = f"bench-{uuid.uuid4().hex[:6]}"
         KafkaAdminClient(bootstrap_servers=kafka.bootstrap).create_topics(
-            {topic: {"num_partitions": 4, "replication_factor": 1}}, wait_for_metadata=True)
+            {topic: {"num_partitions": args.partitions, "replication_factor": 1}}, wait_for_metadata=True)
         produce(kafka.bootstrap, topic, messages)
         baseline = asyncio.run(raw_consume(kafka.bootstrap, topic, n, validate=False))
         decoded = asyncio.run(raw_consume(kafka.bootstrap, topic, n, validate=True))
         engine = engine_rate(messages)
-        ers = ers_rate(kafka.bootstrap, n, messages)
-    table = Table(title=f"{n} readings, 4 partitions, one broker, this machine")
+        quix = quix_rate(kafka.bootstrap, topic, n)
+        ers = ers_rate(kafka.bootstrap, n, messages, args.workers, args.partitions)
+    table = Table(title=f"{n:,} readings, {args.partitions} partitions, one broker, this machine "
+                        f"({os.cpu_count()} cores)")
     table.add_column("stage")
     table.add_column("readings/s", justify="right")
     table.add_column("vs raw aiokafka", justify="right")
-    for name, rate in [("raw aiokafka getmany + json.loads", baseline), ("+ pydantic StationReport", decoded),
-                       ("contingency.evaluate alone (in process)", engine),
-                       ("ers worker (Faust, tables, detections)", ers)]:
-        table.add_row(name, f"{rate:,.0f}", f"{rate / baseline:.3f}")
+    table.add_column("vs Quix Streams", justify="right")
+    rows = [("raw aiokafka getmany + json.loads", baseline), ("+ pydantic StationReport", decoded),
+            ("contingency.evaluate alone (in process)", engine),
+            ("Quix Streams peer (bench/quix_peer.py)", quix),
+            (f"ers worker x{args.workers} (Faust, tables, detections)", ers)]
+    for name, rate in rows:
+        if rate is None:
+            table.add_row(name, "not installed (pip install -e .[bench])", "", "")
+            continue
+        table.add_row(name, f"{rate:,.0f}", f"{rate / baseline:.3f}", f"{rate / quix:.3f}" if quix else "")
     console.print(table)
 
 
