@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pydantic import ConfigDict
 
+from contingency import judges
 from contingency.limits import normal_unit, resolve_bound
 from contingency.plan import (BoundRule, FlatlineRule, Plan, RateOfChangeRule, StationSilenceRule, SustainedRule,
                              ThresholdRule)
@@ -41,10 +44,19 @@ class PlanIndex:
     upstream: dict[str, dict[str, float]] = field(default_factory=dict)
     # What the engine looks up for every reading, worked out once: a station's measured rules by parameter, its
     # silence rules, its parameters' units as compared, and the data flags that are judged.
-    measured: dict[str, dict[str, list[BoundRule]]] = field(default_factory=dict)
+    measured: dict[str, dict[str, list[Judged]]] = field(default_factory=dict)
     silence: dict[str, list[BoundRule]] = field(default_factory=dict)
     units: dict[str, dict[str, str]] = field(default_factory=dict)
+    needs: dict[str, dict[str, HistoryNeed]] = field(default_factory=dict)  # history by station, then parameter
     judged_flags: frozenset[str] = frozenset()
+
+
+class Judged(NamedTuple):
+    """A measured rule as the engine runs it: its judge (None for flatline, which keeps a run) and its id."""
+
+    bound_rule: BoundRule
+    rule_id: str
+    judge: Callable[[BoundRule, judges.Context], bool] | None
 
 
 class CompiledPlan(Plan):
@@ -75,12 +87,19 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
             if isinstance(rule, StationSilenceRule):
                 compiled.silence.setdefault(station_id, []).append(bound_rule)
             else:
-                compiled.measured.setdefault(station_id, {}).setdefault(rule.parameter, []).append(bound_rule)
+                judge = None if isinstance(rule, FlatlineRule) else _JUDGES[rule.kind]
+                compiled.measured.setdefault(station_id, {}).setdefault(rule.parameter, []).append(
+                    Judged(bound_rule, rule.id, judge))
     compiled.units = {station_id: {p: normal_unit(parameter.unit) for p, parameter in station.parameters.items()}
                       for station_id, station in plan.stations.items()}
     compiled.judged_flags = frozenset(plan.quality.judged_flags)
+    for (station_id, parameter), need in compiled.history.items():
+        compiled.needs.setdefault(station_id, {})[parameter] = need
     fields = {name: getattr(plan, name) for name in Plan.model_fields}
     return CompiledPlan.model_construct(_fields_set=plan.model_fields_set, index=compiled, **fields)
+
+
+_JUDGES = {"threshold": judges.threshold, "sustained": judges.sustained, "rate_of_change": judges.rate_of_change}
 
 
 def require_compiled(plan: Plan) -> CompiledPlan:

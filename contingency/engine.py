@@ -21,68 +21,68 @@ from contingency.ids import derive
 from contingency.limits import normal_unit
 from contingency.compiled import CompiledPlan, HistoryNeed, require_compiled
 from contingency.plan import BoundRule, Plan, StationSilenceRule
-from contingency.state import MAX_HISTORY, RECENT_REPORTS, Firing, Reading, StationState
+from contingency.state import MAX_HISTORY, RECENT_REPORTS, Firing, Reading, StationState, utc
 
 
 def evaluate(plan: CompiledPlan, state: StationState | None, report: StationReport,
              now: dt.datetime) -> tuple[StationState, list[Detection]]:
     plan = require_compiled(plan)
     station_id = report.station_id
+    now = utc(now)
     if state is None:
         state = StationState.initial(station_id, now)
     station = plan.stations.get(station_id)
-    event_id, observed_at = str(report.event_id), report.observed_at
+    event_id, observed_at = str(report.event_id), utc(report.observed_at)
     if station is None or state.has_seen(event_id, observed_at):
         return state, []
 
     index = plan.index
     measured = index.measured.get(station_id, {})
+    needs = index.needs.get(station_id, {})
     history = dict(state.history)
     latest = dict(state.latest)
     runs = state.runs
     firing = dict(state.firing)
     fired: list[tuple[BoundRule, list[Evidence]]] = []
     cleared: list[tuple[BoundRule, list[Evidence]]] = []
-    silence = index.silence.get(station_id, ())
-    for bound_rule in silence:
-        rule_id = bound_rule.rule.id
-        if rule_id in firing:  # the station is heard again
+    if firing:
+        for bound_rule in index.silence.get(station_id, ()):
             rule = bound_rule.rule
-            assert isinstance(rule, StationSilenceRule)
-            silent = (now - (state.last_heard_at or state.watch_since or now)).total_seconds() / 60
-            cleared.append((bound_rule, [judges.silence_evidence(station_id, silent, rule.after_minutes, now)]))
-            del firing[rule_id]
+            if rule.id in firing:  # the station is heard again
+                assert isinstance(rule, StationSilenceRule)
+                silent = (now - (state.last_heard_at or state.watch_since or now)).total_seconds() / 60
+                cleared.append((bound_rule, [judges.silence_evidence(station_id, silent, rule.after_minutes, now)]))
+                del firing[rule.id]
 
     for parameter, measurement in _judged_measurements(plan, station_id, report.measurements).items():
         reading = Reading(observed_at, measurement.value)
         previous = latest.get(parameter)
         newest = previous is None or observed_at >= previous.at
         if newest:
-            latest[parameter] = reading
-        kept = _keep(index.history.get((station_id, parameter)), history.get(parameter, ()), reading,
-                     latest[parameter].at)
+            latest[parameter] = previous = reading
+        kept = _keep(needs.get(parameter), history.get(parameter, ()), reading, previous.at)
         history[parameter] = kept
         rules = measured.get(parameter)
         if not rules:
             continue
         ctx = judges.Context(station_id, parameter, reading, station.parameters[parameter], _with(kept, reading),
                              newest)
-        for bound_rule in rules:
-            rule = bound_rule.rule
+        for bound_rule, rule_id, judge in rules:
             run = None
-            if rule.kind == "flatline":
-                holds, run = judges.flatline(bound_rule, ctx, runs.get(rule.id))
+            if judge is None:  # flatline: judged on the run of stuck values it keeps
+                holds, run = judges.flatline(bound_rule, ctx, runs.get(rule_id))
                 if run is not None:
                     if runs is state.runs:
                         runs = dict(runs)
-                    runs[rule.id] = run
+                    runs[rule_id] = run
             else:
-                holds = _JUDGES[rule.kind](bound_rule, ctx)
-            if holds and rule.id not in firing:
-                firing[rule.id] = Firing(observed_at, rule.level)
-                fired.append((bound_rule, judges.explain(bound_rule, ctx, run)))
-            elif holds is False and rule.id in firing and newest:
-                del firing[rule.id]
+                holds = judge(bound_rule, ctx)
+            if holds:
+                if rule_id not in firing:
+                    firing[rule_id] = Firing(observed_at, bound_rule.rule.level)
+                    fired.append((bound_rule, judges.explain(bound_rule, ctx, run)))
+            elif holds is False and newest and rule_id in firing:
+                del firing[rule_id]
                 cleared.append((bound_rule, judges.explain(bound_rule, ctx, run)))
 
     heard, latest_observed = state.last_heard_at, state.latest_observed_at
@@ -96,12 +96,10 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
         history, latest, dict(runs) if runs is state.runs else runs, firing)
     if not fired and not cleared:
         return new_state, []
-    detections = [_detection(plan, b, "firing", event_id, observed_at, ev, report) for b, ev in _ranked(fired)]
-    detections += [_detection(plan, b, "cleared", event_id, observed_at, ev, report) for b, ev in _ranked(cleared)]
+    observed = report.observed_at  # as the report gave it
+    detections = [_detection(plan, b, "firing", event_id, observed, ev, report) for b, ev in _ranked(fired)]
+    detections += [_detection(plan, b, "cleared", event_id, observed, ev, report) for b, ev in _ranked(cleared)]
     return new_state, detections
-
-
-_JUDGES = {"threshold": judges.threshold, "sustained": judges.sustained, "rate_of_change": judges.rate_of_change}
 
 
 def tick(plan: CompiledPlan, state: StationState, station_id: str,
@@ -114,6 +112,7 @@ def tick(plan: CompiledPlan, state: StationState, station_id: str,
     plan = require_compiled(plan)
     if station_id not in plan.stations:
         return state, []
+    now = utc(now)
     heard = state.last_heard_at or state.watch_since
     if heard is None:
         return state, []

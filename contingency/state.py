@@ -54,7 +54,7 @@ class StationState:
     @classmethod
     def initial(cls, station_id: str, now: dt.datetime) -> "StationState":
         """A station being watched from `now` on: silence counts from here until its first report."""
-        return cls(station_id=station_id, watch_since=now)
+        return cls(station_id=station_id, watch_since=utc(now))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +95,7 @@ class StationState:
         """This state without what was observed after `limit` (readings dated in the future, accepted before
         times were checked): the newest plausible reading is the newest again, so real readings can clear a rule.
         What is firing stays firing until they do; runs that reach past `limit` start again."""
+        limit = utc(limit)
         history = {p: tuple(r for r in rs if r.at <= limit) for p, rs in self.history.items()}
         history = {p: rs for p, rs in history.items() if rs}
         latest = {p: r for p, r in self.latest.items() if r.at <= limit}
@@ -106,6 +107,7 @@ class StationState:
             {k: run for k, run in self.runs.items() if run.last <= limit}, dict(self.firing))
 
     def has_seen(self, event_id: str, observed_at: dt.datetime) -> bool:
+        """`observed_at` in UTC (`utc`)."""
         return event_id in self.recent_event_ids or observed_at in self.recent_observed
 
 
@@ -126,4 +128,11 @@ def _parse(text: str | None) -> dt.datetime | None:
     at = dt.datetime.fromisoformat(text)
     if at.tzinfo is None:
         raise ValueError(f"station state time {text!r} has no time zone")
-    return at
+    return utc(at)
+
+
+def utc(at: dt.datetime) -> dt.datetime:
+    """`at` in UTC, with the one shared UTC zone. Times in a state are compared all the time (duplicates, order of
+    readings, windows); two aware times with different zone objects (pydantic gives every parsed time its own)
+    compare through both zones' utcoffset(), 25 times slower than two with the same zone."""
+    return at if at.tzinfo is dt.timezone.utc else at.astimezone(dt.timezone.utc)
