@@ -20,7 +20,7 @@ from schemas.incidents import IncidentEscalated
 from schemas.notifications import Notification
 
 from contingency.ids import derive
-from contingency.paging_state import (RECENT_CLOSED, RECENT_INPUTS, RECENT_SENT, Closed, Held, IncidentPaging,
+from contingency.paging_state import (MAX_HELD, RECENT_CLOSED, RECENT_INPUTS, RECENT_SENT, Closed, Held, IncidentPaging,
                                       Mailbox, PagingBook, Sent)
 from contingency.plan import Plan
 from contingency.roster import Person, Roster, drill_may_reach, language_of, person_by_id, templates_for
@@ -75,11 +75,11 @@ class Desk:
             self._emit(person, [held])
             box = self._counted(box).model_copy(update={"window_until": self._window_end(box)})
         elif box.capped and self._hour_over(box):
-            self._emit(person, list(box.capped) + list(box.held) + [held], summary=True)
+            self._emit(person, list(box.capped) + list(box.held) + [held], summary=True, more=box.capped_more)
             box = Mailbox(window_until=self.now + window, hour_start=self.now, hour_count=1)
         elif self._capped(box):
-            box = box.model_copy(update={"capped": box.capped + box.held + (held,), "held": ()})
-        elif box.window_until is not None and self.now < box.window_until:
+            box = _with_capped(box, box.held + (held,))
+        elif box.window_until is not None and self.now < box.window_until and len(box.held) + 1 < MAX_HELD:
             box = box.model_copy(update={"held": box.held + (held,)})
         else:
             self._emit(person, list(box.held) + [held])
@@ -141,12 +141,12 @@ class Desk:
             del self.mailboxes[recipient]
             return
         if box.capped and self._hour_over(box):
-            self._emit(person, list(box.capped) + list(box.held), summary=True)
+            self._emit(person, list(box.capped) + list(box.held), summary=True, more=box.capped_more)
             box = Mailbox(window_until=self.now + dt.timedelta(seconds=self.roster.paging.bundle_seconds),
                           hour_start=self.now, hour_count=1)
         elif box.held and box.window_until is not None and self.now >= box.window_until:
             if self._capped(box):
-                box = box.model_copy(update={"capped": box.capped + box.held, "held": ()})
+                box = _with_capped(box, box.held)
             else:
                 self._emit(person, list(box.held))
                 box = self._counted(box).model_copy(update={
@@ -172,7 +172,8 @@ class Desk:
         end = self.now + dt.timedelta(seconds=self.roster.paging.bundle_seconds)
         return end if box.window_until is None else max(end, box.window_until)
 
-    def _emit(self, person: Person, messages: list[Held], summary: bool = False) -> None:
+    def _emit(self, person: Person, messages: list[Held], summary: bool = False, more: int = 0) -> None:
+        """`more`: messages a summary stands for beyond `messages` (it could not keep them all)."""
         messages = _latest_per_incident(messages)
         language = language_of(self.roster, person)
         drill = any(m.facts.drill_id for m in messages)
@@ -182,12 +183,12 @@ class Desk:
         else:
             items = [Item(m.kind, m.facts, m.actor) for m in messages]
             cap = self.roster.paging.cap_per_hour
-            body = (summary_text(items, cap, language=language, drill=drill) if summary
+            body = (summary_text(items, cap, language=language, drill=drill, more=more) if summary
                     else bundle_text(items, language=language, drill=drill))
             templates = templates_for(self.roster, person)
             kind, params = list_params("summary" if summary else "bundle", items,
                                        language=slot_language(templates, language), drill=drill,
-                                       cap=cap if summary else None)
+                                       cap=cap if summary else None, more=more)
             message = compose(templates, kind, params, body)
             notification_id = derive("sms.bundle", person.id, *(m.message_id for m in messages))
         incident_ids = list(dict.fromkeys(m.facts.incident_id for m in messages))
@@ -199,6 +200,13 @@ class Desk:
         steps = {str(m.facts.incident_id): m.step for m in messages if m.step is not None}
         if steps:  # only pages: a failed delivery of anything else changes nothing
             self.sent.append(Sent(notification_id=notification_id, recipient=person.id, steps=steps))
+
+
+def _with_capped(box: Mailbox, messages: tuple[Held, ...]) -> Mailbox:
+    """`box` with `messages` over the hourly cap: kept for the summary up to MAX_HELD, counted beyond."""
+    capped = box.capped + messages
+    return box.model_copy(update={"capped": capped[:MAX_HELD], "held": (),
+                                  "capped_more": box.capped_more + max(0, len(capped) - MAX_HELD)})
 
 
 def _latest_per_incident(messages: list[Held]) -> list[Held]:

@@ -13,6 +13,10 @@ Stage = Literal["paging", "acknowledged", "suppressed", "exhausted"]
 RECENT_INPUTS = 4096
 RECENT_SENT = 512   # pages only; a failed delivery is reported within minutes
 RECENT_CLOSED = 256
+# A mailbox keeps at most this many messages: a bundle this full goes out at once instead of at its window's end,
+# and an hourly summary counts what it cannot keep (in a storm of a thousand incidents a person's mailbox would
+# otherwise hold a thousand messages: a state entry of some 700 KB, and an SMS that lists a few anyway).
+MAX_HELD = 50
 
 
 class _StateModel(BaseModel):
@@ -74,6 +78,7 @@ class Mailbox(_StateModel):
     hour_start: dt.datetime | None = None
     hour_count: int = 0
     capped: tuple[Held, ...] = ()             # over the hourly cap: one summary when the hour ends
+    capped_more: int = 0                      # ... and how many more came than it keeps (MAX_HELD)
 
 
 class Sent(_StateModel):

@@ -287,24 +287,26 @@ def _item(item: Item, language: str, detail: int, place_chars: int | None) -> st
 
 
 def list_text(header: str, items: Sequence[Item], *, language: str | None = None, drill: bool = False,
-              tail: str = "") -> str:
-    """A header, the items as compactly as needed to fit (fewer details, then fewer items), and a tail."""
+              tail: str = "", more: int = 0) -> str:
+    """A header, the items as compactly as needed to fit (fewer details, then fewer items), and a tail. `more`:
+    items it stands for beyond `items` (then it always says how many in all)."""
     language = lang(language)
     separator = "; " if language == "en" else ";"
     prefix = DRILL_PREFIX if drill else ""
     tail = (". " + tail if language == "en" else "。" + tail) if tail else ""
-    for detail, place_chars in ((2, None), (2, 8), (2, 4), (1, None), (0, None)):
+    total = len(items) + more
+    for detail, place_chars in (((2, None), (2, 8), (2, 4), (1, None), (0, None)) if not more else ()):
         body = separator.join(_item(item, language, detail, place_chars) for item in items)
         text = prefix + header + body + tail
         if fits(text):
             return text
-    for shown in range(len(items) - 1, 0, -1):
-        more = _REPLIES[language]["more"].format(n=len(items))
+    for shown in range(len(items) if more else len(items) - 1, 0, -1):
+        etc = _REPLIES[language]["more"].format(n=total)
         body = separator.join(_item(item, language, 0, None) for item in items[:shown])
-        text = prefix + header + body + (" " if language == "en" else "") + more + tail
+        text = prefix + header + body + (" " if language == "en" else "") + etc + tail
         if fits(text):
             return text
-    return fit([Part(prefix), Part(header), Part(_REPLIES[language]["more"].format(n=len(items))), Part(tail)])
+    return fit([Part(prefix), Part(header), Part(_REPLIES[language]["more"].format(n=total)), Part(tail)])
 
 
 def _reply_tail(items: Sequence[Item], language: str) -> str:
@@ -322,10 +324,11 @@ def bundle_text(items: Sequence[Item], *, language: str | None = None, drill: bo
     return list_text(header, items, language=language, drill=drill, tail=_reply_tail(items, language))
 
 
-def summary_text(items: Sequence[Item], cap: int, *, language: str | None = None, drill: bool = False) -> str:
+def summary_text(items: Sequence[Item], cap: int, *, language: str | None = None, drill: bool = False,
+                 more: int = 0) -> str:
     language = lang(language)
-    header = _REPLIES[language]["summary"].format(n=len(items), cap=cap) + (" " if language == "en" else "")
-    return list_text(header, items, language=language, drill=drill, tail=_reply_tail(items, language))
+    header = _REPLIES[language]["summary"].format(n=len(items) + more, cap=cap) + (" " if language == "en" else "")
+    return list_text(header, items, language=language, drill=drill, tail=_reply_tail(items, language), more=more)
 
 
 # --- the same messages as template slots (providers that send registered templates: contingency.sms_templates) --
@@ -364,8 +367,9 @@ def incident_params(kind: Kind, facts: Facts, *, language: str | None = None, tz
 
 
 def list_params(kind: Literal["bundle", "summary", "status"], items: Sequence[Item], *, language: str | None = None,
-                drill: bool = False, cap: int | None = None) -> tuple[str, dict[str, str]]:
-    """A bundle, an hourly summary or a status list as template slots: how many, and their codes (as many as fit)."""
+                drill: bool = False, cap: int | None = None, more: int = 0) -> tuple[str, dict[str, str]]:
+    """A bundle, an hourly summary or a status list as template slots: how many (`more` beyond `items`), and their
+    codes (as many as fit)."""
     language = lang(language)
     codes: list[str] = []
     for item in items:
@@ -374,7 +378,9 @@ def list_params(kind: Literal["bundle", "summary", "status"], items: Sequence[It
             codes.append("…")
             break
         codes.append(code)
-    params = {"drill": DRILL_PREFIX if drill else "", "n": str(len(items)), "codes": ",".join(codes)}
+    if more and codes and codes[-1] != "…":
+        codes.append("…")
+    params = {"drill": DRILL_PREFIX if drill else "", "n": str(len(items) + more), "codes": ",".join(codes)}
     if cap is not None:
         params["cap"] = str(cap)
     return kind, params

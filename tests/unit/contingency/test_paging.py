@@ -629,3 +629,32 @@ def test_any_sequence_never_raises_is_deterministic_and_keeps_drills_apart(steps
             assert n.body.startswith(DRILL_PREFIX) == (n.to in drill_phones)  # a drill phone is told it is one
             if n.drill_id is not None:
                 assert n.to in drill_phones
+
+
+def test_in_a_storm_a_mailbox_stays_bounded_a_full_bundle_goes_at_once_and_the_summary_counts_all(roster):
+    """Hundreds of incidents at once: a person's bundle goes out when it holds MAX_HELD messages rather than at its
+    window's end, and past the hourly cap the summary keeps MAX_HELD and counts the rest."""
+    import uuid
+
+    from contingency.paging_state import MAX_HELD
+
+    agent = Agent(PLAN, roster)
+    storm = 3 * MAX_HELD * 5  # enough to pass the hourly cap of 10 SMS with bundles of MAX_HELD
+    for n in range(storm):
+        event = opened(0, "blue").model_copy(update={"incident_id": uuid.uuid4(), "event_id": uuid.uuid4(),
+                                                    "source_id": f"source_{n}", "code": f"S{n:04d}"})
+        agent.event(event, T0 + dt.timedelta(seconds=n // 10))
+        for box in agent.book.mailboxes.values():
+            assert len(box.held) < MAX_HELD and len(box.capped) <= MAX_HELD
+    to_duty = [n for n in agent.log if isinstance(n, Notification) and n.person_id == "duty_a"]
+    assert len(to_duty) == 10, "the hourly cap still holds: full bundles used it up"
+    assert "条预警消息" in to_duty[1].body and f"等{MAX_HELD}条" in to_duty[1].body
+    box = agent.book.mailboxes["duty_a"]
+    assert box.capped_more > 0 and len(box.capped) == MAX_HELD
+    seen = len(agent.log)
+    agent.clock(T0 + dt.timedelta(hours=1, minutes=1))
+    [summary] = [n for n in agent.log[seen:] if isinstance(n, Notification) and n.person_id == "duty_a"
+                 and n.body.startswith("近1小时")]  # (the hour's unanswered incidents also escalate now)
+    counted = len(box.capped) + box.capped_more + 1  # and the message whose posting found the hour over
+    assert f"另有{counted}条" in summary.body and f"等{counted}条" in summary.body, summary.body
+    assert segments(summary.body) <= 2
