@@ -16,7 +16,6 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from contingency import StationState, load_plan, load_roster
-from contingency.desk import Books
 from contingency.incident_states import Board
 from handlers.database import make_engine, migrate
 from handlers.sms_errors import PermanentSmsError, SentMessage
@@ -27,7 +26,8 @@ from schemas.incident_states import IncidentState
 from schemas.notifications import REASON_CHARS
 from schemas.topics import BY_SUFFIX, TopicNames
 from streams.agents.dispatch import dispatch_handler
-from streams.agents.incidents import BOOK_KEY, desk_handler
+from handlers.desk_table import DeskTable
+from streams.agents.incidents import desk_handler
 from streams.agents.rules import rules_handler
 from streams.channels import Channels
 from streams.web import inbound_sms, status_callback
@@ -162,7 +162,7 @@ def test_the_desk_opens_pages_and_publishes_the_incident_state() -> None:
     state = IncidentState.model_validate_json(value)
     assert key == opened["incident_id"].encode() and state.code == opened["code"] and state.stage == "paging"
     assert state.paged == [n["person_id"] for n in ch.notifications.values()]
-    assert Books.from_json(table[BOOK_KEY]).incidents.by_code(state.code) is not None
+    assert DeskTable(table).load()[0].incidents.by_code(state.code) is not None
 
 
 def test_the_desk_applies_a_detection_once() -> None:
@@ -190,7 +190,7 @@ def test_a_command_or_receipt_dated_far_from_the_clock_is_a_dead_letter_and_chan
     ch, table, _ = opened_by_desk()
     state = IncidentState.model_validate_json(ch.incident_states.sent[-1][1])
     desk = desk_handler(ch, PLAN, ROSTER, FixedClock(), lambda e: e, table)
-    before = (len(ch.incidents.sent), table[BOOK_KEY])
+    before = (len(ch.incidents.sent), dict(table))
     future = Command(action="ack", incident_code=state.code, actor=state.paged[0], channel="sms",
                      issued_at=dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc), source_id=state.source_id)
     run(desk(event("commands", encode(future), future.key)))
@@ -199,7 +199,42 @@ def test_a_command_or_receipt_dated_far_from_the_clock_is_a_dead_letter_and_chan
     errors = [letter["error"] for letter in ch.dlq.values()]
     assert errors[0].startswith("issued_at: 9999-12-31") and "ahead of the worker's clock" in errors[0]
     assert errors[1].startswith("at: 0001-01-01") and "effective date" in errors[1]
-    assert (len(ch.incidents.sent), table[BOOK_KEY]) == before, "neither acknowledged nor changed anything"
+    assert (len(ch.incidents.sent), dict(table)) == before, "neither acknowledged nor changed anything"
+
+
+def test_the_desk_reads_its_books_again_when_the_table_changed_under_it_and_a_batch_equals_its_inputs_one_by_one(
+        ) -> None:
+    from streams.agents.incidents import desk_batch_handler
+
+    ch = fake_channels()
+    rules = rules_handler(ch, PLAN, FixedClock(), {})
+    for value, station, parameter, unit, late in ((80.0, "yirshi_wwtp_online", "cod", "mg/L", 0),
+                                                  (1500.0, "city_air_auto", "no2", "ug/m3", 0),
+                                                  (10.0, "yirshi_wwtp_online", "cod", "mg/L", 1)):
+        run(rules(event("readings", encode(StationReport(
+            event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"batch:{station}:{value}"), station_id=station,
+            observed_at=NOW + dt.timedelta(minutes=late),
+            measurements=[{"parameter": parameter, "value": value, "unit": unit}])), station)))
+    detections = [event("detections", value, key.decode()) for key, value in ch.detections.sent]
+    assert len(detections) == 3
+
+    one_by_one, table = fake_channels(), {}
+    desk = desk_handler(one_by_one, PLAN, ROSTER, FixedClock(), lambda e: e, table)
+    run(desk(detections[0]))
+    # a recovery: the same entries, read back from the changelog as new objects
+    recovered = json.loads(json.dumps(table))
+    table.clear()
+    table.update(recovered)
+    for d in detections[1:]:
+        run(desk(d))
+    batched, batch_table = fake_channels(), {}
+    run(desk_batch_handler(batched, PLAN, ROSTER, FixedClock(), lambda e: e, batch_table)(detections))
+    for name in ("incidents", "notifications", "incident_states"):
+        assert getattr(batched, name).sent == getattr(one_by_one, name).sent, name
+    def parts(t: dict) -> dict:
+        return json.loads(json.dumps({k: v for k, v in t.items() if not k.startswith("journal")}))
+
+    assert parts(batch_table) == parts(table), "the same books in the table (the journals differ: 1 save, not 3)"
 
 
 # --- the dispatcher -------------------------------------------------------------------------------------------

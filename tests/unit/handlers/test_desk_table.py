@@ -1,0 +1,162 @@
+"""The incident desk's books in their table, an entry per part (handlers.desk_table): saved after every input and
+loaded again as a restarted worker would, the desk decides exactly as it does on the books it holds; an input
+writes only what it changed; memories stay bounded; the single-entry layout of earlier workers is read and
+migrated; no entry grows with the number of open incidents."""
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contingency"))
+
+from contingency import desk  # noqa: E402
+from contingency.desk import Books  # noqa: E402
+from handlers.desk_table import CHUNK, DeskTable  # noqa: E402
+from test_paging import PLAN, ROSTER, T0, Agent, minutes, opened, play, scenario, step  # noqa: E402
+
+
+class TableAgent(Agent):
+    """The desk saving its books to a table after every input and reading them back from it (a fresh DeskTable:
+    as after a restart), checking each time that what it reads is what it holds."""
+
+    def __init__(self, plan, roster) -> None:
+        super().__init__(plan, roster)
+        self.table: dict = {}
+        self.counts = DeskTable(self.table).load()[1]
+        self.writes: list[int] = []
+
+    def _handle(self, item, now):
+        decision = desk.handle(self.plan, self.roster, self.books, item, now)
+        written = RecordingTable(self.table)
+        self.counts = DeskTable(written).save(self.books, decision.books, self.counts)
+        self.writes.append(len(written.keys_written))
+        loaded, counts = DeskTable(json.loads(json.dumps(self.table))).load()
+        assert loaded == decision.books, "the table holds the books the desk decided on"
+        assert counts == self.counts
+        self.books = loaded
+        self.log += decision.events + decision.notifications
+        self.states += decision.states
+        return decision
+
+
+class RecordingTable(dict):
+    def __init__(self, table: dict) -> None:
+        super().__init__()
+        self.table, self.keys_written = table, []
+
+    def get(self, key, default=None):
+        return self.table.get(key, default)
+
+    def items(self):
+        return self.table.items()
+
+    def __setitem__(self, key, value) -> None:
+        self.keys_written.append(key)
+        self.table[key] = value
+
+
+def test_the_scenario_gives_the_same_outputs_through_the_table() -> None:
+    agent = TableAgent(PLAN, ROSTER)
+    assert scenario(agent) == scenario(Agent(PLAN, ROSTER))
+    assert max(agent.writes) <= 12, "an input rewrites what it changed, not the books"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(step, max_size=30))
+def test_any_sequence_gives_the_same_outputs_through_the_table(steps) -> None:
+    assert play(TableAgent(PLAN, ROSTER), steps) == play(Agent(PLAN, ROSTER), steps)
+
+
+def test_memories_keep_their_window_in_chunks_and_old_chunks_are_deleted() -> None:
+    from contingency.paging_state import RECENT_INPUTS, PagingBook
+
+    table: dict = {}
+    books = Books()
+    counts = DeskTable(table).load()[1]
+    for n in range(RECENT_INPUTS + 3 * CHUNK + 5):  # past the window: the oldest chunks leave
+        after = Books(books.incidents, PagingBook(applied=(books.paging.applied + (f"input-{n}",))[-RECENT_INPUTS:]))
+        written = RecordingTable(table)
+        counts = DeskTable(written).save(books, after, counts)
+        gone = {f"memory/paging-inputs/{k}" for k in range(max(0, n + 1 - RECENT_INPUTS) // CHUNK)}
+        written_parts = {key for key in written.keys_written if not key.startswith("journal")}
+        assert written_parts <= {f"memory/paging-inputs/{n // CHUNK}", "meta"} | gone, written.keys_written
+        assert all(table[key] is None for key in written.keys_written if key in gone), "left the window: deleted"
+        books = after
+    loaded, _ = DeskTable(table).load()
+    assert loaded.paging.applied == books.paging.applied and len(books.paging.applied) == RECENT_INPUTS
+    live = [k for k, v in table.items() if k.startswith("memory/paging-inputs/") and v is not None]
+    assert len(live) <= RECENT_INPUTS // CHUNK + 1, len(live)
+
+
+def test_the_single_entry_layout_of_earlier_workers_is_read_and_migrated() -> None:
+    agent = Agent(PLAN, ROSTER)
+    agent.event(opened(0, "yellow"), T0)
+    agent.clock(T0 + minutes(1))
+    table = {"book": json.loads(json.dumps(agent.books.to_json()))}
+    books, counts = DeskTable(table).load()
+    assert books == agent.books, "read as it was written"
+    agent.clock(T0 + minutes(2))
+    DeskTable(table).save(books, agent.books, counts)
+    assert table["book"] is None and any(k.startswith("incident/") for k in table)
+    assert DeskTable({k: v for k, v in table.items() if v is not None}).load()[0] == agent.books
+
+
+def test_no_entry_grows_with_the_number_of_open_incidents() -> None:
+    agent, table = Agent(PLAN, ROSTER), {}
+    counts = DeskTable(table).load()[1]
+    for n in range(300):  # many incidents open at once (distinct sources)
+        before = agent.books
+        event = opened(0, "yellow").model_copy(update={"incident_id": uuid.uuid4(), "event_id": uuid.uuid4(),
+                                                      "source_id": f"source_{n}", "code": f"Z{n:03d}"})
+        agent.event(event, T0 + minutes(1))
+        counts = DeskTable(table).save(before, agent.books, counts)
+    sizes = {k: len(json.dumps(v)) for k, v in table.items() if v is not None}
+    assert len(agent.books.incidents.open) == 300
+    parts = {k: n for k, n in sizes.items() if k.startswith(("incident/", "paging/", "meta"))}
+    assert max(parts.values()) < 10_000, max(parts.items(), key=lambda kv: kv[1])
+    assert max(sizes.values()) < 100_000, max(sizes.items(), key=lambda kv: kv[1])  # mailboxes and journal too
+    assert len(json.dumps(Books.to_json(agent.books))) > 100_000, "as one entry they would not fit"
+
+
+class OrderedTable(dict):
+    """A table that records its writes in order (a changelog)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.log: list[tuple[str, object]] = []
+
+    def __setitem__(self, key, value) -> None:
+        self.log.append((key, value))
+        super().__setitem__(key, value)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(step, min_size=1, max_size=20), st.data())
+def test_a_worker_dying_anywhere_in_a_save_comes_back_to_the_books_before_or_after_it(steps, data) -> None:
+    """A recovered table holds a prefix of the changelog: for every prefix of a save's writes the books read back
+    are the books before the save or after it, never a mix."""
+    books = []  # the books after each prefix of the steps, as the desk decides them
+    for k in range(len(steps) + 1):
+        agent = Agent(PLAN, ROSTER)
+        play(agent, steps[:k])
+        books.append(agent.books)
+    table = OrderedTable()
+    counts = DeskTable(table).load()[1]
+    cut_at = data.draw(st.integers(0, len(steps) - 1))
+    for k in range(cut_at):
+        counts = DeskTable(table).save(books[k], books[k + 1], counts)
+    before, after = books[cut_at], books[cut_at + 1]
+    start = dict(table)
+    table.log.clear()
+    DeskTable(table).save(before, after, counts)
+    for cut in range(len(table.log) + 1):
+        recovered = dict(start)
+        recovered.update(table.log[:cut])
+        read, _ = DeskTable(recovered).load()
+        assert read == before or read == after, f"a mix after {cut} of {len(table.log)} writes"
+    assert DeskTable(dict(table)).load()[0] == after
