@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -44,7 +43,7 @@ class PlanIndex:
     upstream: dict[str, dict[str, float]] = field(default_factory=dict)
     # What the engine looks up for every reading, worked out once: a station's measured rules by parameter, its
     # silence rules, its parameters' units as compared, and the data flags that are judged.
-    measured: dict[str, dict[str, list[Judged]]] = field(default_factory=dict)
+    measured: dict[str, dict[str, ParameterRules]] = field(default_factory=dict)
     silence: dict[str, list[BoundRule]] = field(default_factory=dict)
     units: dict[str, dict[str, str]] = field(default_factory=dict)
     needs: dict[str, dict[str, HistoryNeed]] = field(default_factory=dict)  # history by station, then parameter
@@ -52,11 +51,20 @@ class PlanIndex:
 
 
 class Judged(NamedTuple):
-    """A measured rule as the engine runs it: its judge (None for flatline, which keeps a run) and its id."""
+    """A measured rule as the engine runs it: its id and its judge (none for flatline: `judges.flatline`)."""
 
     bound_rule: BoundRule
     rule_id: str
-    judge: Callable[[BoundRule, judges.Context], bool] | None
+    judge: judges.Decide | judges.Slide | None
+
+
+class ParameterRules(NamedTuple):
+    """A station parameter's measured rules by what their judges need besides the readings: nothing (threshold,
+    sustained), the window's extremes (rate of change), the run of stuck values (flatline)."""
+
+    decided: tuple[Judged, ...] = ()
+    windowed: tuple[Judged, ...] = ()
+    flatlines: tuple[Judged, ...] = ()
 
 
 class CompiledPlan(Plan):
@@ -87,9 +95,17 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
             if isinstance(rule, StationSilenceRule):
                 compiled.silence.setdefault(station_id, []).append(bound_rule)
             else:
-                judge = None if isinstance(rule, FlatlineRule) else _JUDGES[rule.kind]
-                compiled.measured.setdefault(station_id, {}).setdefault(rule.parameter, []).append(
-                    Judged(bound_rule, rule.id, judge))
+                by_parameter = compiled.measured.setdefault(station_id, {})
+                rules = by_parameter.get(rule.parameter, ParameterRules())
+                if isinstance(rule, FlatlineRule):
+                    rules = rules._replace(flatlines=rules.flatlines + (Judged(bound_rule, rule.id, None),))
+                elif isinstance(rule, RateOfChangeRule):
+                    rules = rules._replace(windowed=rules.windowed + (Judged(bound_rule, rule.id,
+                                                                             judges.slider(bound_rule)),))
+                else:
+                    rules = rules._replace(decided=rules.decided + (Judged(bound_rule, rule.id,
+                                                                           judges.decider(bound_rule)),))
+                by_parameter[rule.parameter] = rules
     compiled.units = {station_id: {p: normal_unit(parameter.unit) for p, parameter in station.parameters.items()}
                       for station_id, station in plan.stations.items()}
     compiled.judged_flags = frozenset(plan.quality.judged_flags)
@@ -97,9 +113,6 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
         compiled.needs.setdefault(station_id, {})[parameter] = need
     fields = {name: getattr(plan, name) for name in Plan.model_fields}
     return CompiledPlan.model_construct(_fields_set=plan.model_fields_set, index=compiled, **fields)
-
-
-_JUDGES = {"threshold": judges.threshold, "sustained": judges.sustained, "rate_of_change": judges.rate_of_change}
 
 
 def require_compiled(plan: Plan) -> CompiledPlan:

@@ -42,6 +42,7 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
     history = dict(state.history)
     latest = dict(state.latest)
     runs = state.runs
+    windows = state.windows
     firing = dict(state.firing)
     fired: list[tuple[BoundRule, list[Evidence]]] = []
     cleared: list[tuple[BoundRule, list[Evidence]]] = []
@@ -63,25 +64,45 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
         kept = _keep(needs.get(parameter), history.get(parameter, ()), reading, previous.at)
         history[parameter] = kept
         rules = measured.get(parameter)
-        if not rules:
+        if rules is None:
             continue
         ctx = judges.Context(station_id, parameter, reading, station.parameters[parameter], _with(kept, reading),
                              newest)
-        for bound_rule, rule_id, judge in rules:
-            run = None
-            if judge is None:  # flatline: judged on the run of stuck values it keeps
-                holds, run = judges.flatline(bound_rule, ctx, runs.get(rule_id))
-                if run is not None:
-                    if runs is state.runs:
-                        runs = dict(runs)
-                    runs[rule_id] = run
+        for bound_rule, rule_id, decide in rules.decided:
+            if decide(ctx):
+                if rule_id not in firing:
+                    firing[rule_id] = Firing(observed_at, bound_rule.rule.level)
+                    fired.append((bound_rule, judges.explain(bound_rule, ctx)))
+            elif newest and rule_id in firing:
+                del firing[rule_id]
+                cleared.append((bound_rule, judges.explain(bound_rule, ctx)))
+        for bound_rule, rule_id, slide in rules.windowed:
+            holds, extremes = slide(ctx, windows.get(rule_id))
+            if windows is state.windows:
+                windows = dict(windows)
+            if extremes is None:
+                windows.pop(rule_id, None)
             else:
-                holds = judge(bound_rule, ctx)
+                windows[rule_id] = extremes
+            if holds:
+                if rule_id not in firing:
+                    firing[rule_id] = Firing(observed_at, bound_rule.rule.level)
+                    fired.append((bound_rule, judges.explain(bound_rule, ctx)))
+            elif newest and rule_id in firing:
+                del firing[rule_id]
+                cleared.append((bound_rule, judges.explain(bound_rule, ctx)))
+        for bound_rule, rule_id, _ in rules.flatlines:  # judged on the run of stuck values each keeps
+            holds, run = judges.flatline(bound_rule, ctx, runs.get(rule_id))
+            if run is None:  # a late reading
+                continue
+            if runs is state.runs:
+                runs = dict(runs)
+            runs[rule_id] = run
             if holds:
                 if rule_id not in firing:
                     firing[rule_id] = Firing(observed_at, bound_rule.rule.level)
                     fired.append((bound_rule, judges.explain(bound_rule, ctx, run)))
-            elif holds is False and newest and rule_id in firing:
+            elif newest and rule_id in firing:
                 del firing[rule_id]
                 cleared.append((bound_rule, judges.explain(bound_rule, ctx, run)))
 
@@ -93,7 +114,8 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
         report.drill_id, event_id,
         (state.recent_event_ids + (event_id,))[-RECENT_REPORTS:],
         (state.recent_observed + (observed_at,))[-RECENT_REPORTS:],
-        history, latest, dict(runs) if runs is state.runs else runs, firing)
+        history, latest, dict(runs) if runs is state.runs else runs, firing,
+        windows)  # shared while unchanged: a state is never changed in place
     if not fired and not cleared:
         return new_state, []
     observed = report.observed_at  # as the report gave it

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import functools
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from schemas.incidents import Evidence
 
-from contingency.bounds import describe
+from contingency.bounds import Bound, describe
 from contingency.plan import BoundRule, FlatlineRule, Parameter, RateOfChangeRule, SustainedRule
-from contingency.state import Reading, Run
+from contingency import windows
+from contingency.state import Extremes, Reading, Run
 
 
 def _beyond(change: float, allowed: float) -> bool:
@@ -34,11 +34,6 @@ class Context(NamedTuple):
     newest: bool                  # no newer reading of this parameter has been seen
 
 
-@functools.lru_cache(maxsize=256)
-def _minutes(minutes: float) -> dt.timedelta:
-    return dt.timedelta(minutes=minutes)
-
-
 def _evidence(ctx: Context, limit: str, value: float | None = None) -> Evidence:
     return Evidence(station_id=ctx.station_id, parameter=ctx.parameter_id, parameter_name=ctx.parameter.name,
                     value=ctx.reading.value if value is None else value, unit=ctx.parameter.unit, limit=limit,
@@ -47,19 +42,53 @@ def _evidence(ctx: Context, limit: str, value: float | None = None) -> Evidence:
 
 # --- deciding ---------------------------------------------------------------------------------------------------
 
-def threshold(bound_rule: BoundRule, ctx: Context) -> bool:
-    return not bound_rule.limit.complies(ctx.reading.value)
+Decide = Callable[[Context], bool]
+Slide = Callable[[Context, Extremes | None], tuple[bool, Extremes | None]]
 
 
-def sustained(bound_rule: BoundRule, ctx: Context) -> bool:
+def decider(bound_rule: BoundRule) -> Decide:
+    """A threshold or sustained rule's judge with the rule's numbers bound in, made once when the plan is compiled
+    (deciding runs for every reading and rule)."""
     rule = bound_rule.rule
-    assert isinstance(rule, SustainedRule)
-    return _breaking(bound_rule, ctx) >= rule.k
+    breaks = _breaks(bound_rule.limit)
+    if isinstance(rule, SustainedRule):
+        n, k = rule.n, rule.k
+        return lambda ctx: sum(1 for reading in ctx.history[-n:] if breaks(reading[1])) >= k
+    assert rule.kind == "threshold"
+    return lambda ctx: breaks(ctx.reading[1])
 
 
-def rate_of_change(bound_rule: BoundRule, ctx: Context) -> bool:
-    change = _change(bound_rule, ctx)
-    return change is not None and change[0] is not None
+def slider(bound_rule: BoundRule) -> Slide:
+    """A rate-of-change rule's judge: given the window's extremes before the reading, whether the reading rose or
+    fell beyond the allowance from a reading earlier in the window, and the extremes after it (None after a late
+    reading: they are rebuilt from the history at the next newest reading)."""
+    rule = bound_rule.rule
+    assert isinstance(rule, RateOfChangeRule)
+    window, rise, fall = dt.timedelta(minutes=rule.window_minutes), rule.rise, rule.fall
+
+    def judge(ctx: Context, extremes: Extremes | None) -> tuple[bool, Extremes | None]:
+        if not ctx.newest:
+            return (_change(ctx, window, rise, fall) or _WITHIN)[0] is not None, None
+        low, high, extremes = windows.slide(extremes, ctx.history, ctx.reading, window)
+        if low is None:
+            return False, extremes
+        value = ctx.reading.value
+        return ((rise is not None and _beyond(value - low, rise))
+                or (fall is not None and _beyond(high - value, fall))), extremes  # type: ignore[operator]
+
+    return judge
+
+
+def _breaks(limit: Bound) -> Callable[[float], bool]:
+    """`not limit.complies`, specialised to the sides the limit has."""
+    lower, upper = limit.lower, limit.upper
+    if lower is None and upper is None:
+        return lambda value: False
+    if lower is None:
+        return lambda value: value > upper
+    if upper is None:
+        return lambda value: value < lower
+    return lambda value: value < lower or value > upper
 
 
 def flatline(bound_rule: BoundRule, ctx: Context, run: Run | None) -> tuple[bool | None, Run | None]:
@@ -83,25 +112,25 @@ def _breaking(bound_rule: BoundRule, ctx: Context) -> int:
     return sum(1 for reading in ctx.history[-rule.n:] if not complies(reading.value))  # type: ignore[union-attr]
 
 
-def _change(bound_rule: BoundRule, ctx: Context) -> tuple[str | None, float] | None:
-    """("rise" or "fall" beyond the rule's allowance, or None for a change within it, and the change); None when
-    no earlier reading lies in the window."""
-    rule = bound_rule.rule
-    assert isinstance(rule, RateOfChangeRule)
-    history, at = ctx.history, ctx.reading.at
+_WITHIN = (None, 0.0)
+
+
+def _change(ctx: Context, window: dt.timedelta, rise: float | None,
+            fall: float | None) -> tuple[str | None, float] | None:
+    """("rise" or "fall", by how much) when the reading lies beyond the allowance from a reading earlier in the
+    window, (None, 0.0) when within it; None when no earlier reading lies in the window."""
+    history, (at, value) = ctx.history, ctx.reading
     # Readings are tuples (at, value): the probe (t,) sorts before every reading at t.
-    first = bisect.bisect_left(history, (at - _minutes(rule.window_minutes),))
+    first = bisect.bisect_left(history, (at - window,))
     end = bisect.bisect_left(history, (at,), first)
     if first == end:
         return None
-    earlier = [r[1] for r in history[first:end]]
-    value = ctx.reading.value
-    rise, fall = value - min(earlier), max(earlier) - value
-    if rule.rise is not None and _beyond(rise, rule.rise):
-        return "rise", rise
-    if rule.fall is not None and _beyond(fall, rule.fall):
-        return "fall", fall
-    return None, 0.0
+    earlier = [reading[1] for reading in history[first:end]]
+    if rise is not None and _beyond(value - min(earlier), rise):
+        return "rise", value - min(earlier)
+    if fall is not None and _beyond(max(earlier) - value, fall):
+        return "fall", max(earlier) - value
+    return _WITHIN
 
 
 def _stuck_minutes(run: Run) -> float:
@@ -124,10 +153,10 @@ def explain(bound_rule: BoundRule, ctx: Context, run: Run | None = None) -> list
         return [_evidence(ctx, limit)]
     if kind == "rate_of_change":
         assert isinstance(rule, RateOfChangeRule)
-        change = _change(bound_rule, ctx)
+        window, value, unit = f"{rule.window_minutes:g} min", ctx.reading.value, ctx.parameter.unit
+        change = _change(ctx, dt.timedelta(minutes=rule.window_minutes), rule.rise, rule.fall)
         if change is None:
             return []
-        window, value, unit = f"{rule.window_minutes:g} min", ctx.reading.value, ctx.parameter.unit
         which, amount = change
         if which == "rise":
             return [_evidence(ctx, f"rise <= {rule.rise:g} {unit} in {window} (rose {amount:g} to {value:g})", value)]

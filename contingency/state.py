@@ -31,6 +31,14 @@ class Run(NamedTuple):
     count: int
 
 
+class Extremes(NamedTuple):
+    """A rate-of-change window's candidates for its lowest (values rising) and highest (values falling) value, oldest
+    first, each ending with the last reading pushed (contingency.windows)."""
+
+    lows: tuple[Reading, ...]
+    highs: tuple[Reading, ...]
+
+
 class Firing(NamedTuple):
     since: dt.datetime
     level: WarningLevel
@@ -50,6 +58,8 @@ class StationState:
     latest: dict[str, Reading] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
     firing: dict[str, Firing] = field(default_factory=dict)
+    # Derived from `history` and rebuilt from it when missing: neither stored nor compared.
+    windows: dict[str, Extremes] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def initial(cls, station_id: str, now: dt.datetime) -> "StationState":
@@ -108,10 +118,13 @@ class StationState:
 
     def has_seen(self, event_id: str, observed_at: dt.datetime) -> bool:
         """`observed_at` in UTC (`utc`)."""
-        return event_id in self.recent_event_ids or observed_at in self.recent_observed
+        if event_id in self.recent_event_ids:
+            return True
+        latest = self.latest_observed_at  # usually a new report is the newest: no need to look through the times
+        return (latest is None or observed_at <= latest) and observed_at in self.recent_observed
 
 
-_FIELDS = frozenset(StationState.__dataclass_fields__)
+_FIELDS = frozenset(StationState.__dataclass_fields__) - {"windows"}
 
 
 def _time(at: dt.datetime | None) -> str | None:
