@@ -13,12 +13,13 @@ from typing import NamedTuple
 from pydantic import ConfigDict
 
 from contingency import judges
+from contingency.bounds import Bound
 from contingency.limits import normal_unit, resolve_bound
 from contingency.plan import (BoundRule, FlatlineRule, Plan, RateOfChangeRule, StationSilenceRule, SustainedRule,
                              ThresholdRule)
 from contingency.rivers import upstream_travel
 from contingency.standards import Standards
-from contingency.targets import stations_for_rule
+from contingency.targets import Targets
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,12 @@ class CompiledPlan(Plan):
 def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
     """The plan with its indexes, for a plan that passed `check_references`."""
     compiled = PlanIndex(upstream=upstream_travel(plan.sources))
+    targets = Targets(plan)
+    measured: dict[tuple[str, str], tuple[list[Judged], list[Judged], list[Judged]]] = {}
+    # A judge depends only on the rule and its numbers: stations sharing them share one (a province has thousands).
+    made: dict[tuple[str, Bound | None], judges.Decide | judges.Slide] = {}
     for rule in plan.rules.values():
-        for station_id in stations_for_rule(plan, rule):
+        for station_id in targets.of_rule(rule):
             station = plan.stations[station_id]
             bound = None
             if isinstance(rule, (ThresholdRule, SustainedRule, RateOfChangeRule, FlatlineRule)):
@@ -95,17 +100,18 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
             if isinstance(rule, StationSilenceRule):
                 compiled.silence.setdefault(station_id, []).append(bound_rule)
             else:
-                by_parameter = compiled.measured.setdefault(station_id, {})
-                rules = by_parameter.get(rule.parameter, ParameterRules())
+                decided, windowed, flatlines = measured.setdefault((station_id, rule.parameter), ([], [], []))
                 if isinstance(rule, FlatlineRule):
-                    rules = rules._replace(flatlines=rules.flatlines + (Judged(bound_rule, rule.id, None),))
+                    flatlines.append(Judged(bound_rule, rule.id, None))
                 elif isinstance(rule, RateOfChangeRule):
-                    rules = rules._replace(windowed=rules.windowed + (Judged(bound_rule, rule.id,
-                                                                             judges.slider(bound_rule)),))
+                    judge = made.get((rule.id, None)) or made.setdefault((rule.id, None), judges.slider(bound_rule))
+                    windowed.append(Judged(bound_rule, rule.id, judge))
                 else:
-                    rules = rules._replace(decided=rules.decided + (Judged(bound_rule, rule.id,
-                                                                           judges.decider(bound_rule)),))
-                by_parameter[rule.parameter] = rules
+                    judge = made.get((rule.id, bound)) or made.setdefault((rule.id, bound), judges.decider(bound_rule))
+                    decided.append(Judged(bound_rule, rule.id, judge))
+    for (station_id, parameter), (decided, windowed, flatlines) in measured.items():
+        compiled.measured.setdefault(station_id, {})[parameter] = ParameterRules(
+            tuple(decided), tuple(windowed), tuple(flatlines))
     compiled.units = {station_id: {p: normal_unit(parameter.unit) for p, parameter in station.parameters.items()}
                       for station_id, station in plan.stations.items()}
     compiled.judged_flags = frozenset(plan.quality.judged_flags)

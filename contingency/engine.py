@@ -66,8 +66,9 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
         rules = measured.get(parameter)
         if rules is None:
             continue
-        ctx = judges.Context(station_id, parameter, reading, station.parameters[parameter], _with(kept, reading),
-                             newest)
+        # The newest reading is the last of what the history keeps; a late one may lie before all it keeps.
+        judged = kept if newest and kept else _with(kept, reading)
+        ctx = judges.Context(station_id, parameter, reading, station.parameters[parameter], judged, newest)
         for bound_rule, rule_id, decide in rules.decided:
             if decide(ctx):
                 if rule_id not in firing:

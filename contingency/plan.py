@@ -7,6 +7,7 @@ these models; references between sections are checked by `contingency.validation
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -365,11 +366,13 @@ class Plan(PlanModel):
         return [m for m in self.materials if source_id in m.sources or kind in m.source_kinds]
 
 
-class BoundRule(PlanModel):
-    """A rule as it applies to one station, with its limit resolved to numbers."""
+@dataclass(frozen=True, slots=True)
+class BoundRule:
+    """A rule as it applies to one station, with its limit resolved to numbers. Made by compiling a checked plan
+    (one per rule and station: a province plan has hundreds of thousands), so a plain slotted class."""
 
     rule: Rule
-    station_id: Identifier
+    station_id: str
     bound: Bound | None = None  # for threshold and sustained rules
 
     @property

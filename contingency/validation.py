@@ -10,7 +10,7 @@ from contingency.reports import RULE_ID as REPORT_RULE_ID
 from contingency.reports import STATION_ID as REPORT_STATION_ID
 from contingency.rivers import find_cycle
 from contingency.standards import StandardLookupError, Standards
-from contingency.targets import stations_for_rule
+from contingency.targets import Targets
 
 
 def check_references(plan: Plan, standards: Standards) -> list[Problem]:
@@ -93,6 +93,7 @@ def _check_rivers(plan: Plan) -> list[Problem]:
 
 def _check_rules(plan: Plan, standards: Standards) -> list[Problem]:
     problems: list[Problem] = []
+    stations = Targets(plan)
     for rule_id, rule in plan.rules.items():
         base = ("rules", rule_id)
         for index, station_id in enumerate(rule.stations):
@@ -103,7 +104,7 @@ def _check_rules(plan: Plan, standards: Standards) -> list[Problem]:
                 problems.append(Problem(base + ("sources", index), f"unknown source {source_id!r}"))
         if rule.level not in plan.levels:
             problems.append(Problem(base + ("level",), f"level {rule.level.value} is not defined under levels"))
-        targets = [s for s in stations_for_rule(plan, rule)
+        targets = [s for s in stations.of_rule(rule)
                    if s in plan.stations and plan.stations[s].source in plan.sources]
         if not targets:
             problems.append(Problem(base, "the rule applies to no station of the plan"))

@@ -189,7 +189,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from deploy.local.twilio_api import SANDBOX_FROM, LocalTwilioApi
     from streams.worker import run_worker
 
-    plan = load_plan_or_fail(settings.plan)
+    plan = load_plan_or_fail(settings.plan, settings.data_dir / "cache")
     roster = load_roster_or_fail(settings.roster, plan)
     migrate(settings.database_url)
     kafka = sandbox = gateway = None
@@ -289,7 +289,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.sms_configured:
         raise UserError("SMS is not configured: set ERS_TWILIO_ACCOUNT_SID, ERS_TWILIO_AUTH_TOKEN and ERS_TWILIO_FROM "
                         "(ERS_TWILIO_API_BASE for a Twilio-compatible sandbox), or use `ers up`", exit_code=2)
-    plan = load_plan_or_fail(settings.plan)
+    plan = load_plan_or_fail(settings.plan, settings.data_dir / "cache")
     run_worker(settings, plan, load_roster_or_fail(settings.roster, plan))
     return 0
 

@@ -22,11 +22,13 @@ class UserError(Exception):
         self.exit_code = exit_code
 
 
-def load_plan_or_fail(path: Path):  # -> contingency.Plan
+def load_plan_or_fail(path: Path, cache_dir: Path | None = None):  # -> contingency.CompiledPlan
+    """The plan at `path`; with `cache_dir`, kept there once checked, so that the next start skips the YAML."""
     from contingency import PlanError, load_plan
+    from handlers.plan_cache import load_plan_cached
 
     try:
-        return load_plan(path)
+        return load_plan(path) if cache_dir is None else load_plan_cached(path, cache_dir)
     except PlanError as exc:
         raise UserError(str(exc)) from exc
 

@@ -1,0 +1,140 @@
+"""How does ERS cope with a province-sized plan? (issue 14, target 6: worker ready in <= 15 s, RSS <= 300 MB with
+a 20,000-station plan.)
+
+The plan is the Arxan plan copied until it has N stations: every source and station again under a numbered id
+(with its own HJ 212 MN), downstream links within each copy, and the rules that name Arxan's sources turned into
+rules for their source kinds, as a province plan would write them once for all its river sections, drinking-water
+sources, outfalls and ponds. Measured in the same run, with the Arxan plan itself as the baseline:
+  load     contingency.load_plan in a fresh interpreter (read, check, compile): seconds and peak RSS
+  worker   a real `ers worker` on an ephemeral broker, from spawn to its "Ready" line, and its peak RSS then
+Usage (repo root): python bench/plan_scale.py [--stations 20000]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from deploy.local.kafka import LocalKafka  # noqa: E402
+from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token  # noqa: E402
+from tests.integration.harness import DEFAULT_PLAN, WorkerProcess  # noqa: E402
+
+LOAD = """
+import resource, sys, time
+started = time.perf_counter()
+from contingency import load_plan
+plan = load_plan(sys.argv[1])
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(plan.stations))
+"""
+
+
+def province_plan(stations: int) -> dict:
+    """The Arxan plan copied until it has at least `stations` stations."""
+    arxan = yaml.safe_load(DEFAULT_PLAN.read_text(encoding="utf-8"))
+    copies = -(-stations // len(arxan["stations"]))
+    plan = copy.deepcopy(arxan)
+    plan["id"], plan["sources"], plan["stations"] = "province-bench", {}, {}
+    for n in range(copies):
+        for source_id, source in arxan["sources"].items():
+            source = copy.deepcopy(source)
+            source["name"] = f"{source['name']} {n}"
+            for link in source.get("downstream", []):
+                link["source"] = f"{link['source']}_{n}"
+            plan["sources"][f"{source_id}_{n}"] = source
+        for station_id, station in arxan["stations"].items():
+            station = copy.deepcopy(station)
+            station["name"], station["source"] = f"{station['name']} {n}", f"{station['source']}_{n}"
+            if "hj212" in station:
+                station["hj212"]["mn"] = f"{station['hj212']['mn'][:14]}{n:06d}{len(plan['stations']) % 10000:04d}"
+            plan["stations"][f"{station_id}_{n}"] = station
+    kinds = {source_id: source["kind"] for source_id, source in arxan["sources"].items()}
+    for rule in plan["rules"].values():
+        if rule.get("sources"):
+            rule["source_kinds"] = sorted({*rule.get("source_kinds", []), *(kinds[s] for s in rule.pop("sources"))})
+        rule.pop("stations", None)
+    for section in ("materials", "depots"):
+        for item in plan.get(section) or []:
+            if isinstance(item, dict) and "sources" in item:
+                item["sources"] = [f"{s}_0" for s in item["sources"]]
+    if isinstance(plan.get("depots"), dict):
+        for depot in plan["depots"].values():
+            if "sources" in depot:
+                depot["sources"] = [f"{s}_0" for s in depot["sources"]]
+    return plan
+
+
+def load_in_fresh_process(path: Path) -> tuple[float, float, int]:
+    out = subprocess.run([sys.executable, "-c", LOAD, str(path)], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    seconds, rss, count = out.stdout.split()
+    return float(seconds), float(rss), int(count)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def worker_ready(broker: str, twilio: LocalTwilioApi, workdir: Path, plan: Path) -> tuple[float, float]:
+    worker = WorkerProcess(broker, workdir, twilio, plan=plan)
+    started = time.perf_counter()
+    worker.start(timeout=600)
+    ready = time.perf_counter() - started
+    assert worker.process is not None
+    rss = peak_rss_mb(worker.process.pid)
+    worker.stop()
+    return ready, rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stations", type=int, default=20_000, help="stations of the big plan (default 20,000)")
+    args = parser.parse_args()
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="ers-plan-scale-") as tmp:
+        work = Path(tmp)
+        big = work / "province.yaml"
+        started = time.perf_counter()
+        big.write_text(yaml.safe_dump(province_plan(args.stations), allow_unicode=True, sort_keys=False),
+                       encoding="utf-8")
+        console.print(f"plan of {args.stations:,} stations written in {time.perf_counter() - started:.1f} s "
+                      f"({big.stat().st_size / 1e6:.1f} MB)")
+        results = {}
+        for name, path in (("Arxan plan (baseline)", DEFAULT_PLAN), (f"{args.stations:,}-station plan", big)):
+            seconds, rss, count = load_in_fresh_process(path)
+            results[name] = {"load": (seconds, rss, count)}
+        twilio = LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid()).start()
+        try:
+            with LocalKafka(ephemeral=True) as kafka:
+                for i, (name, path) in enumerate((("Arxan plan (baseline)", DEFAULT_PLAN),
+                                                  (f"{args.stations:,}-station plan", big))):
+                    results[name]["worker"] = worker_ready(kafka.bootstrap, twilio, work / f"w{i}", path)
+        finally:
+            twilio.stop()
+    table = Table(title="plan scale (issue 14, target 6: ready <= 15 s, RSS <= 300 MB at 20,000 stations)")
+    for column in ("plan", "stations", "load_plan s", "load_plan peak RSS MB", "worker ready s", "worker RSS MB",
+                   "ready vs baseline"):
+        table.add_column(column, justify="right" if column != "plan" else "left")
+    base_ready = results["Arxan plan (baseline)"]["worker"][0]
+    for name, result in results.items():
+        seconds, rss, count = result["load"]
+        ready, worker_rss = result["worker"]
+        table.add_row(name, f"{count:,}", f"{seconds:.2f}", f"{rss:.0f}", f"{ready:.2f}", f"{worker_rss:.0f}",
+                      f"{ready / base_ready:.2f}x")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
