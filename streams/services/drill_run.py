@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import re
 import secrets
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from streams.config import Settings
 from schemas.topics import HJ212_RAW, TopicNames
 
 QUIET_TIMEOUT = 120.0  # seconds one step may take before the run is declared stuck
+WORKER_STOP_SECONDS = 15  # then SIGKILL
 
 
 class DrillError(RuntimeError):
@@ -283,12 +285,15 @@ class DrillRunner:
             outputs.poll()
             self.replay_seconds = time.monotonic() - wall_zero
         finally:
-            for closeable in (producer, group):
-                if closeable is not None:
-                    closeable.close()
+            if producer is not None:
+                producer.close(timeout=10)
+            if group is not None:
+                group.close()
             (self.workdir / DrillWebhook.FILE).unlink(missing_ok=True)
             if self._worker is not None:
-                self._worker.stop()
+                # The drill's own worker, on its own topics: it loses nothing if killed, and an operator who
+                # pressed Ctrl-C waits for no slow shutdown (once, on a loaded CI machine, over a minute).
+                self._worker.kill(signal.SIGTERM, timeout=WORKER_STOP_SECONDS)
             for sandbox in (self._sandbox, self._aliyun):
                 if sandbox is not None:
                     sandbox.stop()
