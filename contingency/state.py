@@ -1,5 +1,9 @@
-"""What the engine remembers about one station between reports. Plain JSON in and out, so a Faust
-changelog table can hold it and a restarted worker continues where it stopped.
+"""What the engine remembers about one station between reports, and its stored form, so a Faust changelog table
+can hold it and a restarted worker continues where it stopped.
+
+Stored as compact JSON written and read by msgspec (`to_bytes`, `from_bytes`: readings as [time, value] pairs):
+the rules stage writes each station's state once per batch, and building the plain-JSON form (`to_json`, still
+read for states stored before) took longer than judging the batch.
 
 Plain tuples and a slotted class, not validated models: the rules stage builds one of these for every reading,
 and validation belongs to the edges (a reading is checked when it is decoded; a stored state was written by this
@@ -9,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+import msgspec
 
 from schemas.incidents import WarningLevel
 
@@ -101,6 +107,25 @@ class StationState:
             firing={k: Firing(_parse(f["since"]), WarningLevel(f["level"])) for k, f in data.get("firing", {}).items()},
         )
 
+    def to_bytes(self) -> bytes:
+        return _ENCODER.encode(_Stored(
+            _VERSION, self.station_id, self.watch_since, self.last_heard_at, self.latest_observed_at, self.drill_id,
+            self.last_report_id, self.recent_event_ids, self.recent_observed, self.history, self.latest, self.runs,
+            self.firing))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "StationState":
+        """A state `to_bytes` wrote, or the JSON of `to_json` (states stored before: read the same)."""
+        try:
+            stored = _DECODER.decode(data)
+        except msgspec.ValidationError:  # the plain-JSON form: readings as objects
+            return cls.from_json(msgspec.json.decode(data))
+        if stored.v != _VERSION:
+            raise ValueError(f"station state of an unknown version {stored.v}")
+        return cls(stored.station_id, stored.watch_since, stored.last_heard_at, stored.latest_observed_at,
+                   stored.drill_id, stored.last_report_id, stored.recent_event_ids, stored.recent_observed,
+                   stored.history, stored.latest, stored.runs, stored.firing)
+
     def forget_after(self, limit: dt.datetime) -> "StationState":
         """This state without what was observed after `limit` (readings dated in the future, accepted before
         times were checked): the newest plausible reading is the newest again, so real readings can clear a rule.
@@ -125,6 +150,30 @@ class StationState:
 
 
 _FIELDS = frozenset(StationState.__dataclass_fields__) - {"windows"}
+
+
+class _Stored(msgspec.Struct, forbid_unknown_fields=True):
+    """The stored form. Times are written in UTC by `to_bytes` (the engine keeps them so); msgspec reads them back
+    with the shared UTC zone. `v` tells this form from the plain JSON of `to_json`, which has none."""
+
+    v: int
+    station_id: str
+    watch_since: dt.datetime | None
+    last_heard_at: dt.datetime | None
+    latest_observed_at: dt.datetime | None
+    drill_id: str | None
+    last_report_id: str | None
+    recent_event_ids: tuple[str, ...]
+    recent_observed: tuple[dt.datetime, ...]
+    history: dict[str, tuple[Reading, ...]]
+    latest: dict[str, Reading]
+    runs: dict[str, Run]
+    firing: dict[str, Firing]
+
+
+_VERSION = 2
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(_Stored)
 
 
 def _time(at: dt.datetime | None) -> str | None:

@@ -17,7 +17,7 @@ from contingency.plausibility import TimeBounds, implausible_time, time_bounds
 from schemas import StationReport, StationTick, encode
 from schemas.topics import READINGS, TICKS
 from streams.agents.common import (
-    BATCH_EVENTS, BATCH_WAIT, CHANGELOG_CONFIG, JSON_TABLE, BatchHandler, Handler, Output, dead_letter, decode_or_letter,
+    BATCH_EVENTS, BATCH_WAIT, CHANGELOG_CONFIG, BatchHandler, Handler, Output, dead_letter, decode_or_letter,
     process_batches, send_confirmed,
 )
 from streams.batches import as_of, event_batches
@@ -25,34 +25,36 @@ from streams.channels import Channels
 from streams.clocks import AgentClock
 
 AGENT = "rules"
+STATE_TABLE = faust.Schema(key_serializer="json", value_serializer="raw")
 log = logging.getLogger("ers.rules")
 
 
 class ParsedStates:
     """Parsed StationState objects of the table values this agent wrote itself.
 
-    Parsing a state from JSON costs about as much as evaluating a report. The memory store hands back
-    the very dict we stored, so an identity check tells whether the cached object still matches the
-    table; after a recovery or a rebalance the table holds new dicts and the cache misses.
+    Parsing a state costs about as much as evaluating a report, and a parsed state carries what the engine derives
+    from it (rate-of-change windows). The memory store hands back the very value we stored, so an identity check
+    tells whether the cached object still matches the table; after a recovery or a rebalance the table holds new
+    values and the cache misses.
     """
 
     def __init__(self) -> None:
-        self._states: dict[str, tuple[dict, StationState]] = {}
+        self._states: dict[str, tuple[bytes, StationState]] = {}
 
-    def get(self, station_id: str, stored: dict | None) -> StationState | None:
+    def get(self, station_id: str, stored: bytes | None) -> StationState | None:
         if stored is None:
             return None
         cached = self._states.get(station_id)
         if cached is not None and cached[0] is stored:
             return cached[1]
-        return StationState.from_json(stored)
+        return StationState.from_bytes(stored)
 
-    def put(self, station_id: str, stored: dict, state: StationState) -> None:
+    def put(self, station_id: str, stored: bytes, state: StationState) -> None:
         self._states[station_id] = (stored, state)
 
 
 def rules_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
-                  table: MutableMapping[str, dict | None], bounds: TimeBounds | None = None) -> Handler:
+                  table: MutableMapping[str, bytes | None], bounds: TimeBounds | None = None) -> Handler:
     """One event at a time: a batch of one (the batch handler is the one implementation)."""
     handle_batch = rules_batch_handler(ch, plan, clock, table, bounds)
 
@@ -63,7 +65,7 @@ def rules_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
 
 
 def rules_batch_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
-                        table: MutableMapping[str, dict | None], bounds: TimeBounds | None = None) -> BatchHandler:
+                        table: MutableMapping[str, bytes | None], bounds: TimeBounds | None = None) -> BatchHandler:
     """Per-station engine state in `table` (the worker's changelog-backed table, a dict in tests). A batch's
     detections are sent together and confirmed before each station's new state is written, once per batch: a batch
     interrupted before that is handled again from the states before it."""
@@ -113,8 +115,9 @@ def rules_batch_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
             else:
                 state, detections = evaluate(plan, state, item, now)
             states[station_id], last[station_id] = state, event
-            for d in detections:
-                log.info("detection %s %s at %s (%s): %s", d.status, d.level, d.source_id, d.rule_id, d.title)
+            if detections and log.isEnabledFor(logging.DEBUG):  # the desk logs what they open and resolve at INFO
+                for d in detections:
+                    log.debug("detection %s %s at %s (%s): %s", d.status, d.level, d.source_id, d.rule_id, d.title)
             stamp = clock.stamp(event)
             outputs.extend(Output(ch.detections, d.source_id, encode(d), stamp) for d in detections)
         await send_confirmed(outputs)
@@ -122,7 +125,7 @@ def rules_batch_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
             if state is None:
                 continue
             stored = table.get(station_id)
-            new_state = state.to_json()
+            new_state = state.to_bytes()
             if new_state != stored:
                 with as_of(last[station_id]):
                     table[station_id] = new_state
@@ -133,7 +136,11 @@ def rules_batch_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
 
 def register_rules_agent(app: faust.App, ch: Channels, plan: CompiledPlan, clock: AgentClock,
                          bounds: TimeBounds) -> None:
-    table = app.Table("station_state", default=None, partitions=ch.names.partitions_of(READINGS), schema=JSON_TABLE,
+    # Values are the states' own bytes (StationState.to_bytes; a changelog written before holds plain JSON, which
+    # from_bytes reads too). value_type=bytes is what makes Faust hand the changelog's values back as bytes when it
+    # recovers the table: the schema only decides how they are written.
+    table = app.Table("station_state", default=None, partitions=ch.names.partitions_of(READINGS), schema=STATE_TABLE,
+                      value_type=bytes,
                       extra_topic_configs=CHANGELOG_CONFIG)
     handle_batch = rules_batch_handler(ch, plan, clock, table, bounds)
 

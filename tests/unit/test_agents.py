@@ -371,15 +371,15 @@ def test_a_state_poisoned_by_a_future_reading_recovers_and_a_normal_reading_clea
     ch, table = fake_channels(), {}
     handle = rules_handler(ch, PLAN, FixedClock(), table)
     run(handle(event("readings", encode(dated(80.0, NOW)), "yirshi_wwtp_online")))
-    # as an older ERS would have stored it: an exceedance dated in the far future is the newest reading
-    poisoned = StationState.from_json(table["yirshi_wwtp_online"])
+    # as an older ERS would have stored it (plain JSON): an exceedance dated in the far future is the newest reading
+    poisoned = StationState.from_bytes(table["yirshi_wwtp_online"])
     future = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
-    table["yirshi_wwtp_online"] = dataclasses.replace(
-        poisoned, latest_observed_at=future, recent_observed=poisoned.recent_observed + (future,)).to_json()
+    table["yirshi_wwtp_online"] = json.dumps(dataclasses.replace(
+        poisoned, latest_observed_at=future, recent_observed=poisoned.recent_observed + (future,)).to_json()).encode()
     run(handle(event("readings", encode(dated(10.0, NOW + dt.timedelta(minutes=1))), "yirshi_wwtp_online")))
     statuses = [Detection.model_validate_json(value).status for _, value in ch.detections.sent]
     assert statuses == ["firing", "cleared"], statuses
-    assert StationState.from_json(table["yirshi_wwtp_online"]).latest_observed_at == NOW + dt.timedelta(minutes=1)
+    assert StationState.from_bytes(table["yirshi_wwtp_online"]).latest_observed_at == NOW + dt.timedelta(minutes=1)
 
 
 def test_a_report_dated_in_the_future_is_a_dead_letter() -> None:
