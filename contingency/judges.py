@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 from typing import Callable, NamedTuple
 
 from schemas.incidents import Evidence
 
-from contingency.bounds import Bound, describe
+from contingency.bounds import describe
 from contingency.plan import BoundRule, FlatlineRule, Parameter, RateOfChangeRule, SustainedRule
 from contingency import windows
 from contingency.state import Extremes, Reading, Run
@@ -48,14 +49,14 @@ Slide = Callable[[Context, Extremes | None], tuple[bool, Extremes | None]]
 
 def decider(bound_rule: BoundRule) -> Decide:
     """A threshold or sustained rule's judge with the rule's numbers bound in, made once when the plan is compiled
-    (deciding runs for every reading and rule)."""
+    (deciding runs for every reading and rule). Partials of module functions, not closures: a compiled plan is
+    pickled to the gateway's processes."""
     rule = bound_rule.rule
-    breaks = _breaks(bound_rule.limit)
+    lower, upper = bound_rule.limit.lower, bound_rule.limit.upper
     if isinstance(rule, SustainedRule):
-        n, k = rule.n, rule.k
-        return lambda ctx: sum(1 for reading in ctx.history[-n:] if breaks(reading[1])) >= k
+        return functools.partial(_sustained, lower, upper, rule.n, rule.k)
     assert rule.kind == "threshold"
-    return lambda ctx: breaks(ctx.reading[1])
+    return functools.partial(_threshold, lower, upper)
 
 
 def slider(bound_rule: BoundRule) -> Slide:
@@ -64,31 +65,34 @@ def slider(bound_rule: BoundRule) -> Slide:
     reading: they are rebuilt from the history at the next newest reading)."""
     rule = bound_rule.rule
     assert isinstance(rule, RateOfChangeRule)
-    window, rise, fall = dt.timedelta(minutes=rule.window_minutes), rule.rise, rule.fall
-
-    def judge(ctx: Context, extremes: Extremes | None) -> tuple[bool, Extremes | None]:
-        if not ctx.newest:
-            return (_change(ctx, window, rise, fall) or _WITHIN)[0] is not None, None
-        low, high, extremes = windows.slide(extremes, ctx.history, ctx.reading, window)
-        if low is None:
-            return False, extremes
-        value = ctx.reading.value
-        return ((rise is not None and _beyond(value - low, rise))
-                or (fall is not None and _beyond(high - value, fall))), extremes  # type: ignore[operator]
-
-    return judge
+    return functools.partial(_rate_of_change, dt.timedelta(minutes=rule.window_minutes), rule.rise, rule.fall)
 
 
-def _breaks(limit: Bound) -> Callable[[float], bool]:
-    """`not limit.complies`, specialised to the sides the limit has."""
-    lower, upper = limit.lower, limit.upper
-    if lower is None and upper is None:
-        return lambda value: False
-    if lower is None:
-        return lambda value: value > upper
-    if upper is None:
-        return lambda value: value < lower
-    return lambda value: value < lower or value > upper
+def _threshold(lower: float | None, upper: float | None, ctx: Context) -> bool:
+    """`not limit.complies(value)`."""
+    value = ctx.reading[1]
+    return (lower is not None and value < lower) or (upper is not None and value > upper)
+
+
+def _sustained(lower: float | None, upper: float | None, n: int, k: int, ctx: Context) -> bool:
+    breaking = 0
+    for reading in ctx.history[-n:]:
+        value = reading[1]
+        if (lower is not None and value < lower) or (upper is not None and value > upper):
+            breaking += 1
+    return breaking >= k
+
+
+def _rate_of_change(window: dt.timedelta, rise: float | None, fall: float | None, ctx: Context,
+                    extremes: Extremes | None) -> tuple[bool, Extremes | None]:
+    if not ctx.newest:
+        return (_change(ctx, window, rise, fall) or _WITHIN)[0] is not None, None
+    low, high, extremes = windows.slide(extremes, ctx.history, ctx.reading, window)
+    if low is None:
+        return False, extremes
+    value = ctx.reading.value
+    return ((rise is not None and _beyond(value - low, rise))
+            or (fall is not None and _beyond(high - value, fall))), extremes  # type: ignore[operator]
 
 
 def flatline(bound_rule: BoundRule, ctx: Context, run: Run | None) -> tuple[bool | None, Run | None]:

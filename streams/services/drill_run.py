@@ -12,13 +12,15 @@ meets the state the previous ones left, whatever the speed.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
 import secrets
 import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +121,22 @@ def read_packets(log: DrillLog, plan: Plan) -> dict[int, StationReport]:
     if problems:
         raise DrillError("\n".join(problems))
     return readings
+
+
+@contextlib.contextmanager
+def _ctrl_c() -> Iterator[threading.Event]:
+    """Ctrl-C as a flag the run checks between steps, rather than a KeyboardInterrupt: raised in the middle of the
+    Kafka client's calls on this thread, the interrupt could be swallowed there (kafka-python's coordinator catches
+    BaseException around its requests) and the drill then ran to its end. Outside the main thread: no flag."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class DrillRunner:
@@ -255,11 +273,13 @@ class DrillRunner:
             group = GroupProgress(self.bootstrap, f"ers-drill-{self.drill_id}", self.topics.consumed())
             outputs = DrillOutputs(self.bootstrap, self.topics)
             wall_zero, log_zero = time.monotonic(), self.log.entries[0].at
-            try:
+            with _ctrl_c() as interrupted:
                 for done, step in enumerate(self.steps, 1):
                     if self.options.speed is not None:
                         due = wall_zero + (step.at - log_zero).total_seconds() / self.options.speed
-                        time.sleep(max(0.0, due - time.monotonic()))
+                        interrupted.wait(max(0.0, due - time.monotonic()))
+                    if interrupted.is_set():
+                        break
                     try:
                         outgoing = step_events(step, self.drill_id, self.digest, self.stations, outputs.first_codes,
                                                self.packet_readings)
@@ -272,16 +292,16 @@ class DrillRunner:
                         producer.send(self.topics.of(out.topic), key=out.key.encode("utf-8"),
                                       value=encode(out.event), timestamp_ms=round(out.at.timestamp() * 1000))
                     producer.flush(timeout=30)
-                    self._wait_quiet(group, worker, QUIET_TIMEOUT)
+                    self._wait_quiet(group, worker, QUIET_TIMEOUT, interrupted)
                     seen = len(outputs.notifications)
                     outputs.poll()
                     progress(step, done, outputs.notifications[seen:])
-            except KeyboardInterrupt:
-                partial = True
-                try:
-                    self._wait_quiet(group, worker, 5.0)
-                except (DrillError, KeyboardInterrupt):
-                    pass
+                if interrupted.is_set():
+                    partial = True
+                    try:  # what the steps sent so far settles, briefly
+                        self._wait_quiet(group, worker, 5.0)
+                    except DrillError:
+                        pass
             outputs.poll()
             self.replay_seconds = time.monotonic() - wall_zero
         finally:
@@ -311,11 +331,12 @@ class DrillRunner:
         counts = tuple(sandbox.settled() for sandbox in (self._sandbox, self._aliyun) if sandbox is not None)
         return None if None in counts else counts
 
-    def _wait_quiet(self, group: GroupProgress, worker: WorkerProcess, timeout: float) -> None:
+    def _wait_quiet(self, group: GroupProgress, worker: WorkerProcess, timeout: float,
+                    interrupted: threading.Event | None = None) -> None:
         """Until the worker has committed everything on its topics and the sandbox made every status callback,
-        with no message created at the sandbox meanwhile."""
+        with no message created at the sandbox meanwhile (or until Ctrl-C)."""
         deadline = time.monotonic() + timeout
-        while True:
+        while interrupted is None or not interrupted.is_set():
             before = self._settled()
             if before is not None and group.behind() == 0:
                 if self._settled() == before:

@@ -51,3 +51,4 @@ def test_a_rising_series_keeps_every_reading_in_the_window_as_a_candidate_minimu
         if minute:
             assert (low, high) == (float(max(0, minute - 10)), float(minute - 1))
     assert len(extremes.lows) == 11 and len(extremes.highs) == 1  # the last 10 before it and itself; the newest
+
