@@ -29,12 +29,14 @@ from deploy.local.kafka import LocalKafka  # noqa: E402
 from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token  # noqa: E402
 from tests.integration.harness import DEFAULT_PLAN, WorkerProcess  # noqa: E402
 
+# Peak RSS from /proc (VmHWM): getrusage's ru_maxrss carries the parent's peak across fork and exec on Linux.
 LOAD = """
-import resource, sys, time
+import sys, time
 started = time.perf_counter()
 from contingency import load_plan
 plan = load_plan(sys.argv[1])
-print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(plan.stations))
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(time.perf_counter() - started, int(hwm.split()[1]) / 1024, len(plan.stations))
 """
 
 
@@ -43,33 +45,29 @@ def province_plan(stations: int) -> dict:
     arxan = yaml.safe_load(DEFAULT_PLAN.read_text(encoding="utf-8"))
     copies = -(-stations // len(arxan["stations"]))
     plan = copy.deepcopy(arxan)
-    plan["id"], plan["sources"], plan["stations"] = "province-bench", {}, {}
+    # Copy 0 keeps Arxan's ids (and the plan its id), so the Arxan roster, whose maintenance names stations, fits.
+    plan["sources"], plan["stations"] = {}, {}
     for n in range(copies):
+        suffix = f"_{n}" if n else ""
         for source_id, source in arxan["sources"].items():
             source = copy.deepcopy(source)
-            source["name"] = f"{source['name']} {n}"
+            source["name"] = f"{source['name']} {n}" if n else source["name"]
             for link in source.get("downstream", []):
-                link["source"] = f"{link['source']}_{n}"
-            plan["sources"][f"{source_id}_{n}"] = source
+                link["source"] = f"{link['source']}{suffix}"
+            plan["sources"][f"{source_id}{suffix}"] = source
         for station_id, station in arxan["stations"].items():
             station = copy.deepcopy(station)
-            station["name"], station["source"] = f"{station['name']} {n}", f"{station['source']}_{n}"
-            if "hj212" in station:
-                station["hj212"]["mn"] = f"{station['hj212']['mn'][:14]}{n:06d}{len(plan['stations']) % 10000:04d}"
-            plan["stations"][f"{station_id}_{n}"] = station
+            station["source"] = f"{station['source']}{suffix}"
+            if n:
+                station["name"] = f"{station['name']} {n}"
+                if "hj212" in station:
+                    station["hj212"]["mn"] = f"{station['hj212']['mn'][:14]}{n:06d}{len(plan['stations']) % 10000:04d}"
+            plan["stations"][f"{station_id}{suffix}"] = station
     kinds = {source_id: source["kind"] for source_id, source in arxan["sources"].items()}
     for rule in plan["rules"].values():
         if rule.get("sources"):
             rule["source_kinds"] = sorted({*rule.get("source_kinds", []), *(kinds[s] for s in rule.pop("sources"))})
         rule.pop("stations", None)
-    for section in ("materials", "depots"):
-        for item in plan.get(section) or []:
-            if isinstance(item, dict) and "sources" in item:
-                item["sources"] = [f"{s}_0" for s in item["sources"]]
-    if isinstance(plan.get("depots"), dict):
-        for depot in plan["depots"].values():
-            if "sources" in depot:
-                depot["sources"] = [f"{s}_0" for s in depot["sources"]]
     return plan
 
 
