@@ -21,7 +21,7 @@ from contingency.ids import derive
 from contingency.limits import normal_unit
 from contingency.compiled import CompiledPlan, HistoryNeed, require_compiled
 from contingency.plan import BoundRule, Plan, StationSilenceRule
-from contingency.state import MAX_HISTORY, RECENT_REPORTS, Firing, Reading, StationState, utc
+from contingency.state import MAX_HISTORY, RECENT_REPORTS, Firing, Reading, Run, StationState, utc
 
 
 def evaluate(plan: CompiledPlan, state: StationState | None, report: StationReport,
@@ -44,8 +44,8 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
     runs = state.runs
     windows = state.windows
     firing = dict(state.firing)
-    fired: list[tuple[BoundRule, list[Evidence]]] = []
-    cleared: list[tuple[BoundRule, list[Evidence]]] = []
+    fired: Verdicts = []
+    cleared: Verdicts = []
     if firing:
         for bound_rule in index.silence.get(station_id, ()):
             rule = bound_rule.rule
@@ -70,13 +70,9 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
         judged = kept if newest and kept else _with(kept, reading)
         ctx = judges.Context(station_id, parameter, reading, station.parameters[parameter], judged, newest)
         for bound_rule, rule_id, decide in rules.decided:
-            if decide(ctx):
-                if rule_id not in firing:
-                    firing[rule_id] = Firing(observed_at, bound_rule.rule.level)
-                    fired.append((bound_rule, judges.explain(bound_rule, ctx)))
-            elif newest and rule_id in firing:
-                del firing[rule_id]
-                cleared.append((bound_rule, judges.explain(bound_rule, ctx)))
+            holds = decide(ctx)
+            if holds or rule_id in firing:
+                _transition(bound_rule, rule_id, holds, ctx, None, firing, fired, cleared)
         for bound_rule, rule_id, slide in rules.windowed:
             holds, extremes = slide(ctx, windows.get(rule_id))
             if windows is state.windows:
@@ -85,13 +81,8 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
                 windows.pop(rule_id, None)
             else:
                 windows[rule_id] = extremes
-            if holds:
-                if rule_id not in firing:
-                    firing[rule_id] = Firing(observed_at, bound_rule.rule.level)
-                    fired.append((bound_rule, judges.explain(bound_rule, ctx)))
-            elif newest and rule_id in firing:
-                del firing[rule_id]
-                cleared.append((bound_rule, judges.explain(bound_rule, ctx)))
+            if holds or rule_id in firing:
+                _transition(bound_rule, rule_id, holds, ctx, None, firing, fired, cleared)
         for bound_rule, rule_id, _ in rules.flatlines:  # judged on the run of stuck values each keeps
             holds, run = judges.flatline(bound_rule, ctx, runs.get(rule_id))
             if run is None:  # a late reading
@@ -99,13 +90,8 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
             if runs is state.runs:
                 runs = dict(runs)
             runs[rule_id] = run
-            if holds:
-                if rule_id not in firing:
-                    firing[rule_id] = Firing(observed_at, bound_rule.rule.level)
-                    fired.append((bound_rule, judges.explain(bound_rule, ctx, run)))
-            elif newest and rule_id in firing:
-                del firing[rule_id]
-                cleared.append((bound_rule, judges.explain(bound_rule, ctx, run)))
+            if holds or rule_id in firing:
+                _transition(bound_rule, rule_id, holds, ctx, run, firing, fired, cleared)
 
     heard, latest_observed = state.last_heard_at, state.latest_observed_at
     new_state = StationState(  # positional, in field order: this is built for every reading
@@ -123,6 +109,22 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
     detections = [_detection(plan, b, "firing", event_id, observed, ev, report) for b, ev in _ranked(fired)]
     detections += [_detection(plan, b, "cleared", event_id, observed, ev, report) for b, ev in _ranked(cleared)]
     return new_state, detections
+
+
+Verdicts = list[tuple[BoundRule, list[Evidence]]]
+
+
+def _transition(bound_rule: BoundRule, rule_id: str, holds: bool, ctx: judges.Context, run: Run | None,
+                firing: dict[str, Firing], fired: Verdicts, cleared: Verdicts) -> None:
+    """A rule that holds starts firing unless it fires already; one that no longer holds clears, on the newest
+    reading only (see the module's ordering policy). Called only when it holds or fires: most readings skip it."""
+    if holds:
+        if rule_id not in firing:
+            firing[rule_id] = Firing(ctx.reading.at, bound_rule.rule.level)
+            fired.append((bound_rule, judges.explain(bound_rule, ctx, run)))
+    elif ctx.newest:
+        del firing[rule_id]
+        cleared.append((bound_rule, judges.explain(bound_rule, ctx, run)))
 
 
 def tick(plan: CompiledPlan, state: StationState, station_id: str,

@@ -179,49 +179,47 @@ async def process_batches(batches: AsyncIterator[list[EventT]], handle_batch: Ba
     `handle` one event at a time, so only the event at fault becomes a dead letter. `handle_batch` must change no
     state before its outputs are confirmed (a batch may be handled again)."""
     async for events in batches:
-        attempt = 0
-        while True:
-            try:
-                await handle_batch(events)
-            except Exception as exc:
-                if is_transient(exc):
-                    delay = retry_seconds[min(attempt, len(retry_seconds) - 1)]
-                    waiting = troubles.waiting(agent, exc)
-                    log.warning("%s: %s on a batch of %d (%s for %.0f s), retrying in %g s", agent,
-                                type(exc).__name__, len(events), waiting.kind, time.monotonic() - waiting.since, delay)
-                    attempt += 1
-                    await asyncio.sleep(delay)
-                    continue
-                log.exception("%s failed on a batch of %d: handling its events one by one", agent, len(events))
-                for event in events:
-                    await _handle_one(event, handle, dlq, agent, retry_seconds, troubles)
-            waited = troubles.cleared(agent)
-            if waited is not None:
-                log.info("%s: %s over after %.0f s", agent, waited.kind, time.monotonic() - waited.since)
-            break
+        error = await _retrying(lambda: handle_batch(events), agent, f"a batch of {len(events)}", retry_seconds,
+                                troubles)
+        if error is not None:
+            log.error("%s failed on a batch of %d: handling its events one by one", agent, len(events),
+                      exc_info=error)
+            for event in events:
+                await _handle_one(event, handle, dlq, agent, retry_seconds, troubles)
 
 
 async def _handle_one(event: EventT, handle: Handler, dlq: DeadLetterSink, agent: str,
                       retry_seconds: tuple[float, ...], troubles: Troubles) -> None:
     msg = event.message
+    where = f"{msg.topic}[{msg.partition}]@{msg.offset}"
+    error = await _retrying(lambda: handle(event), agent, where, retry_seconds, troubles)
+    if error is not None:
+        log.error("%s failed on %s", agent, where, exc_info=error)
+        await send_dead_letter(dlq, event, f"internal error: {type(error).__name__}: {error}", agent)
+
+
+async def _retrying(work: Callable[[], Awaitable[None]], agent: str, what: str, retry_seconds: tuple[float, ...],
+                    troubles: Troubles) -> Exception | None:
+    """Run `work` until it returns (None) or raises an error that is not a broker or database outage (returned);
+    an outage is waited out, retried after each of `retry_seconds` (the last one repeated) and reported to
+    `troubles` while it lasts."""
     attempt = 0
+    error: Exception | None = None
     while True:
         try:
-            await handle(event)
+            await work()
         except Exception as exc:
             if is_transient(exc):
                 delay = retry_seconds[min(attempt, len(retry_seconds) - 1)]
                 waiting = troubles.waiting(agent, exc)
-                log.warning("%s: %s on %s[%d]@%d (%s for %.0f s), retrying in %g s", agent, type(exc).__name__,
-                            msg.topic, msg.partition, msg.offset, waiting.kind,
-                            time.monotonic() - waiting.since, delay)
+                log.warning("%s: %s on %s (%s for %.0f s), retrying in %g s", agent, type(exc).__name__, what,
+                            waiting.kind, time.monotonic() - waiting.since, delay)
                 attempt += 1
                 await asyncio.sleep(delay)
                 continue
-            log.exception("%s failed on %s[%d]@%d", agent, msg.topic, msg.partition, msg.offset)
-            await send_dead_letter(dlq, event, f"internal error: {type(exc).__name__}: {exc}", agent)
+            error = exc
         waited = troubles.cleared(agent)
         if waited is not None:
-            log.info("%s: %s over after %.0f s; %s[%d]@%d handled", agent, waited.kind,
-                     time.monotonic() - waited.since, msg.topic, msg.partition, msg.offset)
-        return
+            log.info("%s: %s over after %.0f s; %s handled", agent, waited.kind, time.monotonic() - waited.since,
+                     what)
+        return error
