@@ -48,17 +48,28 @@ STATIONS = {
     "tailings_example_online": [("seepage_flow", "L/s", 1.0, 4.0, 6.0), ("phreatic_depth", "m", 5.0, 7.0, 4.1)],
 }
 SPIKE_EVERY = 100
+STEP = 0.01  # a reading moves at most this share of its normal range from the station's last one
 
 
-def readings(n: int) -> list[tuple[bytes, bytes]]:
+def readings(n: int, jumpy: bool = False) -> list[tuple[bytes, bytes]]:
+    """`n` readings, a minute apart, of stations chosen at random. Each parameter walks within its normal range, a
+    step at most STEP of it, as sensors do; `jumpy`: drawn anew from the whole range each time instead, so the
+    rate-of-change rules fire and clear on about one reading in five (an alert storm that never ends)."""
     rng = random.Random(7)
     start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=n)
+    level = {(s, p): (lo + hi) / 2 for s, params in STATIONS.items() for p, _, lo, hi, _ in params}
     out = []
     for i in range(n):
         station = rng.choice(list(STATIONS))
         spike = i % SPIKE_EVERY == SPIKE_EVERY - 1
-        measurements = [{"parameter": p, "value": peak if spike else round(rng.uniform(lo, hi), 3), "unit": u}
-                        for p, u, lo, hi, peak in STATIONS[station]]
+        measurements = []
+        for p, u, lo, hi, peak in STATIONS[station]:
+            if jumpy:
+                value = rng.uniform(lo, hi)
+            else:
+                value = level[station, p] + rng.uniform(-STEP, STEP) * (hi - lo)
+                value = level[station, p] = min(hi, max(lo, value))
+            measurements.append({"parameter": p, "value": peak if spike else round(value, 3), "unit": u})
         body = {"event_id": str(uuid.uuid4()), "station_id": station,
                 "observed_at": (start + dt.timedelta(minutes=i)).isoformat(), "measurements": measurements}
         out.append((station.encode(), json.dumps(body).encode()))
@@ -186,9 +197,11 @@ def main() -> None:
     parser.add_argument("n", nargs="?", type=int, default=100_000, help="readings (default 100,000)")
     parser.add_argument("--workers", type=int, default=1, help="ERS workers in one group (default 1)")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the topics (default 4)")
+    parser.add_argument("--jumpy", action="store_true",
+                        help="values drawn anew from the normal range for every reading: an endless alert storm")
     args = parser.parse_args()
     n, console = args.n, Console()
-    messages = readings(n)
+    messages = readings(n, args.jumpy)
     with LocalKafka(ephemeral=True) as kafka:
         topic = f"bench-{uuid.uuid4().hex[:6]}"
         KafkaAdminClient(bootstrap_servers=kafka.bootstrap).create_topics(

@@ -20,7 +20,7 @@ from handlers.sms_router import SmsRouter
 from handlers.sms_outbox import SmsOutbox
 from handlers.twilio_webhook import STATUS_PATH, WebhookGuard
 from schemas.topics import INCIDENT_STATES
-from streams import faust_fixes
+from streams import faust_eager, faust_fixes
 from streams.clocks import AgentClock, clock_for
 from streams.config import ConfigError, Settings
 from streams.services.sms_delivery import SmsGateway
@@ -63,6 +63,7 @@ def bootstrap(settings: Settings, plan: CompiledPlan, roster: Roster,
     except RoadFileError as exc:
         raise ConfigError(str(exc)) from exc
     faust_fixes.install()
+    faust_eager.install()
     engine = make_engine(settings.database_url)
     outbox, ledger = SmsOutbox(engine), InventoryStore(engine)
     ledger.sync_catalogue(plan)
