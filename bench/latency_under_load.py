@@ -213,12 +213,12 @@ def main() -> None:
                 worker.start(timeout=300)
                 readings_topic = worker.topic("readings")
                 opened = Opened(kafka.bootstrap, worker.topic("incidents"))
-                opened.start()
                 producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks=1, linger_ms=0)
                 probe_copies = set(range(1, 2 * args.probes + 1))
                 background_stations = [station_id(base, n) for n in range(copies) for base in STATIONS
                                        if not (base == PROBE_STATION and n in probe_copies)]
                 try:
+                    opened.start()
                     console.print(f"baseline: {args.probes} probes on an idle worker")
                     idle = run_probes(producer, readings_topic, range(1, args.probes + 1), args.every)
                     idle_result = latencies(idle, opened, twilio)
@@ -236,9 +236,10 @@ def main() -> None:
                     lag = group_lag(admin, kafka.bootstrap, worker.env["ERS_APP_ID"], readings_topic)
                     admin.close()
                 finally:
-                    opened.stop()
-                    producer.close()
                     worker.stop()
+                    producer.close()
+                    if opened.is_alive():
+                        opened.stop()
         finally:
             twilio.stop()
     table = Table(title=f"latency under load (issue 14, target 3): {args.stations:,}-station plan, "
