@@ -20,22 +20,31 @@ chain, read in faust/tables/recovery.py, faust/transport/consumer.py and mode/ut
    took the stream partitions' new records out of aiokafka; Faust's filter then dropped them as paused, after the
    seek meant to bring them back.
 
+6. `Consumer._commit_offsets` flushes the producer before it commits, so that the changelog holds every table write
+   of the records it commits past. But `ProducerBuffer.flush` (where table writes wait to be handed to the producer)
+   gives up after 0.1 s without a message going out: on a busy worker (a batch of 500 readings holds the loop for
+   longer) the offsets were committed while station states were still in the buffer, and a SIGKILL then lost them
+   (found by the kill test under load: a rule cleared at a different reading after the restart).
+
 `install()` corrects each where it happens: the stream partitions resume only after the seek and the flow; a flow
 that is already on is not "resumed" into empty queues; a commit never passes a record that was handed to the
 streams and not acked (offsets never handed, absent from the log, do not hold it); a partition with no
-committed offset is sought to its first offset; and a fetch asks for the partitions active when it was made. tests/integration/test_restart_bursts.py is the acceptance test.
+committed offset is sought to its first offset; a fetch asks for the partitions active when it was made; and a flush
+waits until every message put in the buffer has been acknowledged or has failed. tests/integration/test_restart_bursts.py is the acceptance test.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
+from faust.transport.producer import ProducerBuffer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
@@ -44,6 +53,8 @@ from mode.utils.queues import FlowControlEvent
 
 log = logging.getLogger("ers.faust")
 _installed = False
+_faust_buffer_put = ProducerBuffer.put
+_faust_buffer_flush = ProducerBuffer.flush
 
 
 # 1. Resume stream partitions only after their seek and the flow.
@@ -254,6 +265,41 @@ async def _wait_next_records(self: Consumer, timeout: float) -> Any:
         self.not_waiting_next_records.set()
 
 
+# 6. A flush waits for every buffered message.
+
+FLUSH_WARN_SECONDS = 10.0
+
+
+def _unsent(buffer: ProducerBuffer) -> set[asyncio.Future]:
+    unsent = buffer.__dict__.get("_ers_unsent")
+    if unsent is None:
+        unsent = buffer.__dict__["_ers_unsent"] = set()
+    return unsent
+
+
+def _buffer_put(self: ProducerBuffer, fut: Any) -> None:
+    unsent = _unsent(self)
+    unsent.add(fut)
+    fut.add_done_callback(unsent.discard)
+    _faust_buffer_put(self, fut)
+
+
+async def _buffer_flush(self: ProducerBuffer) -> None:
+    """Every message put in the buffer sent, and acknowledged or failed (Faust logs a failure); a stopping
+    producer's buffer is flushed as Faust does."""
+    if self.state != "running":
+        await _faust_buffer_flush(self)
+        return
+    waited = 0.0
+    while unsent := _unsent(self):
+        started = time.monotonic()
+        await asyncio.wait(list(unsent), timeout=FLUSH_WARN_SECONDS)
+        waited += time.monotonic() - started
+        if _unsent(self) and waited >= FLUSH_WARN_SECONDS:
+            log.warning("%d table writes not yet acknowledged by the broker after %.0f s: the commit waits for them",
+                        len(_unsent(self)), waited)
+
+
 def _attach_nothing(*args: Any, **kwargs: Any) -> None:
     """Faust marks every agent, timer and page for venusian's module scan, which reads the caller's source file
     each time (0.2 s of a worker's start); ERS registers explicitly and never scans."""
@@ -276,4 +322,6 @@ def install() -> None:
     Consumer.resume_partitions = _resume_partitions  # type: ignore[method-assign]
     Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]
     faust_venusian.attach = _attach_nothing
+    ProducerBuffer.put = _buffer_put  # type: ignore[method-assign]
+    ProducerBuffer.flush = _buffer_flush  # type: ignore[method-assign]
     _installed = True

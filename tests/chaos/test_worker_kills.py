@@ -71,6 +71,7 @@ class Run:
     pages: accounting.Count | None = None
     restarts: list[float] = field(default_factory=list)           # seconds from the kill to Ready
     notes: list[str] = field(default_factory=list)
+    detections: dict[str, dict] = field(default_factory=dict)     # detection id -> detection (the rules stage's)
 
 
 def new_sms() -> LocalTwilioApi:
@@ -253,3 +254,78 @@ def test_sigkills_among_three_workers_lose_and_double_nothing_and_the_desk_and_w
     results = compare(f"{kills} SIGKILLs among 3 workers", reference, run, COUNT)
     figures.extend(results)
     assert_exact(results, reference)
+
+
+# --- under load (issue 14): killed while it works through a backlog, batches and pages in flight -----------------
+
+LOAD_COUNT = int(scaled(6000, 20000))
+
+
+@pytest.fixture(scope="module")
+def backlog() -> list[Reading]:
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    return readings(LOAD_COUNT, SEED + 10, start, dt.timedelta(seconds=300 / LOAD_COUNT))
+
+
+@pytest.fixture(scope="module")
+def backlog_reference(broker: str, backlog: list[Reading], roster: Path,
+                      tmp_path_factory: pytest.TempPathFactory) -> Run:
+    with new_sms() as sms:
+        worker = WorkerProcess(broker, tmp_path_factory.mktemp("backlog-reference"), sms, roster=roster).start()
+        try:
+            feed(broker, worker.topic("readings"), backlog, 0, {})
+            run = settle(broker, [worker], sms, Run())
+            run.detections = detections(broker, worker)
+            return run
+        finally:
+            worker.stop()
+
+
+def detections(broker: str, worker: WorkerProcess) -> dict[str, dict]:
+    reader = TopicReader(broker, TopicNames(worker.prefix, 4).of(DETECTIONS))
+    try:
+        return {d["event_id"]: d for d in reader.settle(3.0)}
+    finally:
+        reader.close()
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "open (issue 14): killed while busy, the rules stage now and then emits a `cleared` detection the reference run "
+    "does not have (a rule cleared twice, by two readings: the station state after the first clear was lost while the "
+    "offsets passed it), and the desk then an incident.updated caused by another reading. Notifications and SMS "
+    "stayed exact in every run seen. Faust's producer-buffer flush before a commit was one hole (streams/faust_fixes.py "
+    "item 6); the rest is not found yet."))
+def test_sigkills_while_the_worker_works_through_a_backlog_lose_and_double_nothing(
+        broker: str, backlog: list[Reading], roster: Path, backlog_reference: Run, figures: list[Figures],
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The whole backlog is written at once, and the worker is killed at random moments while it has readings left:
+    in the middle of batches of up to 500 readings, of the desk's batches, of pages being sent."""
+    kills = int(scaled(3, 8))
+    rng = random.Random(SEED + 3)
+    with new_sms() as sms:
+        worker = WorkerProcess(broker, tmp_path_factory.mktemp("backlog-killed"), sms, roster=roster).start()
+        names = TopicNames(worker.prefix, 4)
+        progress = GroupProgress(broker, worker.env["ERS_APP_ID"], [names.of(READINGS)])
+        run, busy_kills = Run(), 0
+        try:
+            feed(broker, worker.topic("readings"), backlog, 0, {})
+            for _ in range(kills):
+                time.sleep(rng.uniform(0.1, 1.0))
+                if progress.behind() == 0:
+                    break
+                kill_and_restart(worker, run)
+                busy_kills += 1
+            settle(broker, [worker], sms, run)
+            run.detections = detections(broker, worker)
+        finally:
+            progress.close()
+            worker.stop()
+    run.notes.append(f"{busy_kills} of {kills} kills landed while readings were left to handle")
+    results = compare(f"{busy_kills} SIGKILLs during a {LOAD_COUNT:,}-reading backlog", backlog_reference, run,
+                      LOAD_COUNT)
+    found = accounting.count(list(backlog_reference.detections), list(run.detections))
+    results.append(Figures(f"{busy_kills} SIGKILLs during a {LOAD_COUNT:,}-reading backlog", "detections", LOAD_COUNT,
+                           found.expected, found.observed, found.lost, found.doubled))
+    figures.extend(results)
+    assert busy_kills >= 2, "the backlog lasts long enough for the worker to be killed while busy"
+    assert_exact(results, backlog_reference)

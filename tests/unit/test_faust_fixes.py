@@ -5,6 +5,7 @@ import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
 
+import pytest
 from faust.types import TP
 from intervaltree import IntervalTree
 from mode.utils.queues import FlowControlEvent, FlowControlQueue
@@ -121,3 +122,28 @@ def test_a_fetch_asks_for_the_partitions_active_when_it_was_made(monkeypatch) ->
     assert asyncio.run(faust_fixes._getmany(None, set(), 1.0)) == {} and len(asked) == 1
     asyncio.run(faust_fixes._getmany(None, None, 1.0))
     assert asked[-1] is None  # a client-only app asks for every partition, as Faust means it
+
+
+def test_a_flush_waits_until_every_buffered_message_is_acknowledged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faust's ProducerBuffer.flush gave up after 0.1 s without a message going out, and the consumer then
+    committed offsets past table writes still in the buffer."""
+    monkeypatch.setattr(faust_fixes, "_faust_buffer_put", lambda buffer, fut: None)
+
+    class Buffer:
+        state = "running"
+
+    async def scenario() -> None:
+        buffer = Buffer()
+        loop = asyncio.get_running_loop()
+        first, second = loop.create_future(), loop.create_future()
+        faust_fixes._buffer_put(buffer, first)  # type: ignore[arg-type]
+        faust_fixes._buffer_put(buffer, second)  # type: ignore[arg-type]
+        loop.call_later(0.3, first.set_result, "acknowledged")
+        loop.call_later(0.5, second.set_exception, RuntimeError("failed (Faust logs it)"))
+        started = loop.time()
+        await faust_fixes._buffer_flush(buffer)  # type: ignore[arg-type]
+        assert loop.time() - started >= 0.45
+        assert first.done() and second.done()
+        second.exception()
+
+    asyncio.run(scenario())
