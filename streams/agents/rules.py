@@ -2,6 +2,12 @@
 
 Per-station engine state lives in a changelog-backed table keyed by station id, co-partitioned
 with the readings topic, so a restarted worker continues where it stopped.
+
+Each entry also holds the offsets of the last reading and tick it reflects (`pack`). A restarted worker goes back to
+its group's committed offsets, which trail what it wrote to the table by up to a commit interval: on a busy worker
+thousands of readings, far more than a state remembers ids of. Without the offsets those readings came back as late
+readings, and could fire a rule again (found by the kill test under load, tests/chaos/test_worker_kills.py); with
+them, an input at or before the entry's offset is known to be in it, and skipped.
 """
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import logging
 from collections.abc import MutableMapping
 
 import faust
+import msgspec
 from faust.types import EventT
 
 from contingency import CompiledPlan, StationState, evaluate, tick
@@ -29,6 +36,22 @@ STATE_TABLE = faust.Schema(key_serializer="json", value_serializer="raw")
 log = logging.getLogger("ers.rules")
 
 
+Positions = dict[str, int]  # "topic:partition" -> offset of the last input of a station its stored state reflects
+
+
+def pack(positions: Positions, state: bytes) -> bytes:
+    """A table entry: "@", the positions as JSON, a newline, the state's bytes (StationState.to_bytes)."""
+    return b"@" + msgspec.json.encode(positions) + b"\n" + state
+
+
+def unpack(stored: bytes) -> tuple[Positions, bytes]:
+    """The positions and the state's bytes of a table entry (one written before entries had positions: none)."""
+    if stored[:1] != b"@":
+        return {}, stored
+    head, _, state = stored.partition(b"\n")  # JSON written by msgspec escapes every newline
+    return msgspec.json.decode(head[1:], type=Positions), state
+
+
 class ParsedStates:
     """Parsed StationState objects of the table values this agent wrote itself.
 
@@ -39,18 +62,19 @@ class ParsedStates:
     """
 
     def __init__(self) -> None:
-        self._states: dict[str, tuple[bytes, StationState]] = {}
+        self._states: dict[str, tuple[bytes, Positions, StationState]] = {}
 
-    def get(self, station_id: str, stored: bytes | None) -> StationState | None:
+    def get(self, station_id: str, stored: bytes | None) -> tuple[Positions, StationState | None]:
         if stored is None:
-            return None
+            return {}, None
         cached = self._states.get(station_id)
         if cached is not None and cached[0] is stored:
-            return cached[1]
-        return StationState.from_bytes(stored)
+            return dict(cached[1]), cached[2]
+        positions, state = unpack(stored)
+        return positions, StationState.from_bytes(state)
 
-    def put(self, station_id: str, stored: bytes, state: StationState) -> None:
-        self._states[station_id] = (stored, state)
+    def put(self, station_id: str, stored: bytes, positions: Positions, state: StationState) -> None:
+        self._states[station_id] = (stored, positions, state)
 
 
 def rules_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
@@ -76,6 +100,7 @@ def rules_batch_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
 
     async def handle_batch(events: list[EventT]) -> None:
         states: dict[str, StationState | None] = {}  # this batch's work: written only once its outputs are out
+        positions: dict[str, Positions] = {}           # and the inputs it reflects
         last: dict[str, EventT] = {}                   # the event each station's state last came from
         outputs: list[Output] = []  # detections, dead letters and re-keyed readings, sent together
         for event in events:
@@ -100,7 +125,13 @@ def rules_batch_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
             if reason is not None:
                 outputs.append(dead_letter(ch.dlq, event, reason, AGENT))
                 continue
-            state = states[station_id] if station_id in states else parsed.get(station_id, table.get(station_id))
+            if station_id in states:
+                state = states[station_id]
+            else:
+                positions[station_id], state = parsed.get(station_id, table.get(station_id))
+            where = f"{msg.topic}:{msg.partition}"
+            if msg.offset <= positions[station_id].get(where, -1):
+                continue  # in the stored state already, its outputs sent before it was stored
             ahead = now + bounds.future
             if state is not None and state.latest_observed_at is not None and state.latest_observed_at > ahead:
                 log.warning("station %s: its state held readings dated up to %s, ahead of the clock; forgotten, so "
@@ -115,6 +146,7 @@ def rules_batch_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
             else:
                 state, detections = evaluate(plan, state, item, now)
             states[station_id], last[station_id] = state, event
+            positions[station_id][where] = msg.offset
             if detections and log.isEnabledFor(logging.DEBUG):  # the desk logs what they open and resolve at INFO
                 for d in detections:
                     log.debug("detection %s %s at %s (%s): %s", d.status, d.level, d.source_id, d.rule_id, d.title)
@@ -125,19 +157,19 @@ def rules_batch_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
             if state is None:
                 continue
             stored = table.get(station_id)
-            new_state = state.to_bytes()
-            if new_state != stored:
+            entry = pack(positions[station_id], state.to_bytes())
+            if entry != stored:
                 with as_of(last[station_id]):
-                    table[station_id] = new_state
-                parsed.put(station_id, new_state, state)
+                    table[station_id] = entry
+                parsed.put(station_id, entry, positions[station_id], state)
 
     return handle_batch
 
 
 def register_rules_agent(app: faust.App, ch: Channels, plan: CompiledPlan, clock: AgentClock,
                          bounds: TimeBounds) -> None:
-    # Values are the states' own bytes (StationState.to_bytes; a changelog written before holds plain JSON, which
-    # from_bytes reads too). value_type=bytes is what makes Faust hand the changelog's values back as bytes when it
+    # Values are `pack`ed: positions and the state's own bytes (StationState.to_bytes; a changelog written before
+    # holds the state alone, or plain JSON, which unpack and from_bytes read too). value_type=bytes is what makes Faust hand the changelog's values back as bytes when it
     # recovers the table: the schema only decides how they are written.
     table = app.Table("station_state", default=None, partitions=ch.names.partitions_of(READINGS), schema=STATE_TABLE,
                       value_type=bytes,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import uuid
 from pathlib import Path
@@ -28,7 +29,7 @@ from schemas.topics import BY_SUFFIX, TopicNames
 from streams.agents.dispatch import dispatch_handler
 from handlers.desk_table import DeskTable
 from streams.agents.incidents import desk_handler
-from streams.agents.rules import rules_handler
+from streams.agents.rules import pack, rules_handler, unpack
 from streams.channels import Channels
 from streams.web import inbound_sms, status_callback
 from tests.unit.test_twilio_webhook import MemoryLedger
@@ -68,13 +69,16 @@ def fake_channels() -> Channels:
                                     if f.name != "names"})
 
 
+_OFFSETS = itertools.count()  # as a log gives them: each message after the one before
+
+
 @dataclasses.dataclass
 class Message:
     topic: str
     key: bytes | None
     value: bytes | None
     partition: int = 0
-    offset: int = 0
+    offset: int = dataclasses.field(default_factory=lambda: next(_OFFSETS))
     timestamp: float = NOW.timestamp()
 
 
@@ -372,14 +376,48 @@ def test_a_state_poisoned_by_a_future_reading_recovers_and_a_normal_reading_clea
     handle = rules_handler(ch, PLAN, FixedClock(), table)
     run(handle(event("readings", encode(dated(80.0, NOW)), "yirshi_wwtp_online")))
     # as an older ERS would have stored it (plain JSON): an exceedance dated in the far future is the newest reading
-    poisoned = StationState.from_bytes(table["yirshi_wwtp_online"])
+    poisoned = StationState.from_bytes(unpack(table["yirshi_wwtp_online"])[1])
     future = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
     table["yirshi_wwtp_online"] = json.dumps(dataclasses.replace(
         poisoned, latest_observed_at=future, recent_observed=poisoned.recent_observed + (future,)).to_json()).encode()
     run(handle(event("readings", encode(dated(10.0, NOW + dt.timedelta(minutes=1))), "yirshi_wwtp_online")))
     statuses = [Detection.model_validate_json(value).status for _, value in ch.detections.sent]
     assert statuses == ["firing", "cleared"], statuses
-    assert StationState.from_bytes(table["yirshi_wwtp_online"]).latest_observed_at == NOW + dt.timedelta(minutes=1)
+    assert StationState.from_bytes(unpack(table["yirshi_wwtp_online"])[1]).latest_observed_at == NOW + dt.timedelta(
+        minutes=1)
+
+
+def test_inputs_the_stored_state_already_reflects_are_skipped_after_a_restart() -> None:
+    """A restarted worker reads again from its committed offsets, which may trail the table by thousands of readings
+    of one station: more than its state remembers ids of. The entry's offsets tell those readings from late ones."""
+    ch, table = fake_channels(), {}
+    handle = rules_handler(ch, PLAN, FixedClock(), table)
+    topic = NAMES.of(BY_SUFFIX["readings"])
+    spike, normal = reading(80.0), reading(10.0)
+    later = normal.model_copy(update={"event_id": uuid.uuid4(), "observed_at": NOW + dt.timedelta(minutes=1)})
+    sent = [Event(Message(topic, b"yirshi_wwtp_online", encode(r), offset=100 + n))
+            for n, r in enumerate((spike, normal, later))]
+    for e in sent:
+        run(handle(e))
+    assert [Detection.model_validate_json(v).status for _, v in ch.detections.sent] == ["firing", "cleared"]
+    positions, _ = unpack(table["yirshi_wwtp_online"])
+    assert positions == {f"{topic}:0": 102}
+    # A state that has forgotten the ids of these readings (as after thousands more): the offsets still tell.
+    state = StationState.from_bytes(unpack(table["yirshi_wwtp_online"])[1])
+    table["yirshi_wwtp_online"] = pack(positions, dataclasses.replace(
+        state, recent_event_ids=(), recent_observed=()).to_bytes())
+    ch.detections.sent.clear()
+    run(handle(Event(Message(topic, b"yirshi_wwtp_online", encode(spike), offset=100))))  # the spike, read again
+    assert ch.detections.sent == [], "an input at or before the stored offset is in the state already"
+    run(handle(Event(Message(topic, b"yirshi_wwtp_online", encode(spike.model_copy(update={
+        "event_id": uuid.uuid4(), "observed_at": NOW + dt.timedelta(minutes=2)})), offset=103))))
+    assert [Detection.model_validate_json(v).status for _, v in ch.detections.sent] == ["firing"]
+
+
+def test_a_table_entry_written_before_positions_is_read_as_a_state_alone() -> None:
+    state = StationState.initial("yirshi_wwtp_online", NOW)
+    assert unpack(state.to_bytes()) == ({}, state.to_bytes())
+    assert unpack(pack({"t.readings:3": 7}, state.to_bytes())) == ({"t.readings:3": 7}, state.to_bytes())
 
 
 def test_a_report_dated_in_the_future_is_a_dead_letter() -> None:
