@@ -19,24 +19,20 @@ import datetime as dt
 import json
 import random
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import yaml
 from aiokafka import AIOKafkaConsumer
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deploy.local.kafka import LocalKafka  # noqa: E402
-from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token  # noqa: E402
-from pipeline_throughput import STATIONS, STEP  # noqa: E402
-from plan_scale import province_plan  # noqa: E402
+from pipeline_throughput import STATIONS, STEP, produce  # noqa: E402
+from plan_scale import province_plan, province_site  # noqa: E402
 from tests.integration.harness import WorkerProcess  # noqa: E402
 
 SPIKE_STATION, SPIKE_SOURCE, SPIKE_PARAMETER, SPIKE_VALUE = "hlh_dsk_auto", "halaha_dashankuang", "ammonia_nitrogen", 1.6
@@ -72,14 +68,6 @@ def backlog(plan: dict, reporting: int, minutes: int, spiked: int) -> tuple[list
                                                       "observed_at": at, "measurements": measurements}).encode()))
     sources = {plan["stations"][s]["source"] for s in chosen}
     return out, sources
-
-
-def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=512_000)
-    for key, value in messages:
-        producer.send(topic, key=key, value=value)
-    producer.flush()
-    producer.close()
 
 
 async def raw_seconds(bootstrap: str, topic: str, n: int) -> float:
@@ -136,39 +124,31 @@ def main() -> None:
     console.print(f"backlog: {len(messages):,} readings of {len(messages) // args.minutes:,} reporting stations "
                   f"(of {len(plan['stations']):,}), built in {time.perf_counter() - started:.1f} s; "
                   f"{len(must_open)} sources must open an incident")
-    with tempfile.TemporaryDirectory(prefix="ers-catch-up-") as tmp:
-        work = Path(tmp)
-        plan_path = work / "plan.yaml"
-        plan_path.write_text(yaml.safe_dump(plan, allow_unicode=True, sort_keys=False), encoding="utf-8")
-        twilio = LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid()).start()
-        try:
-            with LocalKafka(ephemeral=True) as kafka:
-                worker = WorkerProcess(kafka.bootstrap, work / "w", twilio, plan=plan_path,
-                                       env={"ERS_TICK_SECONDS": "60"})
-                worker.start(timeout=600)  # topics and the plan cache; then the outage
-                worker.stop()
-                topic = worker.topic("readings")
-                started = time.perf_counter()
-                produce(kafka.bootstrap, topic, messages)
-                console.print(f"backlog written in {time.perf_counter() - started:.1f} s")
-                raw = asyncio.run(raw_seconds(kafka.bootstrap, topic, len(messages)))
-                admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-                group = worker.env["ERS_APP_ID"]
-                spawned = time.perf_counter()
-                worker.start(timeout=600)
-                ready = time.perf_counter() - spawned
-                while committed(admin, group, topic) < len(messages):
-                    worker.check_alive()
-                    if time.perf_counter() - spawned > 1800:
-                        raise RuntimeError("the worker did not catch up within 30 minutes")
-                    time.sleep(0.2)
-                caught_up = time.perf_counter() - spawned
-                time.sleep(5)  # the desk's last incidents
-                opened = opened_incidents(kafka.bootstrap, worker.topic("incidents"))
-                worker.stop()
-                admin.close()
-        finally:
-            twilio.stop()
+    with province_site(plan, "ers-catch-up-") as (work, plan_path, twilio, kafka):
+        worker = WorkerProcess(kafka.bootstrap, work / "w", twilio, plan=plan_path,
+                               env={"ERS_TICK_SECONDS": "60"})
+        worker.start(timeout=600)  # topics and the plan cache; then the outage
+        worker.stop()
+        topic = worker.topic("readings")
+        started = time.perf_counter()
+        produce(kafka.bootstrap, topic, messages)
+        console.print(f"backlog written in {time.perf_counter() - started:.1f} s")
+        raw = asyncio.run(raw_seconds(kafka.bootstrap, topic, len(messages)))
+        admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+        group = worker.env["ERS_APP_ID"]
+        spawned = time.perf_counter()
+        worker.start(timeout=600)
+        ready = time.perf_counter() - spawned
+        while committed(admin, group, topic) < len(messages):
+            worker.check_alive()
+            if time.perf_counter() - spawned > 1800:
+                raise RuntimeError("the worker did not catch up within 30 minutes")
+            time.sleep(0.2)
+        caught_up = time.perf_counter() - spawned
+        time.sleep(5)  # the desk's last incidents
+        opened = opened_incidents(kafka.bootstrap, worker.topic("incidents"))
+        worker.stop()
+        admin.close()
     required = {(source, "threshold") for source in must_open}  # the class III exceedance, at least
     twice = sorted(key for key, ids in opened.items() if len(ids) > 1)
     missing = sorted(required - set(opened))

@@ -23,7 +23,6 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -37,10 +36,9 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deploy.local.kafka import LocalKafka  # noqa: E402
-from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token  # noqa: E402
+from deploy.local.twilio_api import LocalTwilioApi  # noqa: E402
 from pipeline_throughput import STATIONS, STEP  # noqa: E402
-from plan_scale import province_plan  # noqa: E402
+from plan_scale import province_plan, province_site, write_yaml  # noqa: E402
 from tests.integration.harness import DEFAULT_ROSTER, WorkerProcess  # noqa: E402
 
 PROBE_STATION = "hlh_dsk_auto"      # the Halaha section's automatic station: ammonia over class III opens an incident
@@ -198,50 +196,42 @@ def main() -> None:
     copies = sum(1 for s in plan["stations"] if s.startswith(PROBE_STATION))
     if copies < 2 * args.probes + 1:
         parser.error(f"--stations {args.stations} gives {copies} river sections; 2 x --probes + 1 are needed")
-    with tempfile.TemporaryDirectory(prefix="ers-latency-") as tmp:
-        work = Path(tmp)
-        plan_path, roster_path = work / "plan.yaml", work / "roster.yaml"
-        plan_path.write_text(yaml.safe_dump(plan, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with province_site(plan, "ers-latency-") as (work, plan_path, twilio, kafka):
         roster = yaml.safe_load(DEFAULT_ROSTER.read_text(encoding="utf-8"))
         roster.setdefault("paging", {}).update(bundle_seconds=0, cap_per_hour=200)
-        roster_path.write_text(yaml.safe_dump(roster, allow_unicode=True, sort_keys=False), encoding="utf-8")
-        twilio = LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid()).start()
+        roster_path = write_yaml(work / "roster.yaml", roster)
+        worker = WorkerProcess(kafka.bootstrap, work / "w", twilio, plan=plan_path, roster=roster_path,
+                               env={"ERS_TICK_SECONDS": "10"})
+        worker.start(timeout=300)
+        readings_topic = worker.topic("readings")
+        opened = Opened(kafka.bootstrap, worker.topic("incidents"))
+        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks=1, linger_ms=0)
+        probe_copies = set(range(1, 2 * args.probes + 1))
+        background_stations = [station_id(base, n) for n in range(copies) for base in STATIONS
+                               if not (base == PROBE_STATION and n in probe_copies)]
         try:
-            with LocalKafka(ephemeral=True) as kafka:
-                worker = WorkerProcess(kafka.bootstrap, work / "w", twilio, plan=plan_path, roster=roster_path,
-                                       env={"ERS_TICK_SECONDS": "10"})
-                worker.start(timeout=300)
-                readings_topic = worker.topic("readings")
-                opened = Opened(kafka.bootstrap, worker.topic("incidents"))
-                producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks=1, linger_ms=0)
-                probe_copies = set(range(1, 2 * args.probes + 1))
-                background_stations = [station_id(base, n) for n in range(copies) for base in STATIONS
-                                       if not (base == PROBE_STATION and n in probe_copies)]
-                try:
-                    opened.start()
-                    console.print(f"baseline: {args.probes} probes on an idle worker")
-                    idle = run_probes(producer, readings_topic, range(1, args.probes + 1), args.every)
-                    idle_result = latencies(idle, opened, twilio)
-                    console.print(f"loaded: {args.rate:,.0f} readings/s of {len(background_stations):,} stations, "
-                                  f"{args.warmup:g} s of warm-up, then {args.probes} probes")
-                    background = Background(kafka.bootstrap, readings_topic, background_stations, args.rate)
-                    background.start()
-                    time.sleep(args.warmup)
-                    loaded = run_probes(producer, readings_topic, range(args.probes + 1, 2 * args.probes + 1),
-                                        args.every)
-                    loaded_result = latencies(loaded, opened, twilio)
-                    elapsed_rate = background.sent
-                    background.stop()
-                    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-                    lag = group_lag(admin, kafka.bootstrap, worker.env["ERS_APP_ID"], readings_topic)
-                    admin.close()
-                finally:
-                    worker.stop()
-                    producer.close()
-                    if opened.is_alive():
-                        opened.stop()
+            opened.start()
+            console.print(f"baseline: {args.probes} probes on an idle worker")
+            idle = run_probes(producer, readings_topic, range(1, args.probes + 1), args.every)
+            idle_result = latencies(idle, opened, twilio)
+            console.print(f"loaded: {args.rate:,.0f} readings/s of {len(background_stations):,} stations, "
+                          f"{args.warmup:g} s of warm-up, then {args.probes} probes")
+            background = Background(kafka.bootstrap, readings_topic, background_stations, args.rate)
+            background.start()
+            time.sleep(args.warmup)
+            loaded = run_probes(producer, readings_topic, range(args.probes + 1, 2 * args.probes + 1),
+                                args.every)
+            loaded_result = latencies(loaded, opened, twilio)
+            elapsed_rate = background.sent
+            background.stop()
+            admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+            lag = group_lag(admin, kafka.bootstrap, worker.env["ERS_APP_ID"], readings_topic)
+            admin.close()
         finally:
-            twilio.stop()
+            worker.stop()
+            producer.close()
+            if opened.is_alive():
+                opened.stop()
     table = Table(title=f"latency under load (issue 14, target 3): {args.stations:,}-station plan, "
                         f"{args.rate:,.0f} readings/s of background in the loaded phase")
     for column in ("phase", "path", "n", "p50 ms", "p90 ms", "p99 ms", "max ms", "target p99", "p99 vs idle"):

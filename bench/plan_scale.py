@@ -12,11 +12,13 @@ Usage (repo root): python bench/plan_scale.py [--stations 20000]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -71,6 +73,26 @@ def province_plan(stations: int) -> dict:
     return plan
 
 
+def write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def province_site(plan: dict, prefix: str) -> Iterator[tuple[Path, Path, LocalTwilioApi, LocalKafka]]:
+    """What a bench's workers run on: a scratch directory holding `plan` as plan.yaml, the local Twilio API and an
+    ephemeral broker (work directory, plan path, Twilio, Kafka)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        plan_path = write_yaml(work / "plan.yaml", plan)
+        twilio = LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid()).start()
+        try:
+            with LocalKafka(ephemeral=True) as kafka:
+                yield work, plan_path, twilio, kafka
+        finally:
+            twilio.stop()
+
+
 def load_in_fresh_process(path: Path) -> tuple[float, float, int]:
     out = subprocess.run([sys.executable, "-c", LOAD, str(path)], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
@@ -108,8 +130,7 @@ def main() -> None:
         work = Path(tmp)
         big = work / "province.yaml"
         started = time.perf_counter()
-        big.write_text(yaml.safe_dump(province_plan(args.stations), allow_unicode=True, sort_keys=False),
-                       encoding="utf-8")
+        write_yaml(big, province_plan(args.stations))
         console.print(f"plan of {args.stations:,} stations written in {time.perf_counter() - started:.1f} s "
                       f"({big.stat().st_size / 1e6:.1f} MB)")
         results = {}

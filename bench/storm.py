@@ -18,24 +18,20 @@ import argparse
 import datetime as dt
 import json
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
-import yaml
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deploy.local.kafka import LocalKafka  # noqa: E402
-from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token  # noqa: E402
 from pipeline_throughput import STATIONS  # noqa: E402
-from plan_scale import province_plan  # noqa: E402
+from plan_scale import province_plan, province_site  # noqa: E402
 from tests.integration.harness import WorkerProcess  # noqa: E402
 
 # Normal values of every kind of station in the Arxan plan (the air station too: here every station reports).
@@ -141,56 +137,48 @@ def main() -> None:
         if rule["kind"] == "station_silence":
             rule["after_minutes"] = args.after
     stations = list(plan["stations"])
-    with tempfile.TemporaryDirectory(prefix="ers-storm-") as tmp:
-        work = Path(tmp)
-        plan_path = work / "plan.yaml"
-        plan_path.write_text(yaml.safe_dump(plan, allow_unicode=True, sort_keys=False), encoding="utf-8")
-        twilio = LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid()).start()
+    with province_site(plan, "ers-storm-") as (work, plan_path, twilio, kafka):
+        worker = WorkerProcess(kafka.bootstrap, work / "w", twilio, plan=plan_path,
+                               env={"ERS_TICK_SECONDS": str(args.tick)})
+        worker.start(timeout=300)
+        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks=1, linger_ms=5)
+        watch = Watch(kafka.bootstrap, worker.topic("incidents"), worker.topic("incident-states"),
+                      worker.topic("notifications"))
         try:
-            with LocalKafka(ephemeral=True) as kafka:
-                worker = WorkerProcess(kafka.bootstrap, work / "w", twilio, plan=plan_path,
-                                       env={"ERS_TICK_SECONDS": str(args.tick)})
-                worker.start(timeout=300)
-                producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks=1, linger_ms=5)
-                watch = Watch(kafka.bootstrap, worker.topic("incidents"), worker.topic("incident-states"),
-                              worker.topic("notifications"))
-                try:
-                    watch.start()
-                    topic = worker.topic("readings")
-                    # Baseline: one exceedance, alone, on the idle worker.
-                    probe = readings(["hlh_dsk_auto"])[0]
-                    body = json.loads(probe[1])
-                    body["measurements"][0]["value"] = 1.6
-                    sent = send_all(producer, topic, [(probe[0], json.dumps(body).encode())])
-                    single = wait_until(lambda: any(s == "halaha_dashankuang" and k == "threshold"
-                                                    for _, s, k in watch.opened.values()), 60, worker.check_alive)
-                    baseline = (single or float("nan")) - sent
-                    console.print(f"{len(stations):,} stations report once, then fall silent "
-                                  f"(silent after {args.after:g} min)")
-                    heard = send_all(producer, topic, readings(stations))
-                    storm = heard + args.after * 60
+            watch.start()
+            topic = worker.topic("readings")
+            # Baseline: one exceedance, alone, on the idle worker.
+            probe = readings(["hlh_dsk_auto"])[0]
+            body = json.loads(probe[1])
+            body["measurements"][0]["value"] = 1.6
+            sent = send_all(producer, topic, [(probe[0], json.dumps(body).encode())])
+            single = wait_until(lambda: any(s == "halaha_dashankuang" and k == "threshold"
+                                            for _, s, k in watch.opened.values()), 60, worker.check_alive)
+            baseline = (single or float("nan")) - sent
+            console.print(f"{len(stations):,} stations report once, then fall silent "
+                          f"(silent after {args.after:g} min)")
+            heard = send_all(producer, topic, readings(stations))
+            storm = heard + args.after * 60
 
-                    def silence_incidents() -> dict[str, tuple[float, str, str]]:
-                        return {i: o for i, o in watch.opened.items() if o[2] == "station_silence"}
+            def silence_incidents() -> dict[str, tuple[float, str, str]]:
+                return {i: o for i, o in watch.opened.items() if o[2] == "station_silence"}
 
-                    opened_at = wait_until(lambda: len(silence_incidents()) >= len(stations),
-                                           args.after * 60 + 600, worker.check_alive)
-                    paged_at = wait_until(lambda: all(i in watch.paged for i in silence_incidents()), 120,
-                                          worker.check_alive)
-                    named_at = wait_until(lambda: all(i in watch.named for i in silence_incidents()), 10,
-                                          worker.check_alive)
-                    silent = silence_incidents()
-                    console.print(f"{len(silent):,} silence incidents; every station reports again")
-                    back = send_all(producer, topic, readings(stations))
-                    cleared_at = wait_until(lambda: all(i in watch.clear for i in silent), 600, worker.check_alive)
-                    time.sleep(2)
-                finally:
-                    watch.stop()
-                    producer.close()
-                    worker.stop()
-                largest = largest_records(kafka.bootstrap, (worker.prefix, worker.env["ERS_APP_ID"]))
+            opened_at = wait_until(lambda: len(silence_incidents()) >= len(stations),
+                                   args.after * 60 + 600, worker.check_alive)
+            paged_at = wait_until(lambda: all(i in watch.paged for i in silence_incidents()), 120,
+                                  worker.check_alive)
+            named_at = wait_until(lambda: all(i in watch.named for i in silence_incidents()), 10,
+                                  worker.check_alive)
+            silent = silence_incidents()
+            console.print(f"{len(silent):,} silence incidents; every station reports again")
+            back = send_all(producer, topic, readings(stations))
+            cleared_at = wait_until(lambda: all(i in watch.clear for i in silent), 600, worker.check_alive)
+            time.sleep(2)
         finally:
-            twilio.stop()
+            watch.stop()
+            producer.close()
+            worker.stop()
+        largest = largest_records(kafka.bootstrap, (worker.prefix, worker.env["ERS_APP_ID"]))
     table = Table(title=f"storm (issue 14, target 5): {len(stations):,} stations silent at once, then back")
     for column in ("what", "seconds", "target"):
         table.add_column(column, justify="left" if column == "what" else "right")

@@ -124,17 +124,31 @@ def settle(broker: str, workers: list[WorkerProcess], sms: LocalTwilioApi, run: 
             reader.close()
 
 
+def detections(broker: str, worker: WorkerProcess) -> dict[str, dict]:
+    reader = TopicReader(broker, TopicNames(worker.prefix, 4).of(DETECTIONS))
+    try:
+        return {d["event_id"]: d for d in reader.settle(3.0)}
+    finally:
+        reader.close()
+
+
+def reference_run(broker: str, stream: list[Reading], roster: Path, workdir: Path) -> Run:
+    """The stream through one worker that nobody kills, as fast as it goes (its detections too)."""
+    with new_sms() as sms:
+        worker = WorkerProcess(broker, workdir, sms, roster=roster).start()
+        try:
+            feed(broker, worker.topic("readings"), stream, 0, {})
+            run = settle(broker, [worker], sms, Run())
+            run.detections = detections(broker, worker)
+            return run
+        finally:
+            worker.stop()
+
+
 @pytest.fixture(scope="module")
 def reference(broker: str, stream: list[Reading], roster: Path,
               tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """The stream through one worker that nobody kills, as fast as it goes."""
-    with new_sms() as sms:
-        worker = WorkerProcess(broker, tmp_path_factory.mktemp("reference"), sms, roster=roster).start()
-        try:
-            feed(broker, worker.topic("readings"), stream, 0, {})
-            return settle(broker, [worker], sms, Run())
-        finally:
-            worker.stop()
+    return reference_run(broker, stream, roster, tmp_path_factory.mktemp("reference"))
 
 
 def compare(name: str, reference: Run, run: Run, sent: int) -> list[Figures]:
@@ -273,23 +287,7 @@ def backlog() -> list[Reading]:
 @pytest.fixture(scope="module")
 def backlog_reference(broker: str, backlog: list[Reading], roster: Path,
                       tmp_path_factory: pytest.TempPathFactory) -> Run:
-    with new_sms() as sms:
-        worker = WorkerProcess(broker, tmp_path_factory.mktemp("backlog-reference"), sms, roster=roster).start()
-        try:
-            feed(broker, worker.topic("readings"), backlog, 0, {})
-            run = settle(broker, [worker], sms, Run())
-            run.detections = detections(broker, worker)
-            return run
-        finally:
-            worker.stop()
-
-
-def detections(broker: str, worker: WorkerProcess) -> dict[str, dict]:
-    reader = TopicReader(broker, TopicNames(worker.prefix, 4).of(DETECTIONS))
-    try:
-        return {d["event_id"]: d for d in reader.settle(3.0)}
-    finally:
-        reader.close()
+    return reference_run(broker, backlog, roster, tmp_path_factory.mktemp("backlog-reference"))
 
 
 def test_sigkills_while_the_worker_works_through_a_backlog_lose_and_double_nothing(
