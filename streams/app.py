@@ -23,6 +23,10 @@ from streams.services.materials import materials_enricher
 from streams.web import register_webhooks
 
 
+STREAM_BUFFER = 16_384  # events an agent's queue holds (its partitions pause at 80 %)
+FETCH_RECORDS = 2_000   # records one fetch hands over at most: fits between the pause and a full queue
+
+
 def create_app(settings: Settings, plan: CompiledPlan, roster: Roster, deps: Dependencies) -> faust.App:
     clock = deps.clock
     app = faust.App(
@@ -49,6 +53,12 @@ def create_app(settings: Settings, plan: CompiledPlan, roster: Roster, deps: Dep
         # member's at once (bench/restart_resume.py).
         consumer_group_instance_id=settings.group_instance_id,
         consumer_max_fetch_size=fetch_bytes(deps.record_limits, settings.topics),
+        # Faust pauses an agent's partitions when its queue is 80 % full and resumes them at 40 %; a fetch hands
+        # over everything prefetched (thousands of records a partition), and what overflows a full queue is
+        # delivered a task per record. Queues of 4,096 (the default) cycled every few thousand readings and capped
+        # a busy worker at ~6,000 readings/s; these let a fetch always fit above the pause (bench/faust_flow.py).
+        stream_buffer_maxsize=STREAM_BUFFER,
+        broker_max_poll_records=FETCH_RECORDS,
     )
     ch = Channels.declare(app, settings.topics, deps.record_limits)
     bounds = time_bounds(plan, settings.future_margin_minutes)

@@ -26,11 +26,18 @@ chain, read in faust/tables/recovery.py, faust/transport/consumer.py and mode/ut
    longer) the offsets were committed while station states were still in the buffer, and a SIGKILL then lost them
    (found by the kill test under load: a rule cleared at a different reading after the restart).
 
+7. When an agent's queue fills up, Faust pauses the partitions feeding it and resumes them once the queue has drained
+   to 40 % (`Consumer.on_buffer_full`/`on_buffer_drop`). But the fetcher meanwhile waits for records of the other
+   partitions, up to a second, or sleeps a second when none is left: the agent emptied its queue and sat idle for
+   the rest of that second. On a worker working through a backlog this happened every few thousand records, and
+   capped a worker with nothing to do at ~6,500 records/s (issue 14, /tmp-free experiment in bench/faust_flow.py).
+
 `install()` corrects each where it happens: the stream partitions resume only after the seek and the flow; a flow
 that is already on is not "resumed" into empty queues; a commit never passes a record that was handed to the
 streams and not acked (offsets never handed, absent from the log, do not hold it); a partition with no
-committed offset is sought to its first offset; a fetch asks for the partitions active when it was made; and a flush
-waits until every message put in the buffer has been acknowledged or has failed. tests/integration/test_restart_bursts.py is the acceptance test.
+committed offset is sought to its first offset; a fetch asks for the partitions active when it was made; a flush
+waits until every message put in the buffer has been acknowledged or has failed; and a partition paused for a full
+queue is fetched again within BUFFER_POLL_SECONDS of the queue draining. tests/integration/test_restart_bursts.py is the acceptance test.
 """
 from __future__ import annotations
 
@@ -243,16 +250,28 @@ def _resume_partitions(self: Consumer, tps: Any) -> None:
     _resumed(self).set()
 
 
+_faust_on_buffer_drop = Consumer.on_buffer_drop
+BUFFER_POLL_SECONDS = 0.02  # how soon a partition paused for a full queue is fetched again once the queue drained
+
+
+def _on_buffer_drop(self: Consumer, tp: TP) -> None:
+    _faust_on_buffer_drop(self, tp)
+    _resumed(self).set()
+
+
 async def _wait_next_records(self: Consumer, timeout: float) -> Any:
     """Faust's, except that with no active partition it waits for a resume (at most a second) instead of
     sleeping a second: at the end of a recovery the changelogs are paused before the streams resume, and the
-    fetcher's sleep in between held every restart's first record back by up to a second."""
+    fetcher's sleep in between held every restart's first record back by up to a second. While a partition is
+    paused for a full queue (item 7), a fetch waits at most BUFFER_POLL_SECONDS for the others."""
     if not self.flow_active:
         await self.wait(self.can_resume_flow)  # type: ignore[arg-type]
     try:
         self.not_waiting_next_records.set()
         if self.app.client_only:
             return await self._getmany(active_partitions=None, timeout=timeout), None
+        if self._buffered_partitions:
+            timeout = min(timeout, BUFFER_POLL_SECONDS)
         active_partitions = self._get_active_partitions()
         if active_partitions:
             return await self._getmany(active_partitions=active_partitions, timeout=timeout), active_partitions
@@ -321,6 +340,7 @@ def install() -> None:
     TableManager.on_start = _table_manager_on_start  # type: ignore[method-assign]
     Consumer.resume_partitions = _resume_partitions  # type: ignore[method-assign]
     Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]
+    Consumer.on_buffer_drop = _on_buffer_drop  # type: ignore[method-assign]
     faust_venusian.attach = _attach_nothing
     ProducerBuffer.put = _buffer_put  # type: ignore[method-assign]
     ProducerBuffer.flush = _buffer_flush  # type: ignore[method-assign]
