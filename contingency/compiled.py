@@ -40,7 +40,6 @@ def _span(minutes: float) -> dt.timedelta:
 @dataclass
 class PlanIndex:
     rules_by_station: dict[str, list[BoundRule]] = field(default_factory=dict)
-    history: dict[tuple[str, str], HistoryNeed] = field(default_factory=dict)
     upstream: dict[str, dict[str, float]] = field(default_factory=dict)
     # What the engine looks up for every reading, worked out once: a station's measured rules by parameter, its
     # silence rules, its parameters' units as compared, and the data flags that are judged.
@@ -83,7 +82,11 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
     targets = Targets(plan)
     measured: dict[tuple[str, str], tuple[list[Judged], list[Judged], list[Judged]]] = {}
     # A judge depends only on the rule and its numbers: stations sharing them share one (a province has thousands).
+    # So do equal limits, history needs and unit tables (`shared`): a province's index then grows with its
+    # stations' rules, not with copies of the same few values (issue 14, plan scale).
     made: dict[tuple[str, Bound | None], judges.Decide | judges.Slide] = {}
+    shared: dict[object, object] = {}
+    history: dict[tuple[str, str], HistoryNeed] = {}
     for rule in plan.rules.values():
         for station_id in targets.of_rule(rule):
             station = plan.stations[station_id]
@@ -94,7 +97,8 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
                 if isinstance(rule, (ThresholdRule, SustainedRule)):
                     bound = resolve_bound(rule.limit, rule.parameter, station.parameters[rule.parameter].unit,
                                           plan.sources[station.source], standards)
-                _need_history(compiled, station_id, rule)
+                    bound = shared.setdefault(bound, bound)  # type: ignore[assignment]
+                _need_history(history, shared, station_id, rule)
             bound_rule = BoundRule(rule=rule, station_id=station_id, bound=bound)
             compiled.rules_by_station.setdefault(station_id, []).append(bound_rule)
             if isinstance(rule, StationSilenceRule):
@@ -112,10 +116,11 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
     for (station_id, parameter), (decided, windowed, flatlines) in measured.items():
         compiled.measured.setdefault(station_id, {})[parameter] = ParameterRules(
             tuple(decided), tuple(windowed), tuple(flatlines))
-    compiled.units = {station_id: {p: normal_unit(parameter.unit) for p, parameter in station.parameters.items()}
-                      for station_id, station in plan.stations.items()}
+    for station_id, station in plan.stations.items():
+        units = {p: normal_unit(parameter.unit) for p, parameter in station.parameters.items()}
+        compiled.units[station_id] = shared.setdefault(tuple(units.items()), units)  # type: ignore[assignment]
     compiled.judged_flags = frozenset(plan.quality.judged_flags)
-    for (station_id, parameter), need in compiled.history.items():
+    for (station_id, parameter), need in history.items():
         compiled.needs.setdefault(station_id, {})[parameter] = need
     fields = {name: getattr(plan, name) for name in Plan.model_fields}
     return CompiledPlan.model_construct(_fields_set=plan.model_fields_set, index=compiled, **fields)
@@ -129,11 +134,12 @@ def require_compiled(plan: Plan) -> CompiledPlan:
     return plan
 
 
-def _need_history(compiled: PlanIndex, station_id: str, rule: object) -> None:
+def _need_history(history: dict[tuple[str, str], HistoryNeed], shared: dict[object, object], station_id: str,
+                  rule: object) -> None:
     key = (station_id, rule.parameter)  # type: ignore[attr-defined]
-    need = compiled.history.get(key, HistoryNeed())
+    need = history.get(key, HistoryNeed())
     if isinstance(rule, SustainedRule):
         need = HistoryNeed(max(need.readings, rule.n), need.minutes)
     elif isinstance(rule, RateOfChangeRule):
         need = HistoryNeed(max(need.readings, 2), max(need.minutes, rule.window_minutes))
-    compiled.history[key] = need
+    history[key] = shared.setdefault(need, need)  # type: ignore[assignment]

@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from contingency.compiled import CompiledPlan, compile_plan
-from contingency.plan import Plan
+from contingency.plan import Plan, validation_context
 from contingency.problems import PlanError, Problem
 from contingency.standards import Standards, standards_from_data
 from contingency.validation import check_references
@@ -68,7 +68,7 @@ def parse_plan(text: str, file: str, standards: Standards) -> tuple[CompiledPlan
             located.append(Problem((), "a plan is a YAML mapping (id, name, sources, stations, rules, ...)", file, 1))
         return None, located
     try:
-        plan = Plan.model_validate(data)
+        plan = Plan.model_validate(data, context=validation_context())
     except ValidationError as exc:
         return None, located + [_from_pydantic(err, data, lines, file) for err in exc.errors(include_url=False)]
     for problem in check_references(plan, standards):

@@ -14,9 +14,11 @@ import os
 from importlib import resources
 from pathlib import Path
 
+import msgspec
 from pydantic import ValidationError
 
 from contingency import CompiledPlan, Plan, load_plan, load_standards, plan_from_text
+from contingency.plan import validation_context
 from contingency.compiled import compile_plan
 
 log = logging.getLogger("ers.plan")
@@ -30,10 +32,12 @@ def load_plan_cached(path: Path, cache_dir: Path) -> CompiledPlan:
         return load_plan(path)  # its PlanError names the file and why it cannot be read
     cached = cache_dir / f"plan-{_key(text)}.json"
     try:
-        plan = Plan.model_validate_json(cached.read_bytes())
+        # Decoded by msgspec, then validated: pydantic's own JSON parsing held about twice the plan's size in memory
+        # while it read a province plan (bench/plan_scale.py), and the worker kept that memory.
+        plan = Plan.model_validate(msgspec.json.decode(cached.read_bytes()), context=validation_context())
     except FileNotFoundError:
         pass
-    except (OSError, ValidationError, ValueError) as exc:
+    except (OSError, ValidationError, ValueError, msgspec.DecodeError) as exc:
         log.warning("ignoring the cached plan %s: %s", cached, exc)
     else:
         return compile_plan(plan, load_standards())

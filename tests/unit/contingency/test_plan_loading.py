@@ -235,3 +235,22 @@ def test_the_engine_refuses_a_plan_that_was_not_compiled(arxan):
     with pytest.raises(TypeError, match="contingency.load_plan"):
         evaluate(raw, None, reading, T0)
     assert isinstance(arxan, CompiledPlan) and evaluate(arxan, None, reading, T0)[1]
+
+
+def test_equal_values_of_a_plan_are_one_object_and_so_are_their_limits():
+    """A province repeats the same parameters at thousands of stations: held once (issue 14, plan scale)."""
+    text = MINIMAL.replace(
+        "  s1: {name: 自动站, source: river, parameters: {ammonia_nitrogen: {name: 氨氮, unit: mg/L}}}",
+        "  s1: {name: 自动站, source: river, parameters: {ammonia_nitrogen: {name: 氨氮, unit: mg/L}}}\n"
+        "  s2: {name: 自动站二, source: river, parameters: {ammonia_nitrogen: {name: 氨氮, unit: mg/L}}}\n"
+        "  s3: {name: 自动站三, source: river, parameters: {ammonia_nitrogen: {name: 氨氮, unit: mg/l}}}")
+    plan = plan_from_text(text)
+    one, two, three = (plan.stations[s].parameters["ammonia_nitrogen"] for s in ("s1", "s2", "s3"))
+    assert one is two
+    assert three is not one and three.unit == "mg/l"  # a different value stays itself
+    assert plan.rules_for("s1")[0].bound is plan.rules_for("s2")[0].bound
+    assert plan.index.units["s1"] is plan.index.units["s2"]
+    # Validated without the context, a plan is the same plan, its values merely not shared.
+    again = Plan.model_validate(plan.model_dump(exclude={"index"}))
+    assert again.stations["s1"].parameters == plan.stations["s1"].parameters
+    assert again.stations["s1"].parameters["ammonia_nitrogen"] is not again.stations["s2"].parameters["ammonia_nitrogen"]

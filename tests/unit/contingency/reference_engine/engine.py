@@ -154,7 +154,7 @@ def _at(reading: Reading) -> dt.datetime:
 
 def _keep(plan: CompiledPlan, station_id: str, parameter: str, readings: tuple[Reading, ...], reading: Reading,
           newest_at: dt.datetime) -> tuple[Reading, ...]:
-    need = plan.index.history.get((station_id, parameter))
+    need = plan.index.needs.get(station_id, {}).get(parameter)
     if need is None or (need.readings == 0 and need.minutes == 0):
         return ()
     merged = _with(readings, reading)
