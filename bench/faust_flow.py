@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -66,9 +67,9 @@ def agent(bootstrap: str, topic: str, n: int, ers: bool) -> None:
 def agent_rate(bootstrap: str, topic: str, n: int, ers: bool) -> float:
     done = subprocess.run([sys.executable, __file__, "--agent", bootstrap, topic, str(n), "ers" if ers else "faust"],
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
-    for line in done.stdout.splitlines():
-        if line.startswith("RATE "):
-            return float(line.split()[1])
+    found = re.search(r"RATE ([0-9.]+)", done.stdout + done.stderr)  # Faust's worker logs what its agents print
+    if found:
+        return float(found.group(1))
     raise RuntimeError(f"the {'ers' if ers else 'faust'} agent printed no rate: {done.stderr[-2000:]}")
 
 
