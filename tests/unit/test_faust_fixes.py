@@ -147,3 +147,41 @@ def test_a_flush_waits_until_every_buffered_message_is_acknowledged(monkeypatch:
         second.exception()
 
     asyncio.run(scenario())
+
+
+def paused_consumer(active: set, buffered: set, fetched: list) -> SimpleNamespace:
+    """What `_wait_next_records` and `on_buffer_drop` use of a Faust consumer."""
+    async def getmany(active_partitions, timeout):
+        fetched.append((set(active_partitions), timeout))
+        return {}
+
+    consumer = SimpleNamespace(flow_active=True, not_waiting_next_records=asyncio.Event(),
+                               app=SimpleNamespace(client_only=False), _buffered_partitions=buffered,
+                               _getmany=getmany)
+    consumer._get_active_partitions = lambda: active
+    return consumer
+
+
+def test_a_partition_paused_for_a_full_queue_is_fetched_again_soon_after_the_queue_drains() -> None:
+    """Item 7: Faust's fetcher waited up to a second for the other partitions, or slept a second with none left,
+    while the agent emptied its queue and then sat idle."""
+    readings, ticks = TP("ers.readings", 0), TP("ers.ticks", 0)
+    fetched: list = []
+    busy = paused_consumer({ticks}, {readings}, fetched)
+    asyncio.run(faust_fixes._wait_next_records(busy, 1.0))
+    assert fetched == [({ticks}, faust_fixes.BUFFER_POLL_SECONDS)]
+    calm = paused_consumer({ticks}, set(), fetched)
+    asyncio.run(faust_fixes._wait_next_records(calm, 1.0))
+    assert fetched[-1] == ({ticks}, 1.0)  # nothing paused: Faust's timeout
+
+    async def all_paused_then_drained() -> None:
+        active: set = set()
+        consumer = paused_consumer(active, {readings}, fetched)
+        waiting = asyncio.ensure_future(faust_fixes._wait_next_records(consumer, 1.0))
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        faust_fixes._on_buffer_drop(consumer, readings)  # the queue drained to 40 %
+        assert active == {readings} and not consumer._buffered_partitions
+        await asyncio.wait_for(waiting, 0.5)  # woken by the drop, not after Faust's second
+
+    asyncio.run(all_paused_then_drained())
