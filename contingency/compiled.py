@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from pydantic import ConfigDict
 
 from contingency import judges
-from contingency.bounds import Bound
 from contingency.limits import normal_unit, resolve_bound
 from contingency.plan import (BoundRule, FlatlineRule, Plan, RateOfChangeRule, StationSilenceRule, SustainedRule,
                              ThresholdRule)
@@ -73,7 +73,7 @@ class CompiledPlan(Plan):
     index: PlanIndex
 
     def rules_for(self, station_id: str) -> list[BoundRule]:
-        return self.index.rules_by_station.get(station_id, [])
+        return list(self.index.rules_by_station.get(station_id, ()))  # the index's lists are shared by stations
 
 
 def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
@@ -82,9 +82,8 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
     targets = Targets(plan)
     measured: dict[tuple[str, str], tuple[list[Judged], list[Judged], list[Judged]]] = {}
     # A judge depends only on the rule and its numbers: stations sharing them share one (a province has thousands).
-    # So do equal limits, history needs and unit tables (`shared`): a province's index then grows with its
-    # stations' rules, not with copies of the same few values (issue 14, plan scale).
-    made: dict[tuple[str, Bound | None], judges.Decide | judges.Slide] = {}
+    # So do equal limits, history needs, unit tables and the rules of alike stations (`shared`): a province's index
+    # then grows with how many kinds of station it has, not with copies of the same few values (issue 14).
     shared: dict[object, object] = {}
     history: dict[tuple[str, str], HistoryNeed] = {}
     for rule in plan.rules.values():
@@ -99,31 +98,62 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
                                           plan.sources[station.source], standards)
                     bound = shared.setdefault(bound, bound)  # type: ignore[assignment]
                 _need_history(history, shared, station_id, rule)
-            bound_rule = BoundRule(rule=rule, station_id=station_id, bound=bound)
+            bound_rule = _one(shared, ("bound rule", rule.id, bound), lambda: BoundRule(rule, bound))
             compiled.rules_by_station.setdefault(station_id, []).append(bound_rule)
             if isinstance(rule, StationSilenceRule):
                 compiled.silence.setdefault(station_id, []).append(bound_rule)
             else:
                 decided, windowed, flatlines = measured.setdefault((station_id, rule.parameter), ([], [], []))
                 if isinstance(rule, FlatlineRule):
-                    flatlines.append(Judged(bound_rule, rule.id, None))
+                    flatlines.append(_one(shared, ("judged", rule.id, bound), lambda: Judged(bound_rule, rule.id, None)))
                 elif isinstance(rule, RateOfChangeRule):
-                    judge = made.get((rule.id, None)) or made.setdefault((rule.id, None), judges.slider(bound_rule))
-                    windowed.append(Judged(bound_rule, rule.id, judge))
+                    windowed.append(_one(shared, ("judged", rule.id, bound),
+                                         lambda: Judged(bound_rule, rule.id, judges.slider(bound_rule))))
                 else:
-                    judge = made.get((rule.id, bound)) or made.setdefault((rule.id, bound), judges.decider(bound_rule))
-                    decided.append(Judged(bound_rule, rule.id, judge))
-    for (station_id, parameter), (decided, windowed, flatlines) in measured.items():
-        compiled.measured.setdefault(station_id, {})[parameter] = ParameterRules(
-            tuple(decided), tuple(windowed), tuple(flatlines))
+                    decided.append(_one(shared, ("judged", rule.id, bound),
+                                        lambda: Judged(bound_rule, rule.id, judges.decider(bound_rule))))
+    # Containers made of shared values are shared too when equal: keyed by their members' identities.
+    for station_id, rules in compiled.rules_by_station.items():
+        compiled.rules_by_station[station_id] = _same(shared, rules)
+    for station_id, rules in compiled.silence.items():
+        compiled.silence[station_id] = _same(shared, rules)
+    by_station: dict[str, dict[str, ParameterRules]] = {}
+    for (station_id, parameter), lists in measured.items():
+        by_station.setdefault(station_id, {})[parameter] = _one(
+            shared, ("rules",) + tuple(tuple(map(id, judged)) for judged in lists),
+            lambda: ParameterRules(*(tuple(judged) for judged in lists)))
+    compiled.measured = {station_id: _same_map(shared, rules) for station_id, rules in by_station.items()}
     for station_id, station in plan.stations.items():
         units = {p: normal_unit(parameter.unit) for p, parameter in station.parameters.items()}
         compiled.units[station_id] = shared.setdefault(tuple(units.items()), units)  # type: ignore[assignment]
     compiled.judged_flags = frozenset(plan.quality.judged_flags)
+    needs: dict[str, dict[str, HistoryNeed]] = {}
     for (station_id, parameter), need in history.items():
-        compiled.needs.setdefault(station_id, {})[parameter] = need
+        needs.setdefault(station_id, {})[parameter] = need
+    compiled.needs = {station_id: _same_map(shared, by) for station_id, by in needs.items()}
     fields = {name: getattr(plan, name) for name in Plan.model_fields}
     return CompiledPlan.model_construct(_fields_set=plan.model_fields_set, index=compiled, **fields)
+
+
+_T = TypeVar("_T")
+
+
+def _one(shared: dict[object, object], key: object, make: Callable[[], _T]) -> _T:
+    """The value shared under `key`, made by `make` the first time."""
+    found = shared.get(key)
+    if found is None:
+        found = shared[key] = make()
+    return found  # type: ignore[return-value]
+
+
+def _same(shared: dict[object, object], items: list[_T]) -> list[_T]:
+    """One list for every equal list of shared values (never changed after compiling)."""
+    return _one(shared, ("list",) + tuple(map(id, items)), lambda: items)
+
+
+def _same_map(shared: dict[object, object], by: dict[str, _T]) -> dict[str, _T]:
+    """One mapping for every equal mapping of names to shared values (never changed after compiling)."""
+    return _one(shared, ("map",) + tuple((name, id(value)) for name, value in by.items()), lambda: by)
 
 
 def require_compiled(plan: Plan) -> CompiledPlan:

@@ -106,8 +106,8 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
     if not fired and not cleared:
         return new_state, []
     observed = report.observed_at  # as the report gave it
-    detections = [_detection(plan, b, "firing", event_id, observed, ev, report) for b, ev in _ranked(fired)]
-    detections += [_detection(plan, b, "cleared", event_id, observed, ev, report) for b, ev in _ranked(cleared)]
+    detections = [_detection(plan, b, station_id, status, event_id, observed, ev, report)
+                  for status, verdicts in (("firing", fired), ("cleared", cleared)) for b, ev in _ranked(verdicts)]
     return new_state, detections
 
 
@@ -153,7 +153,7 @@ def tick(plan: CompiledPlan, state: StationState, station_id: str,
             continue
         firing[rule.id] = Firing(silent_since, rule.level)
         evidence = [judges.silence_evidence(station_id, rule.after_minutes, rule.after_minutes, silent_since)]
-        detections.append(_detection(plan, bound_rule, "firing", f"silence:{station_id}:{heard.isoformat()}:{state.last_report_id}",
+        detections.append(_detection(plan, bound_rule, station_id, "firing", f"silence:{station_id}:{heard.isoformat()}:{state.last_report_id}",
                                      silent_since, evidence, None, state.drill_id))
     if not detections:
         return state, []
@@ -218,22 +218,22 @@ def _ranked(items: list[tuple[BoundRule, list[Evidence]]]) -> list[tuple[BoundRu
     return sorted(items, key=lambda item: (-item[0].rule.level.rank, item[0].rule.id))
 
 
-def _detection(plan: Plan, bound_rule: BoundRule, status: str, cause: str, observed_at: dt.datetime,
+def _detection(plan: Plan, bound_rule: BoundRule, station_id: str, status: str, cause: str, observed_at: dt.datetime,
                evidence: list[Evidence], report: StationReport | None, drill_id: str | None = None) -> Detection:
     rule = bound_rule.rule
-    station = plan.stations[bound_rule.station_id]
+    station = plan.stations[station_id]
     return Detection(
-        event_id=derive("detection", cause, rule.id, bound_rule.station_id, status),
-        status=status, source_id=station.source, station_id=bound_rule.station_id, rule_id=rule.id,
-        family=plan.family_of(rule), level=rule.level, title=rule.title or _title(plan, bound_rule),
+        event_id=derive("detection", cause, rule.id, station_id, status),
+        status=status, source_id=station.source, station_id=station_id, rule_id=rule.id,
+        family=plan.family_of(rule), level=rule.level, title=rule.title or _title(plan, bound_rule, station_id),
         evidence=evidence, observed_at=observed_at,
         caused_by=report.event_id if report is not None else None,
         drill_id=report.drill_id if report is not None else drill_id)
 
 
-def _title(plan: Plan, bound_rule: BoundRule) -> str:
+def _title(plan: Plan, bound_rule: BoundRule, station_id: str) -> str:
     rule = bound_rule.rule
-    station = plan.stations[bound_rule.station_id]
+    station = plan.stations[station_id]
     where = plan.sources[station.source].name
     if isinstance(rule, StationSilenceRule):
         return f"{station.name} 超过 {rule.after_minutes:g} 分钟无数据"

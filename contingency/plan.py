@@ -390,11 +390,11 @@ class Plan(PlanModel):
 
 @dataclass(frozen=True, slots=True)
 class BoundRule:
-    """A rule as it applies to one station, with its limit resolved to numbers. Made by compiling a checked plan
-    (one per rule and station: a province plan has hundreds of thousands), so a plain slotted class."""
+    """A rule with its limit resolved to numbers, as it applies to a station (the limit depends on the station's
+    source and unit). Made by compiling a checked plan, once for every station the rule and its numbers apply to:
+    the station is not part of it, so that a province's thousands of alike stations share one."""
 
     rule: Rule
-    station_id: str
     bound: Bound | None = None  # for threshold and sustained rules
 
     @property
