@@ -31,6 +31,8 @@ def test_a_cached_plan_is_the_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     reference = load_plan(DEFAULT_PLAN)
     for plan in (first, second):
         assert plan.model_dump(exclude={"index"}) == reference.model_dump(exclude={"index"})
+        parameters = [p for station in plan.stations.values() for p in station.parameters.values()]
+        assert len({id(p) for p in parameters}) == len(set(parameters)) < len(parameters)  # equal ones are one
         assert plan.index.needs == reference.index.needs
         assert {s: {p: [j.rule_id for r in rules for j in r] for p, rules in by.items()}
                 for s, by in plan.index.measured.items()} == \
