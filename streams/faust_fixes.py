@@ -30,7 +30,7 @@ chain, read in faust/tables/recovery.py, faust/transport/consumer.py and mode/ut
    to 40 % (`Consumer.on_buffer_full`/`on_buffer_drop`). But the fetcher meanwhile waits for records of the other
    partitions, up to a second, or sleeps a second when none is left: the agent emptied its queue and sat idle for
    the rest of that second. On a worker working through a backlog this happened every few thousand records, and
-   capped a worker with nothing to do at ~6,500 records/s (issue 14, /tmp-free experiment in bench/faust_flow.py).
+   capped a worker with nothing to do at ~6,500 records/s (issue 14, measured by bench/faust_flow.py).
 
 `install()` corrects each where it happens: the stream partitions resume only after the seek and the flow; a flow
 that is already on is not "resumed" into empty queues; a commit never passes a record that was handed to the
