@@ -167,7 +167,7 @@ async def process_each(stream: faust.StreamT, handle: Handler, dlq: DeadLetterSi
         await _handle_one(event, handle, dlq, agent, retry_seconds, troubles)
 
 
-BATCH_EVENTS = 500      # at most this many inputs a batch
+BATCH_EVENTS = 5000     # at most this many inputs a batch
 BATCH_WAIT = 0.005      # seconds a batch waits to fill: a lone reading is handled at most this late
 
 
