@@ -3,6 +3,8 @@
 Registration only: no file, database or network is touched here."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import faust
 
 from contingency import CompiledPlan
@@ -27,6 +29,15 @@ from streams.web import register_webhooks
 # an empty agent took 15,000 records/s with 16,384, 19,000 with 32,768, 27,000 with 65,536 (bench/faust_flow.py).
 STREAM_BUFFER = 65_536  # events an agent's queue holds (its partitions pause at 80 %)
 FETCH_RECORDS = 10_000  # records one fetch hands over at most: fits between the pause and a full queue
+PRODUCER_BATCH = 256 * 1024  # bytes of one partition's record batch, at most
+
+
+def producer_batch_bytes(record_limits: Mapping[str, int]) -> int:
+    """The producer's record batch: aiokafka's sender has one request in flight to a broker, carrying one batch a
+    partition, so batches of 16 KB (Faust's default) capped a worker writing station states at a few MB/s of
+    changelog. A batch must stay within what every topic accepts (max.message.bytes; changelogs have the
+    broker's default, 1 MB)."""
+    return min([PRODUCER_BATCH, *record_limits.values()])
 
 
 def create_app(settings: Settings, plan: CompiledPlan, roster: Roster, deps: Dependencies) -> faust.App:
@@ -61,6 +72,7 @@ def create_app(settings: Settings, plan: CompiledPlan, roster: Roster, deps: Dep
         # a busy worker at ~6,000 readings/s; these let a fetch always fit above the pause (bench/faust_flow.py).
         stream_buffer_maxsize=STREAM_BUFFER,
         broker_max_poll_records=FETCH_RECORDS,
+        producer_max_batch_size=producer_batch_bytes(deps.record_limits),
     )
     ch = Channels.declare(app, settings.topics, deps.record_limits)
     bounds = time_bounds(plan, settings.future_margin_minutes)
