@@ -27,7 +27,8 @@ from streams.agents.common import (
     BATCH_EVENTS, BATCH_WAIT, CHANGELOG_CONFIG, BatchHandler, Handler, Output, dead_letter, decode_or_letter,
     process_batches, send_confirmed,
 )
-from streams.batches import as_of, event_batches
+from streams.batches import event_batches
+from streams.changelog import write_entries
 from streams.channels import Channels
 from streams.clocks import AgentClock
 
@@ -153,15 +154,17 @@ def rules_batch_handler(ch: Channels, plan: CompiledPlan, clock: AgentClock,
             stamp = clock.stamp(event)
             outputs.extend(Output(ch.detections, d.source_id, encode(d), stamp) for d in detections)
         await send_confirmed(outputs)
+        changed: list[tuple[str, bytes, StationState]] = []
         for station_id, state in states.items():
             if state is None:
                 continue
-            stored = table.get(station_id)
             entry = pack(positions[station_id], state.to_bytes())
-            if entry != stored:
-                with as_of(last[station_id]):
-                    table[station_id] = entry
-                parsed.put(station_id, entry, positions[station_id], state)
+            if entry != table.get(station_id):
+                changed.append((station_id, entry, state))
+        await write_entries(table, [(station_id, entry, last[station_id].message.partition)
+                                    for station_id, entry, _ in changed])
+        for station_id, entry, state in changed:
+            parsed.put(station_id, entry, positions[station_id], state)
 
     return handle_batch
 

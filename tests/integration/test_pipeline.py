@@ -184,3 +184,37 @@ def test_the_tables_changelogs_close_small_segments_so_a_restart_reads_little(br
     for name in changelogs:
         assert {key: described[name][key]["value"] for key in CHANGELOG_CONFIG} == CHANGELOG_CONFIG, name
         assert described[name]["cleanup.policy"]["value"] == "compact", name
+
+
+def test_a_station_state_reaches_its_changelog_where_faust_recovers_it_from(broker: str,
+                                                                             worker: WorkerProcess) -> None:
+    """The rules stage writes its states in record batches of its own (streams.changelog), not through Faust's
+    table: a restarted worker recovers them only if each is in the partition of the station's readings, under the
+    key Faust's JSON key serializer writes."""
+    import json
+    import time
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    from contingency.state import StationState
+    from streams.agents.rules import unpack
+
+    event = reading("city_source_auto", "pH", 7.31, unit="dimensionless")
+    where = send(broker, worker.topic("readings"), event, key="city_source_auto")
+    changelog = TopicPartition(f"{worker.env['ERS_APP_ID']}-station_state-changelog", where.partition)
+    consumer = KafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False, consumer_timeout_ms=500)
+    consumer.assign([changelog])
+    consumer.seek_to_beginning(changelog)
+    found = None
+    deadline = time.monotonic() + 15
+    try:
+        while found is None and time.monotonic() < deadline:
+            for record in consumer:
+                if record.key == json.dumps("city_source_auto").encode():
+                    state = StationState.from_bytes(unpack(record.value)[1])
+                    if event["event_id"] in state.recent_event_ids:
+                        found = state
+    finally:
+        consumer.close()
+    assert found is not None, "no state of city_source_auto holding the reading on its changelog partition"
+    assert found.latest["pH"].value == 7.31
