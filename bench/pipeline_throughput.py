@@ -6,7 +6,9 @@ topic set. Then, measured in the same run:
   baseline  raw aiokafka: getmany + json.loads of every message (no ERS work)
   decode    the same, plus pydantic validation into StationReport (our contract)
   engine    in-process contingency.evaluate over the decoded reports (the pure domain alone)
-  ers       a real `ers worker` process from Ready until its group has committed every reading
+  ers       a real `ers worker` process from Ready until its group has committed every reading; with --workers
+            above 1, the workers form their group first and the readings are written while they run (a worker
+            joining a group at work rebalances it in the middle of the measurement)
   quix      the Quix Streams peer (bench/quix_peer.py, an optional bench dependency) on the same topic
 Rates of consumer groups are measured from their committed offsets passing 10 % of the readings to passing 90 %,
 so start-up is left out alike. Ratios are printed against the baseline and against Quix Streams.
@@ -23,6 +25,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -171,12 +174,14 @@ def ers_rate(bootstrap: str, n: int, messages: list[tuple[bytes, bytes]], worker
     first = WorkerProcess(bootstrap, base / "w0", twilio, env=env)
     first.start()  # creates the topics; nothing to read yet
     first.stop()
-    produce(bootstrap, first.topic("readings"), messages)
     group = first.env["ERS_APP_ID"]
     others = [WorkerProcess(bootstrap, base / f"w{i}", twilio, prefix=first.prefix,
                             env={**env, "ERS_APP_ID": group}) for i in range(1, workers)]
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    producing = None
     try:
+        if workers == 1:
+            produce(bootstrap, first.topic("readings"), messages)  # a backlog, as the other contenders read
         for worker in [first, *others]:
             worker.start()
 
@@ -184,12 +189,32 @@ def ers_rate(bootstrap: str, n: int, messages: list[tuple[bytes, bytes]], worker
             for worker in [first, *others]:
                 worker.check_alive()
 
+        if workers > 1:
+            # A worker that joins while the others work through a backlog rebalances the group in the middle of
+            # the measurement (each start waits for Ready): the group forms first, then the readings come.
+            wait_for_group(admin, group, workers, alive)
+            producing = threading.Thread(target=produce, args=(bootstrap, first.topic("readings"), messages))
+            producing.start()
         return committed_rate(admin, group, first.topic("readings"), n, alive)
     finally:
+        if producing is not None:
+            producing.join()
         for worker in [first, *others]:
             worker.stop()
         admin.close()
         twilio.stop()
+
+
+def wait_for_group(admin: KafkaAdminClient, group: str, members: int, alive: callable, timeout: float = 120) -> None:
+    """Until `group` is stable with `members` members (its partitions assigned)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive()
+        described = admin.describe_groups([group]).get(group, {})
+        if described.get("group_state") == "Stable" and len(described.get("members", [])) == members:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"group {group} not stable with {members} members within {timeout}s")
 
 
 def main() -> None:
