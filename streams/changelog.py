@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-import faust
 from faust.tables.base import Collection
 
 
