@@ -44,6 +44,18 @@ def _as_json(state: object) -> dict:
     return state.to_json()  # type: ignore[attr-defined]
 
 
+def _as_msgspec_json(state: StationState) -> bytes:
+    """The compact JSON the worker before this one stored (contingency.state version 2)."""
+    import msgspec
+
+    from contingency.state import _Stored
+
+    return msgspec.json.encode(_Stored(
+        2, state.station_id, state.watch_since, state.last_heard_at, state.latest_observed_at, state.drill_id,
+        state.last_report_id, state.recent_event_ids, state.recent_observed, state.history, state.latest, state.runs,
+        state.firing))
+
+
 def _same(ours: StationState, theirs: ReferenceState) -> None:
     """The same state: equal after a round trip through JSON (times compared as instants: the engine keeps them in
     UTC, the one before it in the zone the report gave)."""
@@ -71,6 +83,7 @@ def test_the_engine_decides_as_the_engine_before_it(case) -> None:
         # Each reads the other's state: a worker upgraded mid-stream continues from the changelog (which holds the
         # plain JSON of the engine before, and the compact bytes of this one).
         assert StationState.from_bytes(ours.to_bytes()) == ours
+        assert StationState.from_bytes(_as_msgspec_json(ours)) == ours  # as the worker before wrote it (version 2)
         _same(StationState.from_bytes(json.dumps(_as_json(theirs)).encode()), theirs)
         _same(StationState.from_json(_as_json(theirs)), theirs)
         _same(ours, ReferenceState.from_json(_as_json(ours)))
