@@ -90,6 +90,8 @@ async def event_batches(stream: faust.StreamT, max_events: int, within: float) -
             yield batch  # an exception or a close here leaves the batch unacknowledged: read again after a restart
             for event in batch:
                 await s.ack(event)
+    except StopAsyncIteration:  # what Faust throws into the channel when the worker stops, as its iterator ends
+        return
     finally:
         s._channel_stop_iteration(s.channel)
         if started_here:
