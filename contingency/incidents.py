@@ -21,6 +21,7 @@ from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, Incident
 from contingency.compiled import CompiledPlan, require_compiled
 from contingency.ids import code_candidates, derive
 from contingency.plan import Plan
+from contingency.recent import RecentIds
 
 IncidentEvent = IncidentOpened | IncidentUpdated | IncidentAcknowledged | IncidentEscalated | IncidentResolved
 RECENT_DETECTIONS = 4096
@@ -56,7 +57,7 @@ class OpenIncident(_BookModel):
 
 class IncidentBook(_BookModel):
     open: dict[str, OpenIncident] = {}
-    applied: tuple[str, ...] = ()
+    applied: RecentIds = RecentIds()
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -98,10 +99,10 @@ def on_detection(plan: CompiledPlan, book: IncidentBook, detection: Detection,
     open_incidents = dict(book.open)
     if updated is not None:
         open_incidents[str(updated.incident_id)] = updated
-    applied = (book.applied + (detection_key,))[-RECENT_DETECTIONS:]
     # Built from a valid book and valid incidents: validating thousands of remembered ids again for every
     # detection was a fifth of the desk's time.
-    return IncidentBook.model_construct(open=open_incidents, applied=applied), events
+    return IncidentBook.model_construct(open=open_incidents,
+                                        applied=book.applied.adding(detection_key, RECENT_DETECTIONS)), events
 
 
 def apply_event(book: IncidentBook, event: IncidentEvent) -> IncidentBook:

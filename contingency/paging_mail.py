@@ -23,6 +23,7 @@ from contingency.ids import derive
 from contingency.paging_state import (MAX_HELD, RECENT_CLOSED, RECENT_INPUTS, RECENT_SENT, Closed, Held, IncidentPaging,
                                       Mailbox, PagingBook, Sent)
 from contingency.plan import Plan
+from contingency.recent import RecentIds
 from contingency.roster import Person, Roster, drill_may_reach, language_of, person_by_id, templates_for
 from contingency.sms_templates import Message, compose, render, slot_language
 from contingency.sms_text import (Facts, Item, bundle_text, call_params, call_text, lang, list_params, reply_params,
@@ -41,22 +42,24 @@ class Desk:
     mailboxes: dict[str, Mailbox]
     closed: list[Closed]
     sent: list[Sent]
-    applied: list[str]
+    applied: RecentIds
     notifications: list[Notification] = field(default_factory=list)
     escalations: list[IncidentEscalated] = field(default_factory=list)
 
     @classmethod
     def open(cls, plan: Plan, roster: Roster, book: PagingBook, now: dt.datetime) -> "Desk":
         return cls(plan, roster, now, dict(book.incidents), dict(book.mailboxes), list(book.closed),
-                   list(book.sent), list(book.applied))
+                   list(book.sent), book.applied)
 
     def book(self) -> PagingBook:
-        return PagingBook(incidents=self.incidents, closed=tuple(self.closed[-RECENT_CLOSED:]),
-                          mailboxes=self.mailboxes, sent=tuple(self.sent[-RECENT_SENT:]),
-                          applied=tuple(self.applied[-RECENT_INPUTS:]))
+        # Built from a valid book and valid parts: validating its hundreds of remembered pages again for every
+        # input cost more than the input.
+        return PagingBook.model_construct(incidents=self.incidents, closed=tuple(self.closed[-RECENT_CLOSED:]),
+                                          mailboxes=self.mailboxes, sent=tuple(self.sent[-RECENT_SENT:]),
+                                          applied=self.applied)
 
     def remember(self, input_id: uuid.UUID) -> None:
-        self.applied.append(str(input_id))
+        self.applied = self.applied.adding(str(input_id), RECENT_INPUTS)
 
     def close(self, record: IncidentPaging, actor: str) -> None:
         self.incidents.pop(str(record.facts.incident_id), None)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contingency.recent import RecentIds
 from contingency.sms_text import Facts, Kind
 
 Stage = Literal["paging", "acknowledged", "suppressed", "exhausted"]
@@ -93,7 +94,7 @@ class PagingBook(_StateModel):
     closed: tuple[Closed, ...] = ()
     mailboxes: dict[str, Mailbox] = {}
     sent: tuple[Sent, ...] = ()
-    applied: tuple[str, ...] = ()   # input event ids already handled
+    applied: RecentIds = RecentIds()   # input event ids already handled
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

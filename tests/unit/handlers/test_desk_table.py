@@ -79,7 +79,7 @@ def test_memories_keep_their_window_in_chunks_and_old_chunks_are_deleted() -> No
     books = Books()
     counts = DeskTable(table).load()[1]
     for n in range(RECENT_INPUTS + 3 * CHUNK + 5):  # past the window: the oldest chunks leave
-        after = Books(books.incidents, PagingBook(applied=(books.paging.applied + (f"input-{n}",))[-RECENT_INPUTS:]))
+        after = Books(books.incidents, PagingBook(applied=books.paging.applied.adding(f"input-{n}", RECENT_INPUTS)))
         written = RecordingTable(table)
         counts = DeskTable(written).save(books, after, counts)
         gone = {f"memory/paging-inputs/{k}" for k in range(max(0, n + 1 - RECENT_INPUTS) // CHUNK)}
