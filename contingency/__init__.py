@@ -3,7 +3,7 @@ no I/O outside `loader` and the roster's loader, no clock reads (callers pass `n
 of input event ids)."""
 from contingency.engine import evaluate, tick
 from contingency.incidents import IncidentBook, apply_event, on_detection
-from contingency.loader import check_plan, load_plan, load_standards, plan_from_text
+from contingency.loader import check_plan, load_plan, load_standards, plan_from_text, plan_warnings
 from contingency.paging import on_clock, on_command, on_delivery, on_incident_event, pending_for
 from contingency.paging_state import PagingBook
 from contingency.compiled import CompiledPlan
@@ -14,6 +14,6 @@ from contingency.roster import Person, Roster, check_roster, load_roster, on_dut
 from contingency.state import StationState
 
 __all__ = ["CompiledPlan", "IncidentBook", "PagingBook", "Person", "Plan", "PlanError", "Problem", "Reply", "Roster", "StationState",
-           "answer_reply", "apply_event", "check_plan", "check_roster", "evaluate", "load_plan", "load_roster",
+           "answer_reply", "apply_event", "check_plan", "plan_warnings", "check_roster", "evaluate", "load_plan", "load_roster",
            "load_standards", "on_clock", "on_command", "on_delivery", "on_detection", "on_duty", "on_incident_event",
            "parse_reply", "pending_for", "person_by_phone", "plan_from_text", "roster_from_text", "tick"]

@@ -98,19 +98,22 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
                                           plan.sources[station.source], standards)
                     bound = shared.setdefault(bound, bound)  # type: ignore[assignment]
                 _need_history(history, shared, station_id, rule)
-            bound_rule = _one(shared, ("bound rule", rule.id, bound), lambda: BoundRule(rule, bound))
+            level = plan.level_at(rule, station.source)
+            level = None if level == rule.level else level
+            bound_rule = _one(shared, ("bound rule", rule.id, bound, level), lambda: BoundRule(rule, bound, level))
             compiled.rules_by_station.setdefault(station_id, []).append(bound_rule)
             if isinstance(rule, StationSilenceRule):
                 compiled.silence.setdefault(station_id, []).append(bound_rule)
             else:
                 decided, windowed, flatlines = measured.setdefault((station_id, rule.parameter), ([], [], []))
                 if isinstance(rule, FlatlineRule):
-                    flatlines.append(_one(shared, ("judged", rule.id, bound), lambda: Judged(bound_rule, rule.id, None)))
+                    flatlines.append(_one(shared, ("judged", rule.id, bound, level),
+                                          lambda: Judged(bound_rule, rule.id, None)))
                 elif isinstance(rule, RateOfChangeRule):
-                    windowed.append(_one(shared, ("judged", rule.id, bound),
+                    windowed.append(_one(shared, ("judged", rule.id, bound, level),
                                          lambda: Judged(bound_rule, rule.id, judges.slider(bound_rule))))
                 else:
-                    decided.append(_one(shared, ("judged", rule.id, bound),
+                    decided.append(_one(shared, ("judged", rule.id, bound, level),
                                         lambda: Judged(bound_rule, rule.id, judges.decider(bound_rule))))
     # Containers made of shared values are shared too when equal: keyed by their members' identities.
     for station_id, rules in compiled.rules_by_station.items():

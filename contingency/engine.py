@@ -120,7 +120,7 @@ def _transition(bound_rule: BoundRule, rule_id: str, holds: bool, ctx: judges.Co
     reading only (see the module's ordering policy). Called only when it holds or fires: most readings skip it."""
     if holds:
         if rule_id not in firing:
-            firing[rule_id] = Firing(ctx.reading.at, bound_rule.rule.level)
+            firing[rule_id] = Firing(ctx.reading.at, bound_rule.opens_at)
             fired.append((bound_rule, judges.explain(bound_rule, ctx, run)))
     elif ctx.newest:
         del firing[rule_id]
@@ -215,7 +215,7 @@ def _keep(need: HistoryNeed | None, readings: tuple[Reading, ...], reading: Read
 
 def _ranked(items: list[tuple[BoundRule, list[Evidence]]]) -> list[tuple[BoundRule, list[Evidence]]]:
     """Highest warning level first, so the incident book opens at the level that wins."""
-    return sorted(items, key=lambda item: (-item[0].rule.level.rank, item[0].rule.id))
+    return sorted(items, key=lambda item: (-item[0].opens_at.rank, item[0].rule.id))
 
 
 def _detection(plan: Plan, bound_rule: BoundRule, station_id: str, status: str, cause: str, observed_at: dt.datetime,
@@ -225,7 +225,7 @@ def _detection(plan: Plan, bound_rule: BoundRule, station_id: str, status: str, 
     return Detection(
         event_id=derive("detection", cause, rule.id, station_id, status),
         status=status, source_id=station.source, station_id=station_id, rule_id=rule.id,
-        family=plan.family_of(rule), level=rule.level, title=rule.title or _title(plan, bound_rule, station_id),
+        family=plan.family_of(rule), level=bound_rule.opens_at, title=rule.title or _title(plan, bound_rule, station_id),
         evidence=evidence, observed_at=observed_at,
         caused_by=report.event_id if report is not None else None,
         drill_id=report.drill_id if report is not None else drill_id)

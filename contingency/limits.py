@@ -31,7 +31,7 @@ def resolve_bound(spec: LimitSpec, parameter: str, unit: str, source: RiskSource
     if spec.standard == GB3838:
         if spec.iaqi is not None:
             raise StandardLookupError(f"iaqi belongs to {HJ633}, not {GB3838}")
-        bound = standards.water_bound(item, spec.water_class or _class_unless_table2(standards, item, source),
+        bound = standards.water_bound(item, spec.water_class or _class_unless_single_limit(standards, item, source),
                                       source.water_body)
     elif spec.standard == HJ633:
         if spec.water_class is not None:
@@ -48,8 +48,8 @@ def resolve_bound(spec: LimitSpec, parameter: str, unit: str, source: RiskSource
     return bound
 
 
-def _class_unless_table2(standards: Standards, item: str, source: RiskSource) -> str | None:
+def _class_unless_single_limit(standards: Standards, item: str, source: RiskSource) -> str | None:
     water_item = standards.water.get(item)
-    if water_item is not None and water_item.table == 2:
+    if water_item is not None and water_item.table != 1:
         return None
     return source.water_class

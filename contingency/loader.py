@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from contingency.advice import plan_warnings as plan_advice
 from contingency.compiled import CompiledPlan, compile_plan
 from contingency.plan import Plan, validation_context
 from contingency.problems import PlanError, Problem
@@ -43,6 +44,18 @@ def load_plan(path: str | Path) -> CompiledPlan:
 def check_plan(path: str | Path) -> list[Problem]:
     """Every problem of a plan file; an empty list means the plan is usable."""
     return _read(Path(path))[1]
+
+
+def plan_warnings(path: str | Path) -> list[Problem]:
+    """What a usable plan file says that its bureau would want to correct (contingency.advice); none for a plan
+    with problems (check_plan lists those)."""
+    path = Path(path)
+    plan, problems = _read(path)
+    if plan is None or problems:
+        return []
+    _, lines, _ = yaml_with_lines(path.read_text(encoding="utf-8"))
+    return [warning.located(str(path), _line_of(warning.path, lines))
+            for warning in plan_advice(plan, load_standards())]
 
 
 def plan_from_text(text: str, file: str = "<plan>", standards: Standards | None = None) -> CompiledPlan:

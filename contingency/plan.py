@@ -122,6 +122,8 @@ class RiskSource(Keyed):
     water_body: Literal["river", "lake_reservoir"] | None = None
     downstream: list[DownstreamLink] = Field(default_factory=list)
     hj212_on_incident: Hj212OnIncident | None = None
+    transboundary: bool = Field(False, description="its water crosses a national border downstream (跨国界): a "
+                                "heavy-metal exceedance opens at least sensitivity.transboundary_level")
     note: str = ""
 
     @model_validator(mode="after")
@@ -268,6 +270,29 @@ class Role(PlanModel):
     name: Text
 
 
+class GradePolicy(PlanModel):
+    """What an incident grade asks of the plan: who leads the response, and the bodies a warning that may imply
+    the grade must reach (checked by `ers plan check` against each level's escalation chain)."""
+
+    name: Text = Field(description="e.g. 较大突发环境事件")
+    lead: Text = Field(description="who leads the response, e.g. 兴安盟行政公署")
+    must_reach: list[Identifier] = Field(default_factory=list, description="roles the chain must call or notify")
+    source: str = Field("", description="the plan or rule the requirement comes from")
+
+
+# 重金属或者类金属 (突发环境事件信息报告办法 第四条): the GB 3838-2002 Table 1 and Table 3 metals and arsenic.
+DEFAULT_HEAVY_METALS = ("cadmium", "lead", "mercury", "arsenic", "chromium_vi", "copper", "zinc", "selenium",
+                        "nickel", "thallium", "antimony", "beryllium", "molybdenum", "cobalt", "barium",
+                        "vanadium")
+
+
+class SensitivityPolicy(PlanModel):
+    heavy_metals: list[Identifier] = Field(default_factory=lambda: list(DEFAULT_HEAVY_METALS),
+                                           description="parameters that are heavy metals or metalloids")
+    transboundary_level: WarningLevel = Field(
+        WarningLevel.YELLOW, description="the least level of a heavy-metal exceedance at a transboundary source")
+
+
 class EscalationTier(PlanModel):
     roles: list[Identifier] = Field(min_length=1)
     wait_minutes: float = Field(ge=0, description="wait for an acknowledgement before the next tier")
@@ -369,6 +394,8 @@ class Plan(PlanModel):
     propose_materials_from: WarningLevel = Field(
         default=WarningLevel.ORANGE, description="incidents at or above this level get a dispatch proposal")
     reports: ReportPolicy = Field(default_factory=ReportPolicy)
+    grades: dict[Grade, GradePolicy] = Field(default_factory=dict)
+    sensitivity: SensitivityPolicy = Field(default_factory=SensitivityPolicy)
 
     _keyed = field_validator("sources", "stations", "rules", "depots", mode="before")(_ids_from_keys)
 
@@ -378,6 +405,14 @@ class Plan(PlanModel):
     def family_of(self, rule: "Rule") -> str:
         """The dedup family: the rule's own `family`, else the plan's `families` entry for its kind, else the kind."""
         return rule.family or self.families.get(rule.kind, rule.kind)
+
+    def level_at(self, rule: "Rule", source_id: str) -> WarningLevel:
+        """The level a rule opens at a source: its own, raised to sensitivity.transboundary_level for a heavy-metal
+        exceedance where the water crosses a border."""
+        if (isinstance(rule, (ThresholdRule, SustainedRule)) and self.sources[source_id].transboundary
+                and rule.parameter in self.sensitivity.heavy_metals):
+            return max(rule.level, self.sensitivity.transboundary_level, key=lambda level: level.rank)
+        return rule.level
 
     def chain_for(self, level: WarningLevel) -> "EscalationChain":
         return self.escalation[level]
@@ -396,6 +431,11 @@ class BoundRule:
 
     rule: Rule
     bound: Bound | None = None  # for threshold and sustained rules
+    level: WarningLevel | None = None  # where it differs from the rule's (Plan.level_at)
+
+    @property
+    def opens_at(self) -> WarningLevel:
+        return self.level or self.rule.level
 
     @property
     def kind(self) -> RuleKind:

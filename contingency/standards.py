@@ -29,9 +29,10 @@ class WaterItem:
     direction: Literal["upper", "lower", "range", "none"]
     # class -> (lower, upper); one entry per water body when the limit differs (TP: river vs lake)
     limits: dict[str, dict[str, tuple[float | None, float | None]]] = field(default_factory=dict)
-    table: Literal[1, 2] = 1
+    table: Literal[1, 2, 3] = 1  # 2 and 3: one limit for every class (drinking-water sources)
     applies_to: WaterBody | None = None
     note: str = ""
+    confidence: Literal["verified", "once", "not verified"] = "verified"  # as the data file marks the value
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,12 @@ class Standards:
         if item.applies_to and water_body and water_body != item.applies_to:
             raise StandardLookupError(
                 f"{GB3838} limits {item_id} for {item.applies_to} only; use a fixed limit for a {water_body}")
-        if item.table == 2:
+        if item.table != 1:
             if water_class is not None:
-                raise StandardLookupError(f"{item_id} is a Table 2 item with one limit for all classes: drop 'class'")
+                raise StandardLookupError(f"{item_id} is a Table {item.table} item with one limit for all classes: "
+                                          f"drop 'class'")
             lower, upper = item.limits["any"]["any"]
-            origin = f"{GB3838} Table 2"
+            origin = f"{GB3838} Table {item.table}"
         else:
             if water_class is None:
                 raise StandardLookupError(f"{item_id} needs a water class (I-V) from the rule or its source")
@@ -150,9 +152,11 @@ def _water_items(data: dict[str, Any]) -> dict[str, WaterItem]:
             id=item_id, name=raw.get("cn", item_id), unit=raw.get("unit", default_unit), direction=direction,
             limits=limits, applies_to="lake_reservoir" if raw.get("applies_to") == "lakes_reservoirs" else None,
             note=raw.get("note", ""))
-    for item_id, raw in data["table2_drinking_source_supplementary"].items():
-        items[item_id] = WaterItem(id=item_id, name=raw.get("cn", item_id), unit=default_unit, direction="upper",
-                                   limits={"any": {"any": (None, float(raw["limit"]))}}, table=2)
+    for table, key in ((2, "table2_drinking_source_supplementary"), (3, "table3_drinking_source_specific")):
+        for item_id, raw in data.get(key, {}).items():
+            items[item_id] = WaterItem(id=item_id, name=raw.get("cn", item_id), unit=default_unit, direction="upper",
+                                       limits={"any": {"any": (None, float(raw["limit"]))}}, table=table,
+                                       note=raw.get("note", ""), confidence=raw.get("confidence", "verified"))
     return items
 
 

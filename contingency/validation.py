@@ -159,6 +159,10 @@ def _check_levels(plan: Plan) -> list[Problem]:
         for r, role in enumerate(chain.notify):
             if role not in plan.roles:
                 problems.append(Problem(where + ("notify", r), f"unknown role {role!r}"))
+    for grade, policy in plan.grades.items():
+        for r, role in enumerate(policy.must_reach):
+            if role not in plan.roles:
+                problems.append(Problem(("grades", grade, "must_reach", r), f"unknown role {role!r}"))
     return problems
 
 

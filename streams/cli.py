@@ -350,9 +350,16 @@ def cmd_schemas_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_plan_check(args: argparse.Namespace, settings: Settings) -> int:
-    from contingency import check_plan
+    from contingency import check_plan, plan_warnings
 
-    return report_problems(check_plan(args.path), args.path)
+    problems = check_plan(args.path)
+    if not problems:
+        warnings = plan_warnings(args.path)
+        for warning in warnings:
+            print(f"{warning} (warning)")
+        if warnings:
+            console.print(f"[yellow]{len(warnings)} warning(s)[/]: the plan is usable; read them before relying on it")
+    return report_problems(problems, args.path)
 
 
 def cmd_plan_show(args: argparse.Namespace, settings: Settings) -> int:

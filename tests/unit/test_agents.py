@@ -165,7 +165,9 @@ def test_the_desk_opens_pages_and_publishes_the_incident_state() -> None:
     [(key, value)] = ch.incident_states.sent
     state = IncidentState.model_validate_json(value)
     assert key == opened["incident_id"].encode() and state.code == opened["code"] and state.stage == "paging"
-    assert state.paged == [n["person_id"] for n in ch.notifications.values()]
+    told = [n["person_id"] for n in ch.notifications.values()]
+    assert state.paged and set(state.paged) < set(told) and sorted(state.notified) == sorted(told), \
+        "the duty officer is asked to acknowledge; the city government (blue's notify role) is told"
     assert DeskTable(table).load()[0].incidents.by_code(state.code) is not None
 
 

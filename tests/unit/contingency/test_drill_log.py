@@ -157,10 +157,10 @@ def test_against_the_plan(arxan: Plan) -> None:
     assert problems(reading(station="nowhere_auto"), plan=arxan) == [
         "d.jsonl:1: payload.station_id: unknown station 'nowhere_auto' (not in plan arxan)"]
     line = reading()
-    line["payload"]["measurements"] = [{"parameter": "lead", "value": 0.01, "unit": "mg/L"},
+    line["payload"]["measurements"] = [{"parameter": "uranium", "value": 0.01, "unit": "mg/L"},
                                        {"parameter": "pH", "value": 7, "unit": "pH"}]
     assert problems(line, plan=arxan) == [
-        "d.jsonl:1: payload.measurements.0.parameter: station hlh_dsk_auto has no parameter 'lead'",
+        "d.jsonl:1: payload.measurements.0.parameter: station hlh_dsk_auto has no parameter 'uranium'",
         "d.jsonl:1: payload.measurements.1.unit: 'pH' but the plan gives pH in 'dimensionless'"]
     unknown = command(code="@first:nowhere")
     unknown["key"] = unknown["payload"]["source_id"] = "nowhere"

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contingency import PagingBook, desk, evaluate, load_plan, on_clock, on_incident_event, pending_for, roster_from_text
+from contingency import (PagingBook, desk, evaluate, load_plan, on_clock, on_incident_event, pending_for, plan_from_text,
+                         roster_from_text)
 from contingency.desk import Books
 from contingency.sms_text import DRILL_PREFIX, segments
 from contingency_helpers import ARXAN, T0, minutes, report
@@ -31,6 +32,7 @@ people:
   city:     {name: 市政府, roles: [city_government], phone: "+8613800000107"}
   league_b: {name: 盟局, roles: [league_bureau], phone: "+8613800000108"}
   league_o: {name: 盟办, roles: [league_office], phone: "+8613800000109"}
+  region:   {name: 自治区厅, roles: [region_department], phone: "+8613800000110"}
 rotations:
   duty_officer: {people: [duty_a, duty_b], start: 2026-04-27, handover: "08:30"}
 drill_phones:
@@ -46,6 +48,15 @@ SECOND = dt.timedelta(seconds=1)
 @pytest.fixture(scope="module")
 def roster(arxan):
     return roster_from_text(TEST_ROSTER, arxan)
+
+
+@pytest.fixture(scope="module")
+def one_person_blue():
+    """The Arxan plan with blue telling nobody at once (it tells the city government): bundling to one person."""
+    text = ARXAN.read_text(encoding="utf-8")
+    assert "    repeat: 1\n    notify: [city_government]\n" in text
+    plan = plan_from_text(text.replace("    repeat: 1\n    notify: [city_government]\n", "    repeat: 1\n"))
+    return plan, roster_from_text(TEST_ROSTER, plan)
 
 
 def uid(*parts: object) -> uuid.UUID:
@@ -136,7 +147,7 @@ def body_for(notifications: list[Notification], person: str) -> str:
 def test_opened_pages_tier_one_at_once(arxan, roster):
     agent = Agent(arxan, roster)
     out = agent.event(opened(), T0)
-    assert to(out) == ["duty_a"]
+    assert to(out) == ["duty_a", "city"]  # blue: the city government is told at once
     sms = out[0]
     assert sms.to == "+8613800000101" and sms.created_at == T0 and sms.incident_ids == [opened().incident_id]
     assert sms.body.startswith("蓝色预警 K7Q 哈拉哈河大山矿断面 氨氮1.6mg/L")
@@ -146,7 +157,7 @@ def test_opened_pages_tier_one_at_once(arxan, roster):
 
 def test_opened_yellow_pages_both_roles_and_tells_the_notify_role(arxan, roster):
     out = Agent(arxan, roster).event(opened(level="yellow"), T0)
-    assert to(out) == ["duty_a", "chief", "monitor"]
+    assert sorted(to(out)) == sorted(["duty_a", "chief", "monitor", "city", "league_b", "league_o"])
     assert body_for(out, "chief").startswith("YELLOW alert K7Q")  # chief reads English
     assert body_for(out, "monitor").endswith("(通报)")
 
@@ -212,7 +223,7 @@ def test_ack_stops_escalation_and_confirms(arxan, roster):
     assert len(events) == 1 and isinstance(events[0], IncidentAcknowledged)
     ack = events[0]
     assert ack.actor == "duty_a" and ack.incident_id == opened().incident_id and ack.command_id is not None
-    assert to(out) == ["duty_a"] and out[0].body.startswith("已确认K7Q,停止升级")
+    assert to(out) == ["duty_a", "city"] and out[0].body.startswith("已确认K7Q,停止升级")
     assert agent.clock(T0 + minutes(200)) == ([], [])
     assert agent.incidents.open[str(ack.incident_id)].acknowledged
 
@@ -229,7 +240,7 @@ def test_second_acker_hears_who_was_first_and_others_are_told(arxan, roster):
     agent.event(opened(level="yellow"), T0)  # duty_a, chief paged; monitor told
     events, out = agent.command("ack", "duty_a", "K7Q", T0 + minutes(3))
     assert len(events) == 1
-    assert sorted(to(out)) == ["chief", "duty_a", "monitor"]
+    assert sorted(to(out)) == sorted(["duty_a", "chief", "monitor", "city", "league_b", "league_o"])
     assert body_for(out, "chief").startswith("K7Q acknowledged by 值班甲")
     assert body_for(out, "monitor").startswith("K7Q已由值班甲确认")
     events, out = agent.command("ack", "chief", "K7Q", T0 + minutes(4))
@@ -279,7 +290,7 @@ def test_resolve_tells_everyone_notified(arxan, roster):
     events, out = agent.command("resolve", "deputy", "K7Q", T0 + minutes(12))
     assert [type(e) for e in events] == [IncidentResolved] and events[0].actor == "deputy"
     assert body_for(out, "deputy") == "已解除K7Q,已告知相关人员"
-    assert sorted(to(out)) == ["chief", "deputy", "duty_a", "monitor"]
+    assert sorted(to(out)) == sorted(["chief", "deputy", "duty_a", "monitor", "city", "league_b", "league_o"])
     assert body_for(out, "duty_a").startswith("K7Q已解除(副局长)")
     assert agent.clock(T0 + minutes(300)) == ([], [])
     assert agent.incidents.open == {} and agent.book.incidents == {}
@@ -291,7 +302,7 @@ def test_resolve_event_from_elsewhere_tells_everyone(arxan, roster):
     resolved = IncidentResolved(event_id=uid("res"), incident_id=opened().incident_id,
                                 source_id="halaha_dashankuang", occurred_at=T0, actor="console")
     out = agent.event(resolved, T0 + minutes(5))
-    assert to(out) == ["duty_a"] and out[0].body.startswith("K7Q已解除(console)")
+    assert to(out) == ["duty_a", "city"] and out[0].body.startswith("K7Q已解除(console)")
 
 
 def test_resolve_unknown_or_closed_incident_is_answered(arxan, roster):
@@ -310,7 +321,7 @@ def test_console_actor_not_on_the_roster_gets_no_sms(arxan, roster):
     agent = Agent(arxan, roster)
     agent.event(opened(), T0)
     events, out = agent.command("resolve", "operator@console", "K7Q", T0 + minutes(5), channel="console")
-    assert [type(e) for e in events] == [IncidentResolved] and to(out) == ["duty_a"]
+    assert [type(e) for e in events] == [IncidentResolved] and to(out) == ["duty_a", "city"]
 
 
 # --- escalate command, failed deliveries ----------------------------------------------------------------------
@@ -407,8 +418,8 @@ def test_drill_pending_is_per_drill_phone(arxan, roster):
 
 # --- bundling and the hourly cap ------------------------------------------------------------------------------
 
-def test_bundling_window(arxan, roster):
-    agent = Agent(arxan, roster)
+def test_bundling_window(one_person_blue):
+    agent = Agent(*one_person_blue)
     assert to(agent.event(opened(0), T0)) == ["duty_a"]
     assert agent.event(opened(1), T0 + minutes(0.5)) == []
     assert agent.event(opened(2), T0 + minutes(1)) == []
@@ -435,8 +446,8 @@ def test_bundle_shows_the_latest_about_each_incident(arxan, roster):
     assert monitor[0].body.startswith("Q3M已解除(Chief Li)。黄色预警 哈拉哈河大山矿断面")
 
 
-def test_event_after_the_window_sends_held_ones_with_it(arxan, roster):
-    agent = Agent(arxan, roster)
+def test_event_after_the_window_sends_held_ones_with_it(one_person_blue):
+    agent = Agent(*one_person_blue)
     agent.event(opened(0), T0)
     agent.event(opened(1), T0 + minutes(1))
     out = agent.event(opened(2), T0 + minutes(3))  # no clock tick in between: held + new go out together
@@ -472,7 +483,7 @@ def test_maintenance_suppresses_then_pages_if_still_firing(arxan, roster):
     assert agent.event(incident, T0) == []
     assert agent.clock(T0 + minutes(59)) == ([], [])
     _, out = agent.clock(T0 + minutes(60))  # the window ends at 09:00
-    assert to(out) == ["duty_a", "chief", "monitor"]
+    assert sorted(to(out)) == sorted(["duty_a", "chief", "monitor", "city", "league_b", "league_o"])
     assert agent.clock(T0 + minutes(69)) == ([], [])  # its chain starts at the end of the window
     assert [e.tier for e in agent.clock(T0 + minutes(70))[0]] == [2]
 
@@ -488,7 +499,7 @@ def test_maintenance_incident_that_cleared_is_not_paged(arxan, roster):
 
 
 def test_other_stations_are_not_suppressed(arxan, roster):
-    assert to(Agent(arxan, roster).event(opened(0), T0)) == ["duty_a"]
+    assert to(Agent(arxan, roster).event(opened(0), T0)) == ["duty_a", "city"]
 
 
 def test_maintenance_through_the_real_engine(arxan, roster):
@@ -512,7 +523,7 @@ def test_raise_pages_the_new_chain_and_needs_a_new_ack(arxan, roster):
     agent.event(first, T0)
     agent.command("ack", "duty_a", "K7Q", T0 + minutes(2))
     out = agent.event(raised(first, "orange", "blue", T0 + minutes(4)), T0 + minutes(4))
-    assert sorted(to(out)) == sorted(["duty_a", "chief", "deputy", "monitor", "city", "league_b", "league_o"])
+    assert sorted(to(out)) == sorted(["duty_a", "chief", "deputy", "monitor", "city", "league_b", "league_o", "region"])
     assert body_for(out, "duty_a").startswith("【升级】橙色预警 K7Q(原蓝色)")
     assert body_for(out, "chief").startswith("RAISED to ORANGE alert K7Q")
     assert [f.code for f in pending_for(agent.book, "duty_a")] == ["K7Q"]

@@ -18,11 +18,12 @@ TEMPLATES = "plans/arxan-sms-templates.yaml"
 
 
 def calling(plan, *, wait: float = 15, call_wait: float = 3, level: str = "blue"):
-    """The plan with tier 1 of `level` calling (blue: the duty officer; yellow: the duty officer and the chief)."""
+    """The plan with tier 1 of `level` calling (blue: the duty officer; yellow: the duty officer and the chief), and
+    nobody told at once (the chain's `notify`): what these tests follow is who is paged and called."""
     chain = plan.escalation[level]
     tiers = [chain.tiers[0].model_copy(update={"call": True, "call_wait_minutes": call_wait, "wait_minutes": wait}),
              *chain.tiers[1:]]
-    escalation = {**plan.escalation, level: chain.model_copy(update={"tiers": tiers})}
+    escalation = {**plan.escalation, level: chain.model_copy(update={"tiers": tiers, "notify": []})}
     return plan.model_copy(update={"escalation": escalation})
 
 

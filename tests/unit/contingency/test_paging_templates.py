@@ -29,7 +29,8 @@ def roster(arxan):
 
 
 def test_a_page_is_the_registered_template_filled_with_the_incident(arxan, roster):
-    [page] = Agent(arxan, roster).event(opened(), T0)
+    page, notice = Agent(arxan, roster).event(opened(), T0)  # the duty officer paged, the city government told
+    assert notice.person_id != page.person_id and notice.template == "notify"
     assert page.template == "page" and page.params["code"] == "K7Q" and page.params["place"] == "哈拉哈河大山矿断面"
     assert page.params["parameter"] == "氨氮" and page.params["value"] == "1.6mg/L" and page.params["limit"] == "≤1mg/L"
     assert page.params["drill"] == "" and page.params["level"] == "蓝色预警"

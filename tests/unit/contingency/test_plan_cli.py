@@ -24,3 +24,14 @@ def test_show_prints_the_summary(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     assert main(["plan", "show", str(ARXAN)]) == 0
     assert "哈拉哈河大山矿断面" in capsys.readouterr().out
+
+
+def test_check_prints_warnings_and_still_passes(tmp_path, capsys):
+    text = ARXAN.read_text(encoding="utf-8").replace("    notify: [city_government]\n", "", 1)
+    path = tmp_path / "quiet-blue.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["plan", "check", str(path)]) == 0, "warnings do not fail the check"
+    out = capsys.readouterr().out
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row == "  blue:")
+    assert f"{path}:{line}: escalation.blue: 蓝色预警 may imply grade IV" in out and "city_government" in out
+    assert out.count("(warning)") == 3, "blue's chain, and the two rules on unverified Table 3 values"

@@ -122,14 +122,14 @@ def test_cycle_in_river_links(tmp_path):
 def test_level_without_escalation_chain(tmp_path):
     path = broken(tmp_path, "  red:\n    tiers:\n      - {roles: [duty_officer, section_chief, deputy_director, "
                   "director], wait_minutes: 5}\n    repeat: 5\n    notify: [monitoring_station, city_government, "
-                  "league_bureau, league_office]\n", "")
+                  "league_bureau, league_office, region_department]\n", "")
     problems = check_plan(path)
     assert [(p.field, p.message) for p in problems] == [("levels.red", "level red has no escalation chain")]
     assert problems[0].line == line_of(path, "  red: {name: 红色预警")
 
 
 def test_many_problems_are_all_reported(tmp_path):
-    text = ARXAN_TEXT.replace("unit: t}", "unit: kg}", 1).replace("[monitoring_station]", "[nobody]")
+    text = ARXAN_TEXT.replace("unit: t}", "unit: kg}", 1).replace("notify: [monitoring_station, ", "notify: [nobody, ", 1)
     text = text.replace("    kind: outfall ", "    kind: outfal ")
     path = tmp_path / "many.yaml"
     path.write_text(text, encoding="utf-8")
@@ -172,7 +172,7 @@ def test_yaml_syntax_error_has_a_line(tmp_path):
 
 
 def test_load_plan_raises_with_all_problems(tmp_path):
-    path = broken(tmp_path, "[monitoring_station]", "[nobody]")
+    path = broken(tmp_path, "notify: [monitoring_station, ", "notify: [nobody, ")
     with pytest.raises(PlanError) as info:
         load_plan(path)
     assert len(info.value.problems) == 1

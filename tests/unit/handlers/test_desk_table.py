@@ -63,7 +63,8 @@ class RecordingTable(dict):
 def test_the_scenario_gives_the_same_outputs_through_the_table() -> None:
     agent = TableAgent(PLAN, ROSTER)
     assert scenario(agent) == scenario(Agent(PLAN, ROSTER))
-    assert max(agent.writes) <= 12, "an input rewrites what it changed, not the books"
+    # an entry per incident, paging record and mailbox it touched (a mailbox per person told), not the books
+    assert max(agent.writes) <= 16, "an input rewrites what it changed, not the books"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -69,7 +69,8 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
         else:
             verdict = _JUDGES[rule.kind](bound_rule, ctx)
         if verdict.holds and rule.id not in firing:
-            firing[rule.id] = Firing(since=report.observed_at, level=rule.level)
+            firing[rule.id] = Firing(since=report.observed_at,
+                                     level=plan.level_at(rule, plan.stations[report.station_id].source))
             fired.append((bound_rule, verdict.evidence))
         elif verdict.holds is False and rule.id in firing and ctx.newest:
             del firing[rule.id]
@@ -166,7 +167,7 @@ def _keep(plan: CompiledPlan, station_id: str, parameter: str, readings: tuple[R
 
 def _ranked(items: list[tuple[BoundRule, list[Evidence]]]) -> list[tuple[BoundRule, list[Evidence]]]:
     """Highest warning level first, so the incident book opens at the level that wins."""
-    return sorted(items, key=lambda item: (-item[0].rule.level.rank, item[0].rule.id))
+    return sorted(items, key=lambda item: (-item[0].opens_at.rank, item[0].rule.id))
 
 
 def _detection(plan: Plan, bound_rule: BoundRule, station_id: str, status: str, cause: str, observed_at: dt.datetime,
@@ -176,7 +177,7 @@ def _detection(plan: Plan, bound_rule: BoundRule, station_id: str, status: str, 
     return Detection(
         event_id=derive("detection", cause, rule.id, station_id, status),
         status=status, source_id=station.source, station_id=station_id, rule_id=rule.id,
-        family=plan.family_of(rule), level=rule.level, title=rule.title or _title(plan, bound_rule, station_id),
+        family=plan.family_of(rule), level=plan.level_at(rule, station.source), title=rule.title or _title(plan, bound_rule, station_id),
         evidence=evidence, observed_at=observed_at,
         caused_by=report.event_id if report is not None else None,
         drill_id=report.drill_id if report is not None else drill_id)
