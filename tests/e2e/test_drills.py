@@ -157,11 +157,15 @@ def test_scenario_gives_the_golden_report_at_max_and_at_600x(name: str, producti
         assert incident.materials is not None and incident.materials.allocations, "orange brings a proposal"
     elif name == "drinking-water-ammonia.jsonl":
         by_rule = {i.rule_id: i for i in report.incidents}
-        assert set(by_rule) == {"drinking_nh3_over_iii", "drinking_nh3_sustained", "water_station_silent"}
-        first = by_rule["drinking_nh3_over_iii"]
-        assert [s.level for s in first.levels][:2] == ["yellow", "orange"] and first.resolved_by == "qian_xiaomei"
-        assert first.opened_at.startswith("2026-08-12T10:40"), "calibration readings (flag C) opened nothing"
-        assert by_rule["drinking_nh3_sustained"].acknowledged_at is None and by_rule["drinking_nh3_sustained"].escalations
+        # one event, one incident: the class II early warning opens it, class III, the sustained rule and class V
+        # raise or join it (issue 15; before, the sustained rule opened a second incident and paged again)
+        assert set(by_rule) == {"drinking_nh3_over_ii", "water_station_silent"}
+        first = by_rule["drinking_nh3_over_ii"]
+        assert [(s.level, s.rule_id) for s in first.levels] == [
+            ("blue", "drinking_nh3_over_ii"), ("yellow", "drinking_nh3_over_iii"),
+            ("orange", "drinking_nh3_sustained"), ("orange", "drinking_nh3_over_v")]
+        assert first.resolved_by == "qian_xiaomei" and first.acknowledged_at.startswith("2026-08-12T10:57")
+        assert first.opened_at.startswith("2026-08-12T10:30"), "calibration readings (flag C) opened nothing"
         assert by_rule["water_station_silent"].opened_at.startswith("2026-08-12T21:3")
     else:
         by_rule = {i.rule_id: i for i in report.incidents}

@@ -93,7 +93,7 @@ def test_class_ii_warns_before_class_iii_is_exceeded(arxan) -> None:
     assert levels_fired(arxan, "city_source_auto", ("ammonia_nitrogen", 0.6, "mg/L")) == {"drinking_nh3_over_ii": "blue"}
     fired = levels_fired(arxan, "city_source_auto", ("ammonia_nitrogen", 1.1, "mg/L"))
     assert fired == {"drinking_nh3_over_ii": "blue", "drinking_nh3_over_iii": "yellow"}
-    assert {arxan.family_of(arxan.rules[rule]) for rule in fired} == {"threshold"}, "one incident, raised"
+    assert {arxan.family_of(arxan.rules[rule]) for rule in fired} == {"exceedance"}, "one incident, raised"
     assert levels_fired(arxan, "city_source_auto", ("dissolved_oxygen", 5.5, "mg/L")) == {"drinking_do_below_ii": "blue"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from contingency import IncidentBook, apply_event, evaluate, on_detection
 from contingency.ids import CODE_ALPHABET
 from contingency_helpers import T0, hours, minutes, report
-from schemas.incidents import IncidentOpened, IncidentResolved
+from schemas.incidents import IncidentOpened, IncidentResolved, IncidentUpdated
 
 SECTION = "hlh_dsk_auto"
 
@@ -31,7 +31,7 @@ def test_exceedance_opens_an_incident(arxan):
     assert len(events) == 1
     opened = events[0]
     assert isinstance(opened, IncidentOpened)
-    assert opened.kind == "threshold" and opened.level == "blue" and opened.source_id == "halaha_dashankuang"
+    assert opened.kind == "exceedance" and opened.level == "blue" and opened.source_id == "halaha_dashankuang"
     assert len(opened.code) == 3 and set(opened.code) <= set(CODE_ALPHABET)
     assert opened.caused_by is not None and opened.evidence[0].value == 1.5
     assert list(book.open) == [str(opened.incident_id)]
@@ -73,7 +73,11 @@ def test_resolved_incident_lets_a_new_one_open(arxan):
     book = apply_event(book, resolved)
     assert book.open == {}
     book, more, _ = run(arxan, [nh3(0.5, T0 + hours(4)), nh3(1.5, T0 + hours(8))], book, states)
-    assert isinstance(more[-1], IncidentOpened) and more[-1].incident_id != events[0].incident_id
+    [reopened] = [e for e in more if isinstance(e, IncidentOpened)]
+    assert reopened.incident_id != events[0].incident_id
+    # the rise (0.5 -> 1.5 within 8 h) fires the rate-of-change rule with the class III one: the same incident
+    assert [e.reason for e in more if isinstance(e, IncidentUpdated)] == [
+        "also firing: 哈拉哈河大山矿断面氨氮超过Ⅲ类标准"]
 
 
 def test_redelivered_detection_gives_no_events(arxan):
@@ -170,3 +174,27 @@ def test_acknowledgement_is_remembered(arxan):
     book = apply_event(book, ack)
     assert book.open[str(events[0].incident_id)].acknowledged
     assert book.by_code(events[0].code.lower()).incident_id == events[0].incident_id
+
+
+def test_one_rise_is_one_incident_listing_every_rule_that_fired(arxan):
+    """Issue 15 item 7: the class III rule and the rate-of-change rule fired by one ammonia rise at the Halaha
+    section opened two incidents (PAA, W3X) and paged the same people twice."""
+    book, events, _ = run(arxan, [nh3(0.6, T0), nh3(1.2, T0 + hours(4))])
+    assert [type(e).__name__ for e in events] == ["IncidentOpened", "IncidentUpdated"]
+    [incident] = book.open.values()
+    assert sorted(incident.active) == [f"{SECTION}/section_nh3_jump", f"{SECTION}/section_nh3_over_iii"]
+
+
+def test_a_rule_with_its_own_family_opens_its_own_incident(tmp_path):
+    from contingency import load_plan
+    from contingency_helpers import ARXAN
+
+    text = ARXAN.read_text(encoding="utf-8")
+    old = "    title: 哈拉哈河大山矿断面镉超过Ⅴ类标准(跨国界河流)\n"
+    assert old in text
+    path = tmp_path / "own.yaml"
+    path.write_text(text.replace(old, old + "    family: cadmium_class_v\n"), encoding="utf-8")
+    plan = load_plan(path)
+    book, events, _ = run(plan, [report(SECTION, T0, ("cadmium", 0.011, "mg/L"))])
+    assert sorted((e.kind, e.level.value) for e in events) == [("cadmium_class_v", "orange"), ("exceedance", "yellow")]
+    assert len(book.open) == 2

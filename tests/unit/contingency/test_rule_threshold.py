@@ -66,7 +66,7 @@ def test_detection_carries_evidence_and_highest_level_first(arxan):
     _, _, detections = fired(arxan, SECTION, ("ammonia_nitrogen", 2.5, "mg/L"))
     assert [d.rule_id for d in detections] == ["section_nh3_over_v", "section_nh3_over_iii"]
     first = detections[0]
-    assert first.level == "yellow" and first.family == "threshold" and first.source_id == "halaha_dashankuang"
+    assert first.level == "yellow" and first.family == "exceedance" and first.source_id == "halaha_dashankuang"
     assert first.title == "哈拉哈河大山矿断面氨氮超过Ⅴ类标准(劣Ⅴ类)"
     assert first.evidence[0].parameter == "ammonia_nitrogen" and first.evidence[0].parameter_name == "氨氮"
     assert first.evidence[0].value == 2.5
