@@ -10,13 +10,14 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import ConfigDict
 
-from contingency import judges
+from contingency import judges, seasons
 from contingency.limits import normal_unit, resolve_bound
-from contingency.plan import (BoundRule, FlatlineRule, Plan, RateOfChangeRule, StationSilenceRule, SustainedRule,
-                             ThresholdRule)
+from contingency.plan import (BoundRule, FlatlineRule, Plan, RateOfChangeRule, Rule, Season, StationSilenceRule,
+                             SustainedRule, ThresholdRule)
 from contingency.rivers import upstream_travel
 from contingency.standards import Standards
 from contingency.targets import Targets
@@ -48,6 +49,9 @@ class PlanIndex:
     units: dict[str, dict[str, str]] = field(default_factory=dict)
     needs: dict[str, dict[str, HistoryNeed]] = field(default_factory=dict)  # history by station, then parameter
     judged_flags: frozenset[str] = frozenset()
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))  # the plan's local calendar
+    pauses: dict[str, tuple[Season, ...]] = field(default_factory=dict)  # seasons a station does not run in
+    conditions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # parameters relaxed limits ask about
 
 
 class Judged(NamedTuple):
@@ -78,7 +82,9 @@ class CompiledPlan(Plan):
 
 def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
     """The plan with its indexes, for a plan that passed `check_references`."""
-    compiled = PlanIndex(upstream=upstream_travel(plan.sources))
+    compiled = PlanIndex(upstream=upstream_travel(plan.sources), tz=ZoneInfo(plan.timezone))
+    compiled.pauses = {station_id: tuple(plan.seasons[name] for name in station.paused_in)
+                       for station_id, station in plan.stations.items() if station.paused_in}
     targets = Targets(plan)
     measured: dict[tuple[str, str], tuple[list[Judged], list[Judged], list[Judged]]] = {}
     # A judge depends only on the rule and its numbers: stations sharing them share one (a province has thousands).
@@ -89,7 +95,7 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
     for rule in plan.rules.values():
         for station_id in targets.of_rule(rule):
             station = plan.stations[station_id]
-            bound = None
+            bound = relaxed = None
             if isinstance(rule, (ThresholdRule, SustainedRule, RateOfChangeRule, FlatlineRule)):
                 if rule.parameter not in station.parameters:
                     continue  # a rule for a source kind skips stations that do not measure its parameter
@@ -97,24 +103,32 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
                     bound = resolve_bound(rule.limit, rule.parameter, station.parameters[rule.parameter].unit,
                                           plan.sources[station.source], standards)
                     bound = shared.setdefault(bound, bound)  # type: ignore[assignment]
+                if isinstance(rule, ThresholdRule) and rule.relaxed is not None:
+                    relaxed = resolve_bound(rule.relaxed.limit, rule.parameter,
+                                            station.parameters[rule.parameter].unit, plan.sources[station.source],
+                                            standards)
+                    asked = compiled.conditions.get(station_id, ())
+                    if rule.relaxed.when.parameter not in asked:
+                        compiled.conditions[station_id] = (*asked, rule.relaxed.when.parameter)
                 _need_history(history, shared, station_id, rule)
             level = plan.level_at(rule, station.source)
             level = None if level == rule.level else level
-            bound_rule = _one(shared, ("bound rule", rule.id, bound, level), lambda: BoundRule(rule, bound, level))
+            bound_rule = _one(shared, ("bound rule", rule.id, bound, level, relaxed),
+                              lambda: BoundRule(rule, bound, level, relaxed))
             compiled.rules_by_station.setdefault(station_id, []).append(bound_rule)
             if isinstance(rule, StationSilenceRule):
                 compiled.silence.setdefault(station_id, []).append(bound_rule)
             else:
                 decided, windowed, flatlines = measured.setdefault((station_id, rule.parameter), ([], [], []))
                 if isinstance(rule, FlatlineRule):
-                    flatlines.append(_one(shared, ("judged", rule.id, bound, level),
+                    flatlines.append(_one(shared, ("judged", rule.id, bound, level, relaxed),
                                           lambda: Judged(bound_rule, rule.id, None)))
                 elif isinstance(rule, RateOfChangeRule):
-                    windowed.append(_one(shared, ("judged", rule.id, bound, level),
-                                         lambda: Judged(bound_rule, rule.id, judges.slider(bound_rule))))
+                    windowed.append(_one(shared, ("judged", rule.id, bound, level, relaxed), lambda: Judged(
+                        bound_rule, rule.id, _in_season(plan, compiled, rule, judges.slider(bound_rule), True))))
                 else:
-                    decided.append(_one(shared, ("judged", rule.id, bound, level),
-                                        lambda: Judged(bound_rule, rule.id, judges.decider(bound_rule))))
+                    decided.append(_one(shared, ("judged", rule.id, bound, level, relaxed), lambda: Judged(
+                        bound_rule, rule.id, _in_season(plan, compiled, rule, judges.decider(bound_rule), False))))
     # Containers made of shared values are shared too when equal: keyed by their members' identities.
     for station_id, rules in compiled.rules_by_station.items():
         compiled.rules_by_station[station_id] = _same(shared, rules)
@@ -136,6 +150,16 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
     compiled.needs = {station_id: _same_map(shared, by) for station_id, by in needs.items()}
     fields = {name: getattr(plan, name) for name in Plan.model_fields}
     return CompiledPlan.model_construct(_fields_set=plan.model_fields_set, index=compiled, **fields)
+
+
+_J = TypeVar("_J")
+
+
+def _in_season(plan: Plan, index: PlanIndex, rule: Rule, judge: _J, windowed: bool) -> _J:
+    """The judge, or for a rule bound to a season, the judge that holds only on readings within it."""
+    if rule.season is None:
+        return judge
+    return seasons.bound_to(plan.seasons[rule.season], index.tz, judge, windowed)
 
 
 _T = TypeVar("_T")

@@ -17,6 +17,7 @@ from schemas.incidents import Evidence
 from schemas.readings import Measurement, StationReport
 
 from contingency import judges
+from contingency import seasons
 from contingency.ids import derive
 from contingency.limits import normal_unit
 from contingency.compiled import CompiledPlan, HistoryNeed, require_compiled
@@ -55,7 +56,10 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
                 cleared.append((bound_rule, [judges.silence_evidence(station_id, silent, rule.after_minutes, now)]))
                 del firing[rule.id]
 
-    for parameter, measurement in _judged_measurements(plan, station_id, report.measurements).items():
+    judged_now = _judged_measurements(plan, station_id, report.measurements)
+    asked = index.conditions.get(station_id)
+    conditions = judges.NO_CONDITIONS if asked is None else _conditions(asked, judged_now, state, observed_at)
+    for parameter, measurement in judged_now.items():
         reading = Reading(observed_at, measurement.value)
         previous = latest.get(parameter)
         newest = previous is None or observed_at >= previous.at
@@ -68,7 +72,7 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
             continue
         # The newest reading is the last of what the history keeps; a late one may lie before all it keeps.
         judged = kept if newest and kept else _with(kept, reading)
-        ctx = judges.Context(station_id, parameter, reading, station.parameters[parameter], judged, newest)
+        ctx = judges.Context(station_id, parameter, reading, station.parameters[parameter], judged, newest, conditions)
         for bound_rule, rule_id, decide in rules.decided:
             holds = decide(ctx)
             if holds or rule_id in firing:
@@ -114,6 +118,18 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
 Verdicts = list[tuple[BoundRule, list[Evidence]]]
 
 
+def _conditions(asked: tuple[str, ...], judged: dict[str, Measurement], state: StationState,
+                observed_at: dt.datetime) -> dict[str, Reading]:
+    """The readings relaxed limits' conditions are judged on: the report's own, else the latest known."""
+    known = {}
+    for parameter in asked:
+        measurement = judged.get(parameter)
+        reading = Reading(observed_at, measurement.value) if measurement is not None else state.latest.get(parameter)
+        if reading is not None:
+            known[parameter] = reading
+    return known
+
+
 def _transition(bound_rule: BoundRule, rule_id: str, holds: bool, ctx: judges.Context, run: Run | None,
                 firing: dict[str, Firing], fired: Verdicts, cleared: Verdicts) -> None:
     """A rule that holds starts firing unless it fires already; one that no longer holds clears, on the newest
@@ -141,6 +157,12 @@ def tick(plan: CompiledPlan, state: StationState, station_id: str,
     heard = state.last_heard_at or state.watch_since
     if heard is None:
         return state, []
+    pauses = plan.index.pauses.get(station_id)
+    if pauses:  # not silent while paused; silent again `after_minutes` after the pause ends
+        tz = plan.index.tz
+        if any(seasons.in_season(season, now, tz) for season in pauses):
+            return state, []
+        heard = max(heard, *(seasons.last_end(season, now, tz) for season in pauses))
     firing = dict(state.firing)
     detections = []
     for bound_rule in plan.index.silence.get(station_id, ()):

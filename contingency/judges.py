@@ -10,12 +10,15 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Callable, NamedTuple
 
 from schemas.incidents import Evidence
 
 from contingency.bounds import describe
-from contingency.plan import BoundRule, FlatlineRule, Parameter, RateOfChangeRule, SustainedRule
+from contingency.plan import (BoundRule, Condition, FlatlineRule, Parameter, RateOfChangeRule, SustainedRule,
+                              ThresholdRule)
 from contingency import windows
 from contingency.state import Extremes, Reading, Run
 
@@ -26,6 +29,9 @@ def _beyond(change: float, allowed: float) -> bool:
     return change - allowed > 1e-9 * max(1.0, abs(allowed))
 
 
+NO_CONDITIONS: Mapping[str, Reading] = MappingProxyType({})
+
+
 class Context(NamedTuple):
     station_id: str
     parameter_id: str
@@ -33,6 +39,8 @@ class Context(NamedTuple):
     parameter: Parameter
     history: tuple[Reading, ...]  # judged readings of this parameter, oldest first, including `reading`
     newest: bool                  # no newer reading of this parameter has been seen
+    # the station's latest readings of the parameters its rules' conditions ask about (ThresholdRule.relaxed)
+    conditions: Mapping[str, Reading] = NO_CONDITIONS
 
 
 def _evidence(ctx: Context, limit: str, value: float | None = None) -> Evidence:
@@ -55,7 +63,10 @@ def decider(bound_rule: BoundRule) -> Decide:
     lower, upper = bound_rule.limit.lower, bound_rule.limit.upper
     if isinstance(rule, SustainedRule):
         return functools.partial(_sustained, lower, upper, rule.n, rule.k)
-    assert rule.kind == "threshold"
+    assert isinstance(rule, ThresholdRule)
+    if rule.relaxed is not None and bound_rule.relaxed is not None:
+        laxer = bound_rule.relaxed
+        return functools.partial(_relaxable_threshold, lower, upper, laxer.lower, laxer.upper, rule.relaxed.when)
     return functools.partial(_threshold, lower, upper)
 
 
@@ -72,6 +83,22 @@ def _threshold(lower: float | None, upper: float | None, ctx: Context) -> bool:
     """`not limit.complies(value)`."""
     value = ctx.reading[1]
     return (lower is not None and value < lower) or (upper is not None and value > upper)
+
+
+def _relaxable_threshold(lower: float | None, upper: float | None, relaxed_lower: float | None,
+                         relaxed_upper: float | None, when: Condition, ctx: Context) -> bool:
+    if relaxed(when, ctx):
+        return _threshold(relaxed_lower, relaxed_upper, ctx)
+    return _threshold(lower, upper, ctx)
+
+
+def relaxed(when: Condition, ctx: Context) -> bool:
+    """Whether the condition of a relaxed limit holds at the reading: on the station's reading of its parameter
+    in the same report, or one at most `max_age_minutes` older. Not known: it does not hold (the stricter limit)."""
+    known = ctx.conditions.get(when.parameter)
+    if known is None or abs((ctx.reading.at - known.at).total_seconds()) > when.max_age_minutes * 60:
+        return False
+    return when.holds(known.value)
 
 
 def _sustained(lower: float | None, upper: float | None, n: int, k: int, ctx: Context) -> bool:
@@ -148,6 +175,12 @@ def explain(bound_rule: BoundRule, ctx: Context, run: Run | None = None) -> list
     rule = bound_rule.rule
     kind = rule.kind
     if kind == "threshold":
+        when = rule.relaxed.when if isinstance(rule, ThresholdRule) and rule.relaxed is not None else None
+        if when is not None and bound_rule.relaxed is not None and relaxed(when, ctx):
+            bound = "<=" if when.at_most is not None else ">"
+            limit = when.at_most if when.at_most is not None else when.above
+            return [_evidence(ctx, f"{bound_rule.relaxed.text} while {when.parameter} {bound} {limit:g} "
+                                   f"({ctx.conditions[when.parameter].value:g})")]
         return [_evidence(ctx, bound_rule.limit.text)]
     if kind == "sustained":
         assert isinstance(rule, SustainedRule)

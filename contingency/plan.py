@@ -70,6 +70,29 @@ def _ids_from_keys(value: Any) -> Any:
     return out
 
 
+MonthDay = Annotated[str, StringConstraints(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+
+
+class Season(Shared):
+    """A season of every year on the plan's local calendar: from the start of `start` to the end of `end` (MM-DD;
+    it may wrap the new year)."""
+
+    name: Text = Field(description="e.g. 冰封期")
+    start: MonthDay = Field(alias="from", description="first day, MM-DD")
+    end: MonthDay = Field(alias="to", description="last day, MM-DD")
+    example: bool = False
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _days_exist(self) -> "Season":
+        for field_name in ("start", "end"):
+            month, day = (int(part) for part in getattr(self, field_name).split("-"))
+            if day > (29 if month == 2 else 30 if month in (4, 6, 9, 11) else 31):
+                raise ValueError(f"{'from' if field_name == 'start' else 'to'}: "
+                                 f"{getattr(self, field_name)} is not a day of the year")
+        return self
+
+
 class Jurisdiction(PlanModel):
     name: Text
     code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = Field(None, description="GB/T 2260 code")
@@ -157,6 +180,8 @@ class Station(Keyed):
     hj212: Hj212Link | None = None
     report_interval_minutes: float | None = Field(None, gt=0)
     location: Location | None = None
+    paused_in: list[Identifier] = Field(default_factory=list, description="seasons when the station does not run "
+                                        "(a river station in the ice-covered winter): its silence does not page")
     note: str = ""
 
 
@@ -193,6 +218,7 @@ class RuleBase(Keyed):
     sources: list[Identifier] = Field(default_factory=list)
     source_kinds: list[SourceKind] = Field(default_factory=list)
     example: bool = Field(False, description="an example value to be replaced by the site's own design value")
+    season: Identifier | None = Field(None, description="fires only on readings within this season of the plan")
     note: str = ""
 
     @model_validator(mode="after")
@@ -202,10 +228,37 @@ class RuleBase(Keyed):
         return self
 
 
+class Condition(PlanModel):
+    """A condition on another measurement of the same station: exactly one of `at_most` and `above`."""
+
+    parameter: Identifier
+    at_most: float | None = None
+    above: float | None = None
+    max_age_minutes: float = Field(180, gt=0, description="an older reading of the parameter is not known")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> "Condition":
+        if (self.at_most is None) == (self.above is None):
+            raise ValueError("give exactly one of at_most or above")
+        return self
+
+    def holds(self, value: float) -> bool:
+        return value <= self.at_most if self.at_most is not None else value > self.above  # type: ignore[operator]
+
+
+class RelaxedLimit(PlanModel):
+    """A laxer limit that applies while a condition holds (GB 18918-2002: ammonia 5 mg/L, 8 mg/L when the water
+    temperature is at most 12 degC). While the condition is not known, the rule's own (stricter) limit applies."""
+
+    limit: LimitSpec
+    when: Condition
+
+
 class ThresholdRule(RuleBase):
     kind: Literal["threshold"]
     parameter: Identifier
     limit: LimitSpec
+    relaxed: RelaxedLimit | None = None
 
 
 class SustainedRule(RuleBase):
@@ -395,6 +448,9 @@ class Plan(PlanModel):
         default=WarningLevel.ORANGE, description="incidents at or above this level get a dispatch proposal")
     reports: ReportPolicy = Field(default_factory=ReportPolicy)
     grades: dict[Grade, GradePolicy] = Field(default_factory=dict)
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        "Asia/Shanghai", description="IANA time zone of the plan's local calendar (seasons)")
+    seasons: dict[Identifier, Season] = Field(default_factory=dict)
     sensitivity: SensitivityPolicy = Field(default_factory=SensitivityPolicy)
 
     _keyed = field_validator("sources", "stations", "rules", "depots", mode="before")(_ids_from_keys)
@@ -432,6 +488,7 @@ class BoundRule:
     rule: Rule
     bound: Bound | None = None  # for threshold and sustained rules
     level: WarningLevel | None = None  # where it differs from the rule's (Plan.level_at)
+    relaxed: Bound | None = None  # a threshold rule's laxer limit while its condition holds (ThresholdRule.relaxed)
 
     @property
     def opens_at(self) -> WarningLevel:

@@ -1,6 +1,8 @@
 """Checks across sections of a plan that a single model cannot see. Returns every problem, not the first."""
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from contingency.hj212 import check_hj212
 from contingency.limits import resolve_bound, same_unit
 from contingency.plan import FlatlineRule, Plan, RateOfChangeRule, SustainedRule, ThresholdRule
@@ -23,7 +25,33 @@ def check_references(plan: Plan, standards: Standards) -> list[Problem]:
     problems += _check_materials(plan)
     problems += _check_correlation(plan)
     problems += _check_reports(plan)
+    problems += _check_seasons(plan)
     problems += check_hj212(plan, standards.hj212)
+    return problems
+
+
+def _check_seasons(plan: Plan) -> list[Problem]:
+    problems = []
+    try:
+        ZoneInfo(plan.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(Problem(("timezone",), f"unknown time zone {plan.timezone!r} (an IANA name, e.g. "
+                                               "Asia/Shanghai)"))
+    known = ", ".join(sorted(plan.seasons)) or "none defined"
+    for station_id, station in plan.stations.items():
+        for n, season in enumerate(station.paused_in):
+            if season not in plan.seasons:
+                problems.append(Problem(("stations", station_id, "paused_in", n),
+                                        f"unknown season {season!r} (seasons: {known})"))
+    for rule_id, rule in plan.rules.items():
+        if rule.season is None:
+            continue
+        if rule.season not in plan.seasons:
+            problems.append(Problem(("rules", rule_id, "season"), f"unknown season {rule.season!r} (seasons: {known})"))
+        elif not isinstance(rule, (ThresholdRule, SustainedRule, RateOfChangeRule)):
+            problems.append(Problem(("rules", rule_id, "season"), f"a {rule.kind} rule cannot be bound to a season "
+                                    "(threshold, sustained and rate_of_change can; a station that stops in a season "
+                                    "is paused_in it)"))
     return problems
 
 
@@ -140,6 +168,28 @@ def _check_parameter(plan: Plan, rule: ThresholdRule | SustainedRule | RateOfCha
                 if message not in seen:
                     seen.add(message)
                     problems.append(Problem(base + ("limit",), message))
+    if isinstance(rule, ThresholdRule) and rule.relaxed is not None:
+        problems += _check_relaxed(plan, rule, reporting, standards)
+    return problems
+
+
+def _check_relaxed(plan: Plan, rule: ThresholdRule, reporting: list[str], standards: Standards) -> list[Problem]:
+    assert rule.relaxed is not None
+    base, problems, seen = ("rules", rule.id, "relaxed"), [], set()
+    for station_id in reporting:
+        station = plan.stations[station_id]
+        where = f" (at station {station_id})" if len(reporting) > 1 else ""
+        try:
+            resolve_bound(rule.relaxed.limit, rule.parameter, station.parameters[rule.parameter].unit,
+                          plan.sources[station.source], standards)
+        except StandardLookupError as exc:
+            seen.add(message := str(exc) + where)
+            problems.append(Problem(base + ("limit",), message))
+        asked = rule.relaxed.when.parameter
+        if asked not in station.parameters and (message := f"station {station_id} has no parameter {asked!r} "
+                                                f"(it has: {', '.join(station.parameters)})") not in seen:
+            seen.add(message)
+            problems.append(Problem(base + ("when", "parameter"), message))
     return problems
 
 

@@ -14,7 +14,10 @@ from schemas.incidents import Evidence
 from schemas.readings import Measurement, StationReport
 
 from . import judges
+from zoneinfo import ZoneInfo
+
 from contingency.ids import derive
+from contingency.seasons import in_season, last_end
 from contingency.limits import same_unit
 from contingency.compiled import CompiledPlan, require_compiled
 from contingency.plan import BoundRule, Plan, StationSilenceRule
@@ -39,6 +42,7 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
     runs = dict(state.runs)
     firing = dict(state.firing)
     contexts: dict[str, judges.Context] = {}
+    known = {**state.latest, **{p: Reading(at=report.observed_at, value=m.value) for p, m in judged.items()}}
     for parameter, measurement in judged.items():
         reading = Reading(at=report.observed_at, value=measurement.value)
         newest = parameter not in latest or reading.at >= latest[parameter].at
@@ -47,7 +51,7 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
         history[parameter] = _keep(plan, station_id, parameter, history.get(parameter, ()), reading,
                                    latest[parameter].at)
         contexts[parameter] = judges.Context(station_id, parameter, reading, station.parameters[parameter],
-                                             _with(history.get(parameter, ()), reading), newest)
+                                             _with(history.get(parameter, ()), reading), newest, known)
 
     fired: list[tuple[BoundRule, list[Evidence]]] = []
     cleared: list[tuple[BoundRule, list[Evidence]]] = []
@@ -68,6 +72,9 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
                 runs[rule.id] = verdict.run
         else:
             verdict = _JUDGES[rule.kind](bound_rule, ctx)
+            if rule.season is not None and verdict.holds and not in_season(plan.seasons[rule.season], ctx.reading.at,
+                                                                           ZoneInfo(plan.timezone)):
+                verdict = judges.Verdict(False, verdict.evidence)
         if verdict.holds and rule.id not in firing:
             firing[rule.id] = Firing(since=report.observed_at,
                                      level=plan.level_at(rule, plan.stations[report.station_id].source))
@@ -105,6 +112,11 @@ def tick(plan: CompiledPlan, state: StationState, station_id: str,
     heard = state.last_heard_at or state.watch_since
     if heard is None:
         return state, []
+    pauses, tz = [plan.seasons[name] for name in plan.stations[station_id].paused_in], ZoneInfo(plan.timezone)
+    if any(in_season(season, now, tz) for season in pauses):
+        return state, []
+    for season in pauses:
+        heard = max(heard, last_end(season, now, tz))
     firing = dict(state.firing)
     detections = []
     for bound_rule in plan.rules_for(station_id):

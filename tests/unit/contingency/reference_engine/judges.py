@@ -39,6 +39,7 @@ class Context:
     parameter: Parameter
     history: tuple[Reading, ...]  # judged readings of this parameter, oldest first, including `reading`
     newest: bool                  # no newer reading of this parameter has been seen
+    known: dict[str, Reading] = field(default_factory=dict)  # the station's latest reading of every parameter
 
 
 def _evidence(ctx: Context, limit: str, value: float | None = None) -> Evidence:
@@ -48,6 +49,17 @@ def _evidence(ctx: Context, limit: str, value: float | None = None) -> Evidence:
 
 
 def threshold(bound_rule: BoundRule, ctx: Context) -> Verdict:
+    rule = bound_rule.rule
+    when = rule.relaxed.when if rule.relaxed is not None else None
+    other = ctx.known.get(when.parameter) if when is not None else None
+    if when is not None and other is not None and abs(ctx.reading.at - other.at) <= dt.timedelta(
+            minutes=when.max_age_minutes):
+        holds = other.value <= when.at_most if when.at_most is not None else other.value > when.above
+        if holds:
+            bound = bound_rule.relaxed
+            sign, at = ("<=", when.at_most) if when.at_most is not None else (">", when.above)
+            return Verdict(not bound.complies(ctx.reading.value),
+                           [_evidence(ctx, f"{bound.text} while {when.parameter} {sign} {at:g} ({other.value:g})")])
     bound = bound_rule.limit
     return Verdict(not bound.complies(ctx.reading.value), [_evidence(ctx, bound.text)])
 
