@@ -22,7 +22,7 @@ from contingency.phones import mask
 from contingency.plausibility import TimeBounds, implausible_time, time_bounds
 from contingency.roster import Roster
 from handlers.desk_table import DeskTable
-from schemas import Command, DeliveryStatus, IncidentUpdated, encode
+from schemas import Command, DeliveryStatus, encode
 from streams.agents.common import (
     BATCH_WAIT, CHANGELOG_CONFIG, JSON_TABLE, BatchHandler, Handler, Output, dead_letter, decode_or_letter,
     process_batches, send_confirmed,
@@ -83,11 +83,10 @@ def desk_batch_handler(ch: Channels, plan: CompiledPlan, roster: Roster, clock: 
                 outputs.append(dead_letter(ch.dlq, event, reason, AGENT))
                 continue
             decision = desk.handle(plan, roster, books, item, clock.now(event), enrich)
-            # Changes of state at info; repeats and what is queued for whom (the dispatcher logs each send) at
-            # debug: formatting them was a third of the desk's time in a stream of exceedances.
             for e in decision.events:
-                log.log(logging.DEBUG if isinstance(e, IncidentUpdated) else logging.INFO, "%s %s at %s", e.type,
-                        e.incident_id, e.source_id)
+                log.info("%s %s at %s", e.type, e.incident_id, e.source_id)
+            # What is queued for whom at debug (the dispatcher logs each send): formatting it was a sixth of the
+            # desk's time in a stream of exceedances.
             if log.isEnabledFor(logging.DEBUG):
                 for n in decision.notifications:
                     log.debug("notify %s (%s): %s", n.person_id, mask(n.to), n.body.replace("\n", " ")[:60])

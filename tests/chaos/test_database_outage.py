@@ -102,7 +102,8 @@ def test_a_database_outage_loses_and_doubles_nothing_and_health_says_why(
     opened = incidents.wait_for(
         lambda rs: {r["source_id"] for r in rs if r["type"] == "incident.opened"}
         >= {"arxan_city_air", "tailings_example", "arxan_city_drinking_source"}
-        and any(r["type"] == "incident.updated" and r["rule_id"] == "section_cadmium_over_iii" for r in rs),
+        # (0.02 mg/L is above class V too: the class V rule raises it, the class III one joins in)
+        and any(r["type"] == "incident.updated" and r["rule_id"] == "section_cadmium_over_v" for r in rs),
         timeout=30)
 
     # The officer's reply cannot be checked against the replay ledger: refused with 503, nothing recorded.
