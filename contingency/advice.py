@@ -2,13 +2,14 @@
 
 - a level whose escalation chain neither calls nor notifies a body its grade requires (`grades`: the national plan
   and the region's plan say who leads each grade; the bureau proposes warnings to its own government);
-- a rule whose limit rests on a standard value the data file marks as not verified against the standard's text.
+- a rule whose limit rests on a standard value the data file marks as not verified against the standard's text,
+  or on a standard the data file says was replaced (HJ 633-2012 by HJ 633—2026, reported once).
 """
 from __future__ import annotations
 
 from contingency.plan import Plan, SustainedRule, ThresholdRule
 from contingency.problems import Problem
-from contingency.standards import GB3838, Standards
+from contingency.standards import GB3838, HJ633, Standards
 
 GRADE_ORDER = ("IV", "III", "II", "I")
 
@@ -44,7 +45,14 @@ def _chains_reach_their_grades(plan: Plan) -> list[Problem]:
 def _unverified_limits(plan: Plan, standards: Standards) -> list[Problem]:
     warnings = []
     for rule_id, rule in plan.rules.items():
-        if not isinstance(rule, (ThresholdRule, SustainedRule)) or rule.limit.standard != GB3838:
+        if not isinstance(rule, (ThresholdRule, SustainedRule)):
+            continue
+        if rule.limit.standard == HJ633 and standards.aqi_superseded:
+            warnings.append(Problem(("rules", rule_id, "limit"), f"{HJ633} is reported replaced by "
+                                    f"{standards.aqi_superseded} (contingency/data/hj633_2012_aqi.yaml): check "
+                                    f"the breakpoint this rule uses against the standard in force"))
+            continue
+        if rule.limit.standard != GB3838:
             continue
         item = standards.water.get(rule.limit.item or rule.parameter)
         if item is not None and item.confidence == "not verified":

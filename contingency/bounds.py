@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contingency.aqi import reported
+
 
 @dataclass(frozen=True)
 class Bound:
@@ -11,8 +13,12 @@ class Bound:
     lower: float | None
     upper: float | None
     text: str
+    decimals: int | None = None  # a value is rounded to this many places before it is judged (HJ 633)
+    scale: tuple[tuple[float, ...], tuple[int, ...]] | None = None  # HJ 633: the item's breakpoints and indexes
 
     def complies(self, value: float) -> bool:
+        if self.decimals is not None:
+            value = reported(value, self.decimals)
         if self.lower is not None and value < self.lower:
             return False
         if self.upper is not None and value > self.upper:

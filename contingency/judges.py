@@ -8,6 +8,7 @@ only when a rule fires or clears, and says what the judge saw.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Mapping
@@ -16,7 +17,8 @@ from typing import Callable, NamedTuple
 
 from schemas.incidents import Evidence
 
-from contingency.bounds import describe
+from contingency.aqi import iaqi, reported
+from contingency.bounds import Bound, describe
 from contingency.plan import (BoundRule, Condition, FlatlineRule, Parameter, RateOfChangeRule, SustainedRule,
                               ThresholdRule)
 from contingency import windows
@@ -61,6 +63,9 @@ def decider(bound_rule: BoundRule) -> Decide:
     pickled to the gateway's processes."""
     rule = bound_rule.rule
     lower, upper = bound_rule.limit.lower, bound_rule.limit.upper
+    if bound_rule.limit.decimals is not None:  # HJ 633: judged on the values as they are reported
+        return functools.partial(_on_reported, bound_rule.limit.decimals, rule.n if isinstance(rule, SustainedRule)
+                                 else 1, decider(_unrounded(bound_rule)))
     if isinstance(rule, SustainedRule):
         return functools.partial(_sustained, lower, upper, rule.n, rule.k)
     assert isinstance(rule, ThresholdRule)
@@ -83,6 +88,18 @@ def _threshold(lower: float | None, upper: float | None, ctx: Context) -> bool:
     """`not limit.complies(value)`."""
     value = ctx.reading[1]
     return (lower is not None and value < lower) or (upper is not None and value > upper)
+
+
+def _unrounded(bound_rule: BoundRule) -> BoundRule:
+    limit = bound_rule.limit
+    return dataclasses.replace(bound_rule, bound=dataclasses.replace(limit, decimals=None))
+
+
+def _on_reported(decimals: int, last: int, decide: Decide, ctx: Context) -> bool:
+    """`decide` on the last readings (as many as it looks at) rounded to their reporting precision."""
+    reading = ctx.reading
+    return decide(ctx._replace(reading=Reading(reading.at, reported(reading.value, decimals)),
+                               history=tuple(Reading(r.at, reported(r.value, decimals)) for r in ctx.history[-last:])))
 
 
 def _relaxable_threshold(lower: float | None, upper: float | None, relaxed_lower: float | None,
@@ -174,6 +191,8 @@ def explain(bound_rule: BoundRule, ctx: Context, run: Run | None = None) -> list
     """The evidence of a measured rule's verdict on `ctx` (`run`: the flatline run the judge returned)."""
     rule = bound_rule.rule
     kind = rule.kind
+    if kind == "threshold" and bound_rule.limit.scale is not None:
+        return [_evidence(ctx, f"{bound_rule.limit.text}; IAQI {_index(bound_rule.limit, ctx.reading.value)}")]
     if kind == "threshold":
         when = rule.relaxed.when if isinstance(rule, ThresholdRule) and rule.relaxed is not None else None
         if when is not None and bound_rule.relaxed is not None and relaxed(when, ctx):
@@ -204,6 +223,13 @@ def explain(bound_rule: BoundRule, ctx: Context, run: Run | None = None) -> list
     limit = (f"changes by more than {rule.tolerance:g} {ctx.parameter.unit} within {rule.minutes:g} min "
              f"(unchanged for {_stuck_minutes(run):g} min, {run.count} readings)")
     return [_evidence(ctx, limit)]
+
+
+def _index(bound: Bound, value: float) -> str:
+    assert bound.scale is not None and bound.decimals is not None
+    points, levels = bound.scale
+    found = iaqi(points, levels, value, bound.decimals)
+    return str(found) if found is not None else f"beyond the table (> {levels[len(points) - 1]})"
 
 
 def silence_evidence(station_id: str, silent_minutes: float, after_minutes: float, at: dt.datetime) -> Evidence:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from contingency.aqi import SWITCH, Index, air_quality_index, decimals_for, iaqi
 from contingency.bounds import Bound, describe
 from contingency.hj212 import FactorTable, factor_table_from_data
 
@@ -48,6 +49,7 @@ class Standards:
     aqi: dict[str, AqiItem]
     iaqi_levels: tuple[int, ...]
     hj212: "FactorTable" = field(default_factory=lambda: FactorTable({}, {}))
+    aqi_superseded: str | None = None  # what the data file says replaced HJ 633-2012, if anything
 
     def names(self) -> tuple[str, ...]:
         return (GB3838, HJ633)
@@ -104,29 +106,33 @@ class Standards:
             raise StandardLookupError(f"IAQI {iaqi} is not a breakpoint (one of {list(self.iaqi_levels)})")
         index = self.iaqi_levels.index(iaqi)
         if index >= len(item.breakpoints):
-            raise StandardLookupError(f"{HJ633} gives {item_id} breakpoints only up to IAQI "
-                                      f"{self.iaqi_levels[len(item.breakpoints) - 1]}")
+            top = self.iaqi_levels[len(item.breakpoints) - 1]
+            instead = SWITCH.get(item_id)
+            raise StandardLookupError(
+                f"{HJ633} gives {item_id} breakpoints only up to IAQI {top}" + (
+                    f"; above {item.breakpoints[-1]:g} {item.unit} it reports the index of {instead} instead "
+                    f"(Table 1 note): use item {instead}" if instead else ""))
         upper = item.breakpoints[index]
-        return Bound(None, upper, describe(None, upper, item.unit, f"{HJ633} {item_id} IAQI {iaqi}"))
+        return Bound(None, upper, describe(None, upper, item.unit, f"{HJ633} {item_id} IAQI {iaqi}"),
+                     decimals=decimals_for(item.unit), scale=(item.breakpoints, self.iaqi_levels))
 
-    def iaqi(self, item_id: str, concentration: float) -> float | None:
-        """HJ 633 individual index by linear interpolation; None above the table's last breakpoint."""
-        points = self.aqi[item_id].breakpoints
-        if concentration <= points[0]:
-            return float(self.iaqi_levels[0])
-        for i in range(1, len(points)):
-            if concentration <= points[i]:
-                low_c, high_c = points[i - 1], points[i]
-                low_i, high_i = self.iaqi_levels[i - 1], self.iaqi_levels[i]
-                return (high_i - low_i) / (high_c - low_c) * (concentration - low_c) + low_i
-        return None
+    def iaqi(self, item_id: str, concentration: float) -> int | None:
+        """HJ 633 individual index (contingency.aqi); None above the table's last breakpoint."""
+        item = self.aqi[item_id]
+        return iaqi(item.breakpoints, self.iaqi_levels, concentration, decimals_for(item.unit))
+
+    def air_quality_index(self, concentrations: dict[str, float]) -> Index:
+        """The AQI of concentrations by item, with HJ 633's switches (contingency.aqi)."""
+        tables = {item_id: (self.aqi[item_id].breakpoints, decimals_for(self.aqi[item_id].unit))
+                  for item_id in concentrations}
+        return air_quality_index(tables, self.iaqi_levels, concentrations)
 
 
 def standards_from_data(gb3838: dict[str, Any], hj633: dict[str, Any],
                         hj212: dict[str, Any] | None = None) -> Standards:
     """Build the lookups from the data files as parsed YAML."""
     return Standards(water=_water_items(gb3838), aqi=_aqi_items(hj633), iaqi_levels=tuple(hj633["iaqi"]),
-                     hj212=factor_table_from_data(hj212 or {"factors": {}}))
+                     hj212=factor_table_from_data(hj212 or {"factors": {}}), aqi_superseded=hj633.get("superseded"))
 
 
 _DIRECTIONS = {"upper_limit": "upper", "lower_limit": "lower", "range": "range", "note": "none"}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from schemas.incidents import Evidence
 
+from contingency.aqi import iaqi
 from contingency.bounds import describe
 from contingency.plan import BoundRule, FlatlineRule, Parameter, RateOfChangeRule, SustainedRule
 from .state import Reading, Run
@@ -61,7 +62,11 @@ def threshold(bound_rule: BoundRule, ctx: Context) -> Verdict:
             return Verdict(not bound.complies(ctx.reading.value),
                            [_evidence(ctx, f"{bound.text} while {when.parameter} {sign} {at:g} ({other.value:g})")])
     bound = bound_rule.limit
-    return Verdict(not bound.complies(ctx.reading.value), [_evidence(ctx, bound.text)])
+    text = bound.text
+    if bound.scale is not None:  # HJ 633: the reading's index too
+        index = iaqi(*bound.scale, ctx.reading.value, bound.decimals)
+        text += f"; IAQI {index if index is not None else f'beyond the table (> {bound.scale[1][len(bound.scale[0]) - 1]})'}"
+    return Verdict(not bound.complies(ctx.reading.value), [_evidence(ctx, text)])
 
 
 def sustained(bound_rule: BoundRule, ctx: Context) -> Verdict:
