@@ -14,10 +14,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ConfigDict
 
+from schemas.incidents import WarningLevel
+
 from contingency import judges, seasons
-from contingency.limits import normal_unit, resolve_bound
-from contingency.plan import (BoundRule, FlatlineRule, Plan, RateOfChangeRule, Rule, Season, StationSilenceRule,
-                             SustainedRule, ThresholdRule)
+from contingency.bounds import Bound
+from contingency.limits import normal_unit, resolve_bound, resolve_fixed
+from contingency.plan import (BoundRule, FlatlineRule, Plan, PointsRule, RateOfChangeRule, Rule, Season,
+                             StationSilenceRule, SustainedRule, ThresholdRule)
 from contingency.rivers import upstream_travel
 from contingency.standards import Standards
 from contingency.targets import Targets
@@ -52,6 +55,17 @@ class PlanIndex:
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))  # the plan's local calendar
     pauses: dict[str, tuple[Season, ...]] = field(default_factory=dict)  # seasons a station does not run in
     conditions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # parameters relaxed limits ask about
+    points: dict[str, tuple[PointsJudge, ...]] = field(default_factory=dict)  # rules over several points
+
+
+@dataclass(frozen=True)
+class PointsJudge:
+    """A points rule as the engine runs it: each level's limit, highest level first, and the roll-up counts."""
+
+    bound_rule: BoundRule
+    parameters: tuple[str, ...]
+    limits: tuple[tuple[WarningLevel, Bound], ...]
+    raise_at: tuple[tuple[WarningLevel, int], ...]  # highest level first
 
 
 class Judged(NamedTuple):
@@ -95,6 +109,13 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
     for rule in plan.rules.values():
         for station_id in targets.of_rule(rule):
             station = plan.stations[station_id]
+            if isinstance(rule, PointsRule):
+                if all(p in station.parameters for p in rule.parameters):
+                    unit = station.parameters[rule.parameters[0]].unit
+                    judge = _one(shared, ("points", rule.id, unit), lambda: _points_judge(rule, unit))
+                    compiled.points[station_id] = (*compiled.points.get(station_id, ()), judge)
+                    compiled.rules_by_station.setdefault(station_id, []).append(judge.bound_rule)
+                continue
             bound = relaxed = None
             if isinstance(rule, (ThresholdRule, SustainedRule, RateOfChangeRule, FlatlineRule)):
                 if rule.parameter not in station.parameters:
@@ -150,6 +171,13 @@ def compile_plan(plan: Plan, standards: Standards) -> CompiledPlan:
     compiled.needs = {station_id: _same_map(shared, by) for station_id, by in needs.items()}
     fields = {name: getattr(plan, name) for name in Plan.model_fields}
     return CompiledPlan.model_construct(_fields_set=plan.model_fields_set, index=compiled, **fields)
+
+
+def _points_judge(rule: PointsRule, unit: str) -> PointsJudge:
+    by_rank = sorted(rule.levels.items(), key=lambda item: -item[0].rank)
+    limits = tuple((level, resolve_fixed(spec, unit)) for level, spec in by_rank)
+    raise_at = tuple(sorted(rule.raise_at.items(), key=lambda item: -item[0].rank))
+    return PointsJudge(BoundRule(rule), tuple(rule.parameters), limits, raise_at)
 
 
 _J = TypeVar("_J")

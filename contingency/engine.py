@@ -20,8 +20,8 @@ from contingency import judges
 from contingency import seasons
 from contingency.ids import derive
 from contingency.limits import normal_unit
-from contingency.compiled import CompiledPlan, HistoryNeed, require_compiled
-from contingency.plan import BoundRule, Plan, StationSilenceRule
+from contingency.compiled import CompiledPlan, HistoryNeed, PointsJudge, require_compiled
+from contingency.plan import BoundRule, Parameter, Plan, PointsRule, StationSilenceRule
 from contingency.state import MAX_HISTORY, RECENT_REPORTS, Firing, Reading, Run, StationState, utc
 
 
@@ -97,6 +97,10 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
             if holds or rule_id in firing:
                 _transition(bound_rule, rule_id, holds, ctx, run, firing, fired, cleared)
 
+    for judge in index.points.get(station_id, ()):
+        if any(parameter in judged_now for parameter in judge.parameters):
+            _judge_points(judge, station_id, station.parameters, latest, observed_at, firing, fired, cleared)
+
     heard, latest_observed = state.last_heard_at, state.latest_observed_at
     new_state = StationState(  # positional, in field order: this is built for every reading
         state.station_id, state.watch_since,
@@ -128,6 +132,24 @@ def _conditions(asked: tuple[str, ...], judged: dict[str, Measurement], state: S
         if reading is not None:
             known[parameter] = reading
     return known
+
+
+def _judge_points(judge: PointsJudge, station_id: str, parameters: dict[str, Parameter], latest: dict[str, Reading],
+                  at: dt.datetime, firing: dict[str, Firing], fired: Verdicts, cleared: Verdicts) -> None:
+    """A points rule fires at the item's level, fires again when the level rises (the incident is raised), and
+    clears when every point is within its limits."""
+    level, evidence = judges.points(judge, station_id, parameters, latest)
+    rule = judge.bound_rule.rule
+    was = firing.get(rule.id)
+    if level is None:
+        if was is not None:
+            del firing[rule.id]
+            cleared.append((judge.bound_rule, evidence))
+    elif was is None or level.rank > was.level.rank:
+        firing[rule.id] = Firing(was.since if was is not None else at, level)
+        fired.append((BoundRule(rule, None, level), evidence))
+    elif level != was.level:
+        firing[rule.id] = Firing(was.since, level)  # lower, still firing: a rise from here raises again
 
 
 def _transition(bound_rule: BoundRule, rule_id: str, holds: bool, ctx: judges.Context, run: Run | None,
@@ -259,6 +281,8 @@ def _title(plan: Plan, bound_rule: BoundRule, station_id: str) -> str:
     where = plan.sources[station.source].name
     if isinstance(rule, StationSilenceRule):
         return f"{station.name} 超过 {rule.after_minutes:g} 分钟无数据"
+    if isinstance(rule, PointsRule):
+        return f"{where} {len(rule.parameters)}个监测点预警"
     name = station.parameters[rule.parameter].name
     if bound_rule.bound is not None:
         return f"{where} {name} 超出限值 {bound_rule.limit.text}"

@@ -13,15 +13,17 @@ import datetime as dt
 import functools
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
-from schemas.incidents import Evidence
+from schemas.incidents import Evidence, WarningLevel
 
 from contingency.aqi import iaqi, reported
 from contingency.bounds import Bound, describe
 from contingency.plan import (BoundRule, Condition, FlatlineRule, Parameter, RateOfChangeRule, SustainedRule,
                               ThresholdRule)
 from contingency import windows
+if TYPE_CHECKING:
+    from contingency.compiled import PointsJudge
 from contingency.state import Extremes, Reading, Run
 
 
@@ -230,6 +232,46 @@ def _index(bound: Bound, value: float) -> str:
     points, levels = bound.scale
     found = iaqi(points, levels, value, bound.decimals)
     return str(found) if found is not None else f"beyond the table (> {levels[len(points) - 1]})"
+
+
+def points(judge: PointsJudge, station_id: str, parameters: Mapping[str, Parameter],
+           latest: Mapping[str, Reading]) -> tuple[WarningLevel | None, list[Evidence]]:
+    """A points rule on each point's latest reading: the item's level (None: every point within its limits) and the
+    evidence, a line per point at a level (the roll-up said on each), or per point when none is."""
+    at: list[tuple[str, WarningLevel, Bound]] = []
+    for parameter in judge.parameters:
+        reading = latest.get(parameter)
+        if reading is None:
+            continue
+        for level, bound in judge.limits:  # highest first: a point is at the highest level it breaks
+            if not bound.complies(reading.value):
+                at.append((parameter, level, bound))
+                break
+    if not at:
+        lowest_level, lowest = judge.limits[-1]
+        return None, [_point(station_id, parameters[p], p, latest[p], f"within {lowest_level.value} {lowest.text}")
+                      for p in judge.parameters if p in latest]
+    item = max((level for _, level, _ in at), key=lambda level: level.rank)
+    why = ""
+    for level, needed in judge.raise_at:  # highest first: the first that holds raises the most
+        count = sum(1 for _, point_level, _ in at if point_level.rank >= level.rank)
+        if count >= needed:
+            raised = _ABOVE[level]
+            if raised.rank > item.rank:
+                item = raised
+                why = f"; {count} points at {level.value} or above: the item {raised.value} (GB 39496-2020 5.5.4)"
+            break
+    return item, [_point(station_id, parameters[p], p, latest[p], f"{level.value}: {bound.text}{why}")
+                  for p, level, bound in at]
+
+
+_ABOVE = {WarningLevel.BLUE: WarningLevel.YELLOW, WarningLevel.YELLOW: WarningLevel.ORANGE,
+          WarningLevel.ORANGE: WarningLevel.RED}
+
+
+def _point(station_id: str, parameter: Parameter, parameter_id: str, reading: Reading, limit: str) -> Evidence:
+    return Evidence(station_id=station_id, parameter=parameter_id, parameter_name=parameter.name, value=reading.value,
+                    unit=parameter.unit, limit=limit, observed_at=reading.at)
 
 
 def silence_evidence(station_id: str, silent_minutes: float, after_minutes: float, at: dt.datetime) -> Evidence:

@@ -18,15 +18,21 @@ def normal_unit(unit: str) -> str:
     return _UNIT_SYNONYMS.get(text, text)
 
 
-def resolve_bound(spec: LimitSpec, parameter: str, unit: str, source: RiskSource, standards: Standards) -> Bound:
-    """Raises StandardLookupError when the standard does not define what the rule asks for."""
+def resolve_fixed(spec: LimitSpec, unit: str) -> Bound:
+    """A fixed limit (upper, lower or range) as a Bound."""
     if spec.upper is not None:
         return Bound(None, spec.upper, describe(None, spec.upper, unit))
     if spec.lower is not None:
         return Bound(spec.lower, None, describe(spec.lower, None, unit))
-    if spec.range is not None:
-        low, high = spec.range
-        return Bound(low, high, describe(low, high, unit))
+    assert spec.range is not None, "a fixed limit"
+    low, high = spec.range
+    return Bound(low, high, describe(low, high, unit))
+
+
+def resolve_bound(spec: LimitSpec, parameter: str, unit: str, source: RiskSource, standards: Standards) -> Bound:
+    """Raises StandardLookupError when the standard does not define what the rule asks for."""
+    if spec.standard is None:
+        return resolve_fixed(spec, unit)
     item = spec.item or parameter
     if spec.standard == GB3838:
         if spec.iaqi is not None:

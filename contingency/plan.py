@@ -23,7 +23,7 @@ Grade = Literal["I", "II", "III", "IV"]
 Confidence = Literal["high", "medium", "low", "none"]
 SourceKind = Literal["tailings_pond", "drinking_water_source", "river_section", "outfall", "hazardous_waste_site",
                      "radiation_source", "road_segment", "air_quality_zone"]
-RuleKind = Literal["threshold", "sustained", "rate_of_change", "station_silence", "flatline"]
+RuleKind = Literal["threshold", "sustained", "rate_of_change", "station_silence", "flatline", "points"]
 POLLUTION_FAMILIES = ("threshold", "sustained", "rate_of_change")
 
 
@@ -308,7 +308,45 @@ class FlatlineRule(RuleBase):
     min_readings: int = Field(3, ge=2)
 
 
-Rule = Annotated[Union[ThresholdRule, SustainedRule, RateOfChangeRule, StationSilenceRule, FlatlineRule],
+class PointsRule(RuleBase):
+    """An item measured at several points (the piezometers of a section, the displacement benchmarks of a dam), as
+    GB 39496-2020 5.5.4 grades it: each point is at the highest level whose limit it breaks, the item at its
+    highest point, and `raise` points at a level or above raise the item one level above it (4 at blue: yellow;
+    3 at yellow: orange; 2 at orange: red). Judged on each point's latest reading when any of them reports.
+    `level` is the lowest level in `levels`."""
+
+    kind: Literal["points"]
+    parameters: list[Identifier] = Field(min_length=2, description="one parameter per monitoring point")
+    levels: dict[WarningLevel, LimitSpec] = Field(min_length=1, description="each level's fixed limit")
+    raise_at: dict[WarningLevel, int] = Field(default_factory=dict, alias="raise",
+                                              description="points at a level or above that raise the item one level")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _level_is_the_lowest(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "level" not in data and isinstance(data.get("levels"), dict) and data["levels"]:
+            ranks = {level.value: level.rank for level in WarningLevel}
+            known = [level for level in data["levels"] if level in ranks]
+            if known:
+                data = {**data, "level": min(known, key=ranks.__getitem__)}
+        return data
+
+    @model_validator(mode="after")
+    def _limits_are_fixed(self) -> "PointsRule":
+        for level, limit in self.levels.items():
+            if limit.standard is not None:
+                raise ValueError(f"levels.{level.value}: a point's limit is a fixed upper, lower or range")
+        if min(self.levels, key=lambda level: level.rank) != self.level:
+            raise ValueError("level is the lowest level in levels (leave it out)")
+        for level, points in self.raise_at.items():
+            if level == WarningLevel.RED:
+                raise ValueError("raise.red: nothing is above red")
+            if not 1 <= points <= len(self.parameters):
+                raise ValueError(f"raise.{level.value}: {points} points, but the rule has {len(self.parameters)}")
+        return self
+
+
+Rule = Annotated[Union[ThresholdRule, SustainedRule, RateOfChangeRule, StationSilenceRule, FlatlineRule, PointsRule],
                  Field(discriminator="kind")]
 MeasuredRule = ThresholdRule | SustainedRule | RateOfChangeRule | FlatlineRule
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contingency.hj212 import check_hj212
-from contingency.limits import resolve_bound, same_unit
-from contingency.plan import FlatlineRule, Plan, RateOfChangeRule, SustainedRule, ThresholdRule
+from contingency.limits import normal_unit, resolve_bound, same_unit
+from contingency.plan import FlatlineRule, Plan, PointsRule, RateOfChangeRule, SustainedRule, ThresholdRule
 from contingency.problems import Problem
 from contingency.reports import FAMILY as REPORT_FAMILY
 from contingency.reports import RULE_ID as REPORT_RULE_ID
@@ -139,6 +139,25 @@ def _check_rules(plan: Plan, standards: Standards) -> list[Problem]:
             continue
         if isinstance(rule, (ThresholdRule, SustainedRule, RateOfChangeRule, FlatlineRule)):
             problems += _check_parameter(plan, rule, targets, standards)
+        elif isinstance(rule, PointsRule):
+            problems += _check_points(plan, rule, targets)
+    return problems
+
+
+def _check_points(plan: Plan, rule: PointsRule, targets: list[str]) -> list[Problem]:
+    """Every station the rule applies to reports every point, in one unit."""
+    problems = []
+    for station_id in targets:
+        station = plan.stations[station_id]
+        missing = [p for p in rule.parameters if p not in station.parameters]
+        if missing:
+            problems.append(Problem(("rules", rule.id, "parameters"), f"station {station_id} has no parameter "
+                                    f"{', '.join(map(repr, missing))} (it has: {', '.join(station.parameters)})"))
+            continue
+        units = {normal_unit(station.parameters[p].unit) for p in rule.parameters}
+        if len(units) > 1:
+            problems.append(Problem(("rules", rule.id, "parameters"), f"the points of station {station_id} are in "
+                                    f"different units ({', '.join(sorted(units))}): they measure one item"))
     return problems
 
 

@@ -7,8 +7,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from contingency.plan import (FlatlineRule, LimitSpec, Location, Plan, RateOfChangeRule, Rule, StationSilenceRule,
-                              SustainedRule)
+from contingency.plan import (FlatlineRule, LimitSpec, Location, Plan, PointsRule, RateOfChangeRule, Rule,
+                              StationSilenceRule, SustainedRule)
 
 LEVEL_STYLE = {"blue": "bold blue", "yellow": "bold yellow", "orange": "bold dark_orange", "red": "bold red"}
 EXAMPLE = "[italic magenta](示例)[/]"
@@ -76,6 +76,10 @@ def _condition(plan: Plan, rule: Rule) -> str:
         return f"{rule.parameter}: {' or '.join(p for p in parts if p)} within {rule.window_minutes:g} min"
     if isinstance(rule, FlatlineRule):
         return f"{rule.parameter} unchanged (±{rule.tolerance:g}) for {rule.minutes:g} min"
+    if isinstance(rule, PointsRule):
+        levels = ", ".join(f"{level.value} {_spec(limit)}" for level, limit in rule.levels.items())
+        raised = ", ".join(f"{n} at {level.value}" for level, n in rule.raise_at.items())
+        return f"{len(rule.parameters)} points ({levels})" + (f"; raised one level by {raised}" if raised else "")
     limit = _resolved_limit(plan, rule) or _spec(rule.limit)
     text = f"{rule.parameter} must be {limit}"
     if isinstance(rule, SustainedRule):

@@ -43,7 +43,7 @@ def test_shipped_plan_has_what_the_issue_asks(arxan):
     assert {"pond_water_level", "dry_beach_length", "phreatic_depth", "dam_displacement", "seepage_flow",
             "rainfall_24h"} <= set(tailings)
     assert {rule.kind for rule in arxan.rules.values()} == {"threshold", "sustained", "rate_of_change",
-                                                            "station_silence", "flatline"}
+                                                            "station_silence", "flatline", "points"}
     assert all(arxan.rules[r].example for r in arxan.rules if r.startswith("tailings_level"))
     assert set(arxan.levels) == set(arxan.escalation)
     assert "league_office" in arxan.escalation["orange"].notify

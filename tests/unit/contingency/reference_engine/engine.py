@@ -20,7 +20,9 @@ from contingency.ids import derive
 from contingency.seasons import in_season, last_end
 from contingency.limits import same_unit
 from contingency.compiled import CompiledPlan, require_compiled
-from contingency.plan import BoundRule, Plan, StationSilenceRule
+from contingency.bounds import describe
+from contingency.plan import BoundRule, Plan, PointsRule, StationSilenceRule
+from schemas.incidents import WarningLevel
 from .state import MAX_HISTORY, RECENT_REPORTS, Firing, Reading, StationState
 
 _JUDGES = {"threshold": judges.threshold, "sustained": judges.sustained, "rate_of_change": judges.rate_of_change}
@@ -63,6 +65,10 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
                 cleared.append((bound_rule, [judges.silence_evidence(station_id, silent, rule.after_minutes, now)]))
                 del firing[rule.id]
             continue
+        if isinstance(rule, PointsRule):
+            if any(p in judged for p in rule.parameters):
+                _points(rule, station_id, station.parameters, latest, report.observed_at, firing, fired, cleared)
+            continue
         ctx = contexts.get(rule.parameter)
         if ctx is None:
             continue
@@ -97,6 +103,65 @@ def evaluate(plan: CompiledPlan, state: StationState | None, report: StationRepo
     detections = [_detection(plan, b, station_id, "firing", cause, report.observed_at, ev, report) for b, ev in _ranked(fired)]
     detections += [_detection(plan, b, station_id, "cleared", cause, report.observed_at, ev, report) for b, ev in _ranked(cleared)]
     return new_state, detections
+
+
+_RANKS = ["blue", "yellow", "orange", "red"]
+
+
+def _points(rule: PointsRule, station_id: str, parameters, latest, at, firing, fired, cleared) -> None:
+    """GB 39496-2020 5.5.4, written out: each point at the highest level it breaks; N points at a level or above
+    raise the item one level."""
+    def breaks(spec, value):
+        if spec.upper is not None:
+            return value > spec.upper
+        if spec.lower is not None:
+            return value < spec.lower
+        return value < spec.range[0] or value > spec.range[1]
+
+    def text(spec, unit):
+        return describe(spec.lower if spec.range is None else spec.range[0],
+                        spec.upper if spec.range is None else spec.range[1], unit)
+
+    unit = parameters[rule.parameters[0]].unit
+    levels = sorted(rule.levels, key=_RANKS.index, reverse=True)
+    at_level = []
+    for p in rule.parameters:
+        if p not in latest:
+            continue
+        level = next((level for level in levels if breaks(rule.levels[level], latest[p].value)), None)
+        if level is not None:
+            at_level.append((p, level))
+    item, why = None, ""
+    if at_level:
+        item = max((level for _, level in at_level), key=_RANKS.index)
+        for level in sorted(rule.raise_at, key=_RANKS.index, reverse=True):
+            count = sum(1 for _, point in at_level if _RANKS.index(point) >= _RANKS.index(level))
+            if count >= rule.raise_at[level]:
+                raised = _RANKS[_RANKS.index(level) + 1]
+                if _RANKS.index(raised) > _RANKS.index(item):
+                    item = raised
+                    why = f"; {count} points at {level.value} or above: the item {raised} (GB 39496-2020 5.5.4)"
+                break
+
+    def evidence(p, limit):
+        return Evidence(station_id=station_id, parameter=p, parameter_name=parameters[p].name,
+                        value=latest[p].value, unit=parameters[p].unit, limit=limit, observed_at=latest[p].at)
+
+    was = firing.get(rule.id)
+    if item is None:
+        if was is not None:
+            del firing[rule.id]
+            lowest = levels[-1]
+            cleared.append((BoundRule(rule), [evidence(p, f"within {lowest.value} {text(rule.levels[lowest], unit)}")
+                                              for p in rule.parameters if p in latest]))
+        return
+    item = WarningLevel(item)
+    if was is None or item.rank > was.level.rank:
+        firing[rule.id] = Firing(since=was.since if was is not None else at, level=item)
+        fired.append((BoundRule(rule, None, item), [evidence(p, f"{level.value}: {text(rule.levels[level], unit)}{why}")
+                                                    for p, level in at_level]))
+    elif item != was.level:
+        firing[rule.id] = Firing(since=was.since, level=item)
 
 
 def tick(plan: CompiledPlan, state: StationState, station_id: str,
@@ -189,7 +254,7 @@ def _detection(plan: Plan, bound_rule: BoundRule, station_id: str, status: str, 
     return Detection(
         event_id=derive("detection", cause, rule.id, station_id, status),
         status=status, source_id=station.source, station_id=station_id, rule_id=rule.id,
-        family=plan.family_of(rule), level=plan.level_at(rule, station.source), title=rule.title or _title(plan, bound_rule, station_id),
+        family=plan.family_of(rule), level=bound_rule.level or plan.level_at(rule, station.source), title=rule.title or _title(plan, bound_rule, station_id),
         evidence=evidence, observed_at=observed_at,
         caused_by=report.event_id if report is not None else None,
         drill_id=report.drill_id if report is not None else drill_id)
