@@ -361,6 +361,14 @@ class Role(PlanModel):
     name: Text
 
 
+class ReportDeadline(PlanModel):
+    """The initial report (初报) an incident of a grade owes: within how long of the bureau learning of it, to whom."""
+
+    within_minutes: float = Field(gt=0, le=7 * 24 * 60)
+    to: list[Identifier] = Field(min_length=1, description="roles (bodies) the report goes to")
+    also: list[Text] = Field(default_factory=list, description="bodies reported to at the same time, by name")
+
+
 class GradePolicy(PlanModel):
     """What an incident grade asks of the plan: who leads the response, and the bodies a warning that may imply
     the grade must reach (checked by `ers plan check` against each level's escalation chain)."""
@@ -368,7 +376,16 @@ class GradePolicy(PlanModel):
     name: Text = Field(description="e.g. 较大突发环境事件")
     lead: Text = Field(description="who leads the response, e.g. 兴安盟行政公署")
     must_reach: list[Identifier] = Field(default_factory=list, description="roles the chain must call or notify")
+    report: ReportDeadline | None = Field(None, description="the initial report an incident of this grade owes")
     source: str = Field("", description="the plan or rule the requirement comes from")
+
+
+class ReportingPolicy(PlanModel):
+    """Who drafts and files the reports, and which incidents follow a stricter grade's procedure (突发环境事件信息
+    报告办法 第四条: drinking-water sources, heavy metals, transboundary impact)."""
+
+    responsible: Identifier | None = Field(None, description="the role that drafts and files the reports")
+    stricter_grade: Grade | None = Field("II", description="the grade whose procedure such incidents follow")
 
 
 # 重金属或者类金属 (突发环境事件信息报告办法 第四条): the GB 3838-2002 Table 1 and Table 3 metals and arsenic.
@@ -490,6 +507,7 @@ class Plan(PlanModel):
         "Asia/Shanghai", description="IANA time zone of the plan's local calendar (seasons)")
     seasons: dict[Identifier, Season] = Field(default_factory=dict)
     sensitivity: SensitivityPolicy = Field(default_factory=SensitivityPolicy)
+    reporting: ReportingPolicy = Field(default_factory=ReportingPolicy)
 
     _keyed = field_validator("sources", "stations", "rules", "depots", mode="before")(_ids_from_keys)
 

@@ -232,6 +232,12 @@ def _check_levels(plan: Plan) -> list[Problem]:
         for r, role in enumerate(policy.must_reach):
             if role not in plan.roles:
                 problems.append(Problem(("grades", grade, "must_reach", r), f"unknown role {role!r}"))
+        for r, role in enumerate(policy.report.to if policy.report else ()):
+            if role not in plan.roles:
+                problems.append(Problem(("grades", grade, "report", "to", r), f"unknown role {role!r}"))
+    responsible = plan.reporting.responsible
+    if responsible is not None and responsible not in plan.roles:
+        problems.append(Problem(("reporting", "responsible"), f"unknown role {responsible!r}"))
     return problems
 
 

@@ -20,7 +20,16 @@ def add_incident_commands(sub: argparse._SubParsersAction) -> None:
     incidents = sub.add_parser("incidents", help="open incidents, from the incident read model")
     incidents.add_argument("--all", action="store_true", help="also the resolved ones")
     incidents.add_argument("--json", action="store_true", help="the states as JSON lines")
+    incidents.add_argument("--report", metavar="CODE", type=_code, default=None,
+                           help="the initial report (初报) incident CODE owes: to whom, by when, and its draft "
+                                "(突发环境事件信息报告办法 第三、四、十三条)")
     incidents.set_defaults(handler=cmd_incidents)
+
+
+def _code(text: str) -> str:
+    if not text.strip().isalnum() or not 2 <= len(text.strip()) <= 8:
+        raise argparse.ArgumentTypeError(f"expected an incident code like K7Q, got {text!r}")
+    return text.strip().upper()
 
 
 def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
@@ -31,7 +40,9 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
 
     states = [s for s in latest(read_incident_states(settings.client_bootstrap,
                                                      settings.topics.of(INCIDENT_STATES)))
-              if args.all or s.is_open]
+              if args.all or s.is_open or args.report]
+    if args.report:
+        return _print_report(args.report, states, settings)
     if args.json:
         for state in states:
             print(json.dumps(state.model_dump(mode="json"), ensure_ascii=False))
@@ -58,4 +69,25 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     Console().print(table)
     if not states:
         console.print("没有未解除的事件" if zh else "no open incidents")
+    return 0
+
+
+def _print_report(code: str, states: list, settings: Settings) -> int:
+    import datetime as dt
+
+    from contingency.obligations import initial_report, obligation
+    from streams.cli_support import UserError
+
+    found = [s for s in states if s.code == code]
+    if not found:
+        raise UserError(f"no incident {code} in the read model (`ers incidents --all` lists them)")
+    state = max(found, key=lambda s: s.opened_at)  # a code is reused only after its incident is resolved
+    plan = load_plan_or_fail(settings.plan)
+    roster = load_roster_or_fail(settings.roster, plan)
+    duty = obligation(plan, state.source_id, state.level, {state.facts.parameter_id} - {""}, state.opened_at)
+    if duty is None:
+        console.print(f"the plan sets no report for grade {plan.levels[state.level].grade} (grades.*.report)")
+        return 0
+    names = {p.id: p.name for p in roster.people.values()} | {d.id: d.name for d in roster.drill_phones.values()}
+    print(initial_report(plan, state, duty, names, roster.tz, dt.datetime.now(dt.timezone.utc)))
     return 0

@@ -106,3 +106,36 @@ def test_a_worker_killed_mid_sequence_gives_the_same_events(broker: str, worker:
     wait_for_count(incidents, len(expected))
     incidents.settle(3)
     assert incident_view(unique(incidents.records)) == incident_view(expected)
+
+
+def test_the_initial_report_an_incident_owes_is_drafted_from_the_read_model(broker: str, worker: WorkerProcess) -> None:
+    """`ers incidents --report CODE` (issue 15 item 1): the tailings incident, raised to red (grade I), owes its
+    initial report within 2 hours to the city government, the region's department and the ministry."""
+    import subprocess
+    import sys
+    import time
+
+    worker.start()
+    incidents = TopicReader(broker, worker.topic("incidents"))
+    for report in sequence():
+        send(broker, worker.topic("readings"), encode(report), key=report.station_id)
+    records = wait_for_count(incidents, 3)
+    code = next(r["code"] for r in records if r["type"] == "incident.opened")
+    deadline, out = time.monotonic() + 30, None
+    while time.monotonic() < deadline:
+        out = subprocess.run([sys.executable, "-m", "streams.cli", "incidents", "--report", code], env=worker.env,
+                             capture_output=True, text=True, timeout=60)
+        if out.returncode == 0 and "红色预警" in out.stdout:
+            break
+        time.sleep(1)
+    assert out is not None and out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"突发环境事件信息初报(草稿) 编号{code}"
+    assert lines[1].startswith("报送: 阿尔山市人民政府总值班室、内蒙古自治区生态环境厅应急值班室、生态环境部; 时限: ")
+    assert "(120分钟内)" in lines[1]
+    # the read model holds the latest evidence: the ammonia folded in from the Halaha section downstream
+    assert any(line.startswith("七、监测数据: 氨氮 1.4 mg/L") for line in lines), lines[6:10]
+    assert any(line.startswith("五、基本过程: ") and "现为红色预警" in line for line in lines), lines[6:10]
+    unknown = subprocess.run([sys.executable, "-m", "streams.cli", "incidents", "--report", "ZZZ"], env=worker.env,
+                             capture_output=True, text=True, timeout=60)
+    assert unknown.returncode != 0 and "no incident ZZZ" in unknown.stderr

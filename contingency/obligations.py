@@ -1,0 +1,146 @@
+"""Reporting obligations (突发环境事件信息报告办法, 原环境保护部令第17号): the initial report an incident owes, to whom
+and by when, and its draft with what 第十三条 asks an initial report to say, from what ERS knows of the incident.
+
+- The deadline runs from when the bureau learned of the incident (its opening) and depends on its grade (the plan's
+  `grades.<grade>.report`; Arxan: 4 h for IV/III, 2 h for II/I).
+- An incident touching a drinking-water source (at one, or one downstream), involving a heavy metal or metalloid,
+  or at a transboundary source follows the stricter grade's procedure (`reporting.stricter_grade`, 第四条).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from schemas.incident_states import IncidentState
+from schemas.incidents import WarningLevel
+
+from contingency.compiled import CompiledPlan
+
+GRADE_ORDER = ("IV", "III", "II", "I")  # lowest first
+DRINKING = "饮用水水源地"
+HEAVY_METAL = "重金属或类金属"
+BORDER = "可能产生跨国界影响"
+
+
+@dataclass(frozen=True)
+class Obligation:
+    grade: str                   # the grade the incident's level implies
+    procedure: str               # the grade whose procedure it follows
+    reasons: tuple[str, ...]     # why a stricter one (第四条)
+    to: tuple[str, ...]          # roles
+    also: tuple[str, ...]        # bodies by name
+    learned_at: dt.datetime
+    due_at: dt.datetime
+
+    @property
+    def within_minutes(self) -> float:
+        return (self.due_at - self.learned_at).total_seconds() / 60
+
+
+def obligation(plan: CompiledPlan, source_id: str, level: WarningLevel, parameters: set[str],
+               learned_at: dt.datetime) -> Obligation | None:
+    """The initial report an incident at `source_id` owes; None when the plan sets no report for its grade."""
+    grade = plan.levels[level].grade if level in plan.levels else None
+    if grade is None:
+        return None
+    reasons = _stricter_reasons(plan, source_id, parameters)
+    procedure = grade
+    stricter = plan.reporting.stricter_grade
+    if reasons and stricter is not None and GRADE_ORDER.index(stricter) > GRADE_ORDER.index(grade):
+        procedure = stricter
+    policy = plan.grades.get(procedure)
+    if policy is None or policy.report is None:
+        return None
+    return Obligation(grade, procedure, reasons if procedure != grade else (), tuple(policy.report.to),
+                      tuple(policy.report.also), learned_at,
+                      learned_at + dt.timedelta(minutes=policy.report.within_minutes))
+
+
+def _stricter_reasons(plan: CompiledPlan, source_id: str, parameters: set[str]) -> tuple[str, ...]:
+    reached = [source_id, *downstream_of(plan, source_id)]
+    reasons = []
+    if any(plan.sources[s].kind == "drinking_water_source" for s in reached if s in plan.sources):
+        reasons.append(DRINKING)
+    if parameters & set(plan.sensitivity.heavy_metals):
+        reasons.append(HEAVY_METAL)
+    if plan.sources[source_id].transboundary:  # at the border river itself; an outfall upstream is not "可能跨国"
+        reasons.append(BORDER)
+    return tuple(reasons)
+
+
+def downstream_of(plan: CompiledPlan, source_id: str) -> dict[str, float]:
+    """Sources the water of `source_id` reaches, with the travel minutes."""
+    return {other: by[source_id] for other, by in plan.index.upstream.items() if source_id in by}
+
+
+def initial_report(plan: CompiledPlan, state: IncidentState, duty: Obligation, names: Mapping[str, str],
+                   tz: dt.tzinfo, now: dt.datetime) -> str:
+    """The draft of the initial report (初报), with what 第十三条 asks for: what ERS does not know is marked 待核实
+    for the person who files it. `names`: person ids to names."""
+    facts = state.facts
+    source = plan.sources.get(state.source_id)
+
+    def at(moment: dt.datetime | None) -> str:
+        return f"{moment.astimezone(tz):%Y年%m月%d日%H:%M}" if moment is not None else "待核实"
+
+    place = facts.place
+    if source is not None:
+        location = source.location
+        place += (f"(北纬{location.lat:g}°, 东经{location.lon:g}°"
+                  + (f", 位置可信度{_CONFIDENCE[location.confidence]})" if location.confidence != "high" else ")"))
+    from_station = state.kind != "report"
+    origin = "在线监测(自动站)" if from_station else "举报/现场报告"
+    measured = (f"{facts.parameter} {facts.value:g} {facts.unit}(限值 {facts.limit}), {at(facts.observed_at)}"
+                if facts.value is not None else (facts.title or "待核实"))
+    below = downstream_of(plan, state.source_id)
+    sensitive = [f"{plan.sources[s].name}(约{minutes:g}分钟到达)" for s, minutes in sorted(below.items(), key=lambda i: i[1])
+                 if s in plan.sources and plan.sources[s].kind == "drinking_water_source"]
+    if source is not None and source.kind == "drinking_water_source":
+        sensitive.insert(0, f"{source.name}(事发地)")
+    border = [plan.sources[s].name for s in [state.source_id, *below] if s in plan.sources and plan.sources[s].transboundary]
+    level = plan.levels[state.level].name if state.level in plan.levels else state.level.value
+    trend = "监测值仍超过限值" if state.firing else "监测值已回落至限值内"
+    done = [f"{at(state.opened_at)}启动预警, 现为{level}"]
+    if state.acknowledged_by:
+        done.append(f"{names.get(state.acknowledged_by, state.acknowledged_by)}已确认")
+    if state.notified:
+        done.append("已通知: " + "、".join(names.get(p, p) for p in state.notified))
+    if state.materials is not None:
+        done.append(f"物资调度建议: {state.materials.line}")
+    next_steps = ["加密监测并采样分析", "排查污染来源"]
+    if source is not None and source.hj212_on_incident is not None:
+        next_steps[0] = (f"自动站加密至每{source.hj212_on_incident.rtd_interval_seconds:g}秒一次实时数据"
+                         + ("并即时采样" if source.hj212_on_incident.sample else ""))
+    if sensitive:
+        next_steps.append("通知下游饮用水水源地加强监测, 必要时启动应急供水")
+    if border:
+        next_steps.append("按涉外通报程序报告(跨国界河流)")
+    recipients = "、".join([plan.roles[r].name if r in plan.roles else r for r in duty.to] + list(duty.also))
+    grade_names = {g: p.name for g, p in plan.grades.items()}
+    why = f"(第四条: {'、'.join(duty.reasons)}, 按{grade_names.get(duty.procedure, duty.procedure)}程序)" \
+        if duty.reasons else ""
+    left = (duty.due_at - now).total_seconds() / 60
+    clock = f"尚余{left:.0f}分钟" if left >= 0 else f"已超时{-left:.0f}分钟"
+    lines = [
+        f"突发环境事件信息初报(草稿) 编号{state.code}" + (" 【演练】" if state.drill_id else ""),
+        f"报送: {recipients}; 时限: {at(duty.due_at)}前({duty.within_minutes:g}分钟内{why}), {clock}",
+        f"一、发生时间: {at(facts.observed_at)}(首次监测异常); {at(state.opened_at)}启动预警",
+        f"二、地点: {place}",
+        f"三、信息来源: {origin}",
+        f"四、事件起因和性质: 待核实; 监测显示: {facts.title or measured}",
+        f"五、基本过程: {'; '.join(done)}",
+        f"六、主要污染物和数量: {facts.parameter or '待核实'}; 数量待核实",
+        f"七、监测数据: {measured}",
+        "八、人员受害情况: 待核实",
+        f"九、饮用水水源地等环境敏感点受影响情况: {'可能影响 ' + '、'.join(sensitive) if sensitive else '预案所列下游无饮用水水源地'}"
+        + (f"; 跨国界河流: {'、'.join(border)}" if border else ""),
+        f"十、事件发展趋势: {trend}",
+        f"十一、处置情况: {'; '.join(done)}",
+        f"十二、拟采取的措施及下一步工作建议: {'; '.join(next_steps)}",
+        "(附: 可能受影响的环境敏感点分布示意图; 报告单位、签发人、联系人及联系方式)",
+    ]
+    return "\n".join(lines)
+
+
+_CONFIDENCE = {"high": "高", "medium": "中", "low": "低", "none": "无(示意位置)"}
