@@ -26,6 +26,7 @@ def state_of(plan: Plan, books: "Books", incident_id: str, now: dt.datetime, cau
         return None
     record = books.paging.incidents.get(incident_id)
     stage = record.stage if record is not None else ("acknowledged" if incident.acknowledged else "paging")
+    report = record.report if record is not None else None
     return IncidentState(
         event_id=derive("incident.state", incident_id, cause), incident_id=incident.incident_id, code=incident.code,
         source_id=incident.source_id, drill_id=incident.drill_id, kind=incident.family, rule_id=incident.rule_id,
@@ -35,7 +36,11 @@ def state_of(plan: Plan, books: "Books", incident_id: str, now: dt.datetime, cau
         next_escalation_at=record.next_at if record is not None else None,
         paged=list(record.paged) if record is not None else [],
         notified=list(record.notified) if record is not None else [],
-        acknowledged_by=record.acked_by if record is not None else None, materials=incident.materials)
+        acknowledged_by=record.acked_by if record is not None else None, materials=incident.materials,
+        report_due_at=report.due_at if report is not None else None,
+        report_to=list(report.to) if report is not None else [],
+        report_filed_at=report.filed_at if report is not None else None,
+        report_filed_by=report.filed_by if report is not None else None)
 
 
 def changed_states(plan: Plan, before: "Books", after: "Books", now: dt.datetime,

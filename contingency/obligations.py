@@ -16,6 +16,7 @@ from schemas.incident_states import IncidentState
 from schemas.incidents import WarningLevel
 
 from contingency.compiled import CompiledPlan
+from contingency.paging_state import ReportClock
 
 GRADE_ORDER = ("IV", "III", "II", "I")  # lowest first
 DRINKING = "饮用水水源地"
@@ -57,6 +58,53 @@ def obligation(plan: CompiledPlan, source_id: str, level: WarningLevel, paramete
                       learned_at + dt.timedelta(minutes=policy.report.within_minutes))
 
 
+def start_clock(plan: CompiledPlan, source_id: str, level: WarningLevel, parameters: set[str],
+                learned_at: dt.datetime) -> ReportClock | None:
+    """The report clock of a new incident; None when nobody is responsible for reports or its grade owes none."""
+    if plan.reporting.responsible is None:
+        return None
+    duty = obligation(plan, source_id, level, parameters, learned_at)
+    if duty is None:
+        return None
+    return ReportClock(procedure=duty.procedure, to=duty.to, due_at=duty.due_at)
+
+
+def tightened(clock: ReportClock | None, plan: CompiledPlan, source_id: str, level: WarningLevel,
+              parameters: set[str], raised_at: dt.datetime) -> ReportClock | None:
+    """After a raise to `level`: a report not yet filed is due by the earlier deadline, to every body either grade
+    names; a report filed already owes a new one to the bodies the higher grade adds."""
+    fresh = start_clock(plan, source_id, level, parameters, raised_at)
+    if fresh is None or clock is None:
+        return clock or fresh
+    if clock.filed_at is None:
+        if fresh.due_at >= clock.due_at and set(fresh.to) <= set(clock.to):
+            return clock
+        return clock.model_copy(update={"due_at": min(clock.due_at, fresh.due_at), "to": _union(clock.to, fresh.to),
+                                        "procedure": _stricter(clock.procedure, fresh.procedure)})
+    added = tuple(role for role in fresh.to if role not in clock.to)
+    return fresh.model_copy(update={"to": _union(clock.to, added)}) if added else clock
+
+
+def reminder_due(clock: ReportClock, plan: CompiledPlan, now: dt.datetime) -> float | None:
+    """The reminder to send now, as minutes before the deadline (0: it passed), if one is due and not yet sent:
+    the latest due one only, so a clock that jumped sends one message, not three."""
+    if clock.filed_at is not None:
+        return None
+    due = [m for m in sorted({*plan.reporting.remind_before_minutes, 0.0}, reverse=True)
+           if now >= clock.due_at - dt.timedelta(minutes=m)]
+    if not due or due[-1] in clock.reminded:
+        return None
+    return due[-1]
+
+
+def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*a, *b)))
+
+
+def _stricter(a: str, b: str) -> str:
+    return a if GRADE_ORDER.index(a) >= GRADE_ORDER.index(b) else b
+
+
 def _stricter_reasons(plan: CompiledPlan, source_id: str, parameters: set[str]) -> tuple[str, ...]:
     reached = [source_id, *downstream_of(plan, source_id)]
     reasons = []
@@ -64,7 +112,8 @@ def _stricter_reasons(plan: CompiledPlan, source_id: str, parameters: set[str]) 
         reasons.append(DRINKING)
     if parameters & set(plan.sensitivity.heavy_metals):
         reasons.append(HEAVY_METAL)
-    if plan.sources[source_id].transboundary:  # at the border river itself; an outfall upstream is not "可能跨国"
+    source = plan.sources.get(source_id)
+    if source is not None and source.transboundary:  # at the border river itself; an outfall upstream is not "可能跨国"
         reasons.append(BORDER)
     return tuple(reasons)
 
@@ -122,6 +171,10 @@ def initial_report(plan: CompiledPlan, state: IncidentState, duty: Obligation, n
         if duty.reasons else ""
     left = (duty.due_at - now).total_seconds() / 60
     clock = f"尚余{left:.0f}分钟" if left >= 0 else f"已超时{-left:.0f}分钟"
+    if state.report_filed_at is not None:
+        late = (state.report_filed_at - duty.due_at).total_seconds() / 60
+        clock = (f"已于{at(state.report_filed_at)}由{names.get(state.report_filed_by or '', state.report_filed_by)}"
+                 f"登记报送(" + ("按时" if late <= 0 else f"超时{late:.0f}分钟") + ")")
     lines = [
         f"突发环境事件信息初报(草稿) 编号{state.code}" + (" 【演练】" if state.drill_id else ""),
         f"报送: {recipients}; 时限: {at(duty.due_at)}前({duty.within_minutes:g}分钟内{why}), {clock}",

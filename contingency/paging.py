@@ -22,12 +22,13 @@ import datetime as dt
 import uuid
 
 from schemas.commands import Command
-from schemas.incidents import (Evidence, IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentResolved,
-                               IncidentUpdated, WarningLevel)
+from schemas.incidents import (Evidence, IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentReportFiled,
+                               IncidentResolved, IncidentUpdated, WarningLevel)
 from schemas.notifications import DeliveryStatus, Notification
 
 from contingency.ids import derive
 from contingency.incidents import IncidentBook, IncidentEvent, OpenIncident
+from contingency.obligations import reminder_due, start_clock, tightened
 from contingency.paging_mail import Desk
 from contingency.paging_state import Closed, Held, IncidentPaging, PagingBook
 from contingency.plan import EscalationChain, Plan
@@ -79,6 +80,8 @@ def on_command(plan: Plan, roster: Roster, incidents: IncidentBook, book: Paging
         events: list[IncidentEvent] = _ack_command(desk, incident, record, facts, command, sender, language)
     elif command.action == "resolve":
         events = _resolve_command(desk, incident, record, facts, command, sender, language)
+    elif command.action == "report":
+        events = _report_command(desk, incident, record, facts, command, sender, language)
     else:
         _escalate_command(desk, record, facts, command, sender, language)
         events = list(desk.escalations)
@@ -97,6 +100,7 @@ def on_clock(plan: Plan, roster: Roster, book: PagingBook,
                 _start(desk, record, "page", derive("paging.maintenance_over", key, record.generation))
         elif record.stage == "paging":
             _walk(desk, record)
+        _remind_of_report(desk, key)
     desk.flush_all()
     after = desk.book()
     return (book if after == book else after), desk.escalations, desk.notifications  # `is` tells "unchanged"
@@ -159,7 +163,9 @@ def _opened(desk: Desk, event: IncidentOpened) -> None:
     if event.materials is not None:
         facts = facts.model_copy(update={"materials": event.materials.line})
     record = IncidentPaging(facts=facts, stations=_stations(desk.plan, event.source_id, event.evidence),
-                            stage="suppressed", started_at=desk.now)
+                            stage="suppressed", started_at=desk.now,
+                            report=start_clock(desk.plan, event.source_id, event.level,  # type: ignore[arg-type]
+                                               {e.parameter for e in event.evidence}, desk.now))
     desk.incidents[key] = record
     if not _maintained(desk, record, event.occurred_at):
         _start(desk, record, "page", event.event_id)
@@ -182,7 +188,9 @@ def _updated(desk: Desk, event: IncidentUpdated) -> None:
         if firing and not _maintained(desk, record, event.occurred_at):
             _start(desk, record, "page", event.event_id)
     elif facts.level.rank > before.level.rank:
-        record = _store(desk, record.model_copy(update={"generation": record.generation + 1}))
+        report = tightened(record.report, desk.plan, before.source_id, facts.level,  # type: ignore[arg-type]
+                           {e.parameter for e in event.evidence} | {before.parameter_id} - {""}, desk.now)
+        record = _store(desk, record.model_copy(update={"generation": record.generation + 1, "report": report}))
         _start(desk, record, "raise", event.event_id, previous_level=before.level)
 
 
@@ -295,6 +303,61 @@ def _resolve_command(desk: Desk, incident: OpenIncident, record: IncidentPaging 
         desk.closed.append(Closed(incident_id=incident.incident_id, code=incident.code, drill_id=incident.drill_id,
                                   closed_at=desk.now, actor=command.actor))
     return [event]
+
+
+def _report_command(desk: Desk, incident: OpenIncident, record: IncidentPaging | None, facts: Facts,
+                    command: Command, sender: Person | None, language: str) -> list[IncidentEvent]:
+    """The person who filed the initial report records it ("5 CODE"): once, with whether it was on time."""
+    drill = facts.drill_id is not None
+    clock = record.report if record is not None else None
+    if record is None or clock is None:
+        desk.reply(sender, "report_none", facts, command.event_id, language=language, drill=drill, code=facts.code)
+        return []
+    if clock.filed_at is not None:
+        desk.reply(sender, "report_already", facts, command.event_id, language=language, drill=drill,
+                   code=facts.code, actor=_name(desk.roster, clock.filed_by or "-"),
+                   time=f"{clock.filed_at.astimezone(desk.roster.tz):%H:%M}")
+        return []
+    filed = clock.model_copy(update={"filed_at": command.issued_at, "filed_by": command.actor})
+    _store(desk, record.model_copy(update={"report": filed}))
+    late = (command.issued_at - clock.due_at).total_seconds() / 60
+    if late > 0:
+        desk.reply(sender, "report_filed_late", facts, command.event_id, language=language, drill=drill,
+                   code=facts.code, late=f"{late:.0f}")
+    else:
+        desk.reply(sender, "report_filed", facts, command.event_id, language=language, drill=drill, code=facts.code)
+    return [IncidentReportFiled(
+        event_id=derive("incident.report_filed", command.event_id), incident_id=incident.incident_id,
+        source_id=incident.source_id, occurred_at=command.issued_at, drill_id=incident.drill_id, actor=command.actor,
+        due_at=clock.due_at, command_id=command.event_id)]
+
+
+def _remind_of_report(desk: Desk, key: str) -> None:
+    """Remind the role responsible for reports of an initial report not filed, before its deadline and at it."""
+    record = desk.incidents.get(key)
+    responsible = desk.plan.reporting.responsible
+    if record is None or record.report is None or responsible is None:
+        return
+    minutes = reminder_due(record.report, desk.plan, desk.now)  # type: ignore[arg-type]
+    if minutes is None:
+        return
+    clock = record.report
+    _store(desk, record.model_copy(update={"report": clock.model_copy(update={
+        "reminded": (*clock.reminded, minutes)})}))
+    facts = record.facts
+    drill = facts.drill_id is not None
+    cause = derive("report.reminder", facts.incident_id, clock.due_at.isoformat(), minutes)
+    left = (clock.due_at - desk.now).total_seconds() / 60
+    for recipient in _recipients(desk, [responsible], drill):
+        person = person_by_id(desk.roster, recipient)
+        language = language_of(desk.roster, person)
+        due = f"{clock.due_at.astimezone(desk.roster.tz):%H:%M}"  # within hours: the answer slot holds 35 characters
+        if minutes > 0:
+            desk.reply(person, "report_due", facts, cause, language=language, drill=drill,
+                       code=facts.code, time=due, left=f"{max(left, 0):.0f}")
+        else:
+            desk.reply(person, "report_overdue", facts, cause, language=language, drill=drill,
+                       code=facts.code, time=due)
 
 
 def _escalate_command(desk: Desk, record: IncidentPaging | None, facts: Facts, command: Command,

@@ -24,6 +24,17 @@ class _StateModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ReportClock(_StateModel):
+    """The initial report an incident owes (contingency.obligations): by when, to whom, and whether it was filed."""
+
+    procedure: str                      # the grade whose procedure it follows
+    to: tuple[str, ...]                 # roles
+    due_at: dt.datetime
+    reminded: tuple[float, ...] = ()    # the reminders sent, as minutes before the deadline (0: the overdue one)
+    filed_at: dt.datetime | None = None
+    filed_by: str | None = None
+
+
 class IncidentPaging(_StateModel):
     """One open incident: where its escalation chain stands and who has been told."""
 
@@ -42,6 +53,7 @@ class IncidentPaging(_StateModel):
     called_step: str | None = None   # the step whose tier is being called (叫应), and who was called at it
     called: tuple[str, ...] = ()
     called_at: dt.datetime | None = None
+    report: ReportClock | None = None  # the initial report it owes, when the plan sets one
 
     @property
     def step(self) -> str:

@@ -386,6 +386,8 @@ class ReportingPolicy(PlanModel):
 
     responsible: Identifier | None = Field(None, description="the role that drafts and files the reports")
     stricter_grade: Grade | None = Field("II", description="the grade whose procedure such incidents follow")
+    remind_before_minutes: list[float] = Field(default_factory=lambda: [60.0, 15.0], description="remind the "
+                                               "responsible role this long before the deadline (and once at it)")
 
 
 # 重金属或者类金属 (突发环境事件信息报告办法 第四条): the GB 3838-2002 Table 1 and Table 3 metals and arsenic.

@@ -26,10 +26,11 @@ from contingency.roster import Person, Roster, is_drill_phone, language_of, pers
 from contingency.sms_templates import Message, compose, slot_language
 from contingency.sms_text import Item, lang, list_params, list_text, local_time, reply, reply_params
 
-Action = Literal["ack", "resolve", "status", "help"]
+Action = Literal["ack", "resolve", "report", "status", "help"]
 
 _WORDS: dict[str, Action] = {"1": "ack", "ACK": "ack", "确认": "ack", "收到": "ack",
                              "9": "resolve", "RESOLVE": "resolve", "解除": "resolve",
+                             "5": "report", "REPORT": "report", "已报": "report",
                              "状态": "status", "STATUS": "status"}
 _CJK_WORDS = sorted((w for w in _WORDS if not w.isascii()), key=len, reverse=True)
 _TOKEN = re.compile(r"[A-Za-z0-9]+|[\u3400-\u9fff]+")
@@ -64,7 +65,7 @@ def _tokens(text: str) -> list[str]:
     ("收到谢谢") are split."""
     tokens: list[str] = []
     for token in _TOKEN.findall(text):
-        if not tokens and token[0] in "19" and len(token) == 1 + CODE_LENGTH and _is_code(token[1:]):
+        if not tokens and token[0] in "159" and len(token) == 1 + CODE_LENGTH and _is_code(token[1:]):
             tokens += [token[0], token[1:]]
             continue
         if not token.isascii():
@@ -106,8 +107,9 @@ def answer_reply(plan: Plan, roster: Roster, board: Board, person: Person | None
         return _status(roster, person, visible, language, drill_phone), None
     code = reply_.code or context_code
     if code is None:
-        if reply_.action == "resolve":
-            return _listing(roster, person, visible, "need_code", language, drill_phone), None
+        if reply_.action in ("resolve", "report"):
+            key = "need_code" if reply_.action == "resolve" else "need_code_report"
+            return _listing(roster, person, visible, key, language, drill_phone), None
         visible_ids = {s.incident_id for s in visible}
         pending = [s for s in board.pending_for(person.id) if s.incident_id in visible_ids]
         if not pending:

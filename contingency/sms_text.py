@@ -125,6 +125,13 @@ _REPLIES = {
         "more": "等{n}条",
         "reply_one": '回复"1 {code}"确认,"9 {code}"解除',
         "reply_many": '回复"1 代码"确认,"9 代码"解除',
+        "report_due": '{code}初报须于{time}前报送(余{left}分钟),已报回复"5 {code}"',
+        "report_overdue": '{code}初报已过{time}时限,请立即报送,已报回复"5 {code}"',
+        "report_filed": "已登记{code}初报报送,按时",
+        "report_filed_late": "已登记{code}初报报送,超时{late}分钟",
+        "report_already": "{code}初报已由{actor}于{time}登记",
+        "report_none": "{code}无须报送初报(预案未定)",
+        "need_code_report": '请回复"5 代码"登记初报:',
     },
     "en": {
         "ack_done": 'Acknowledged {code}; escalation stopped. Reply "9 {code}" when resolved.',
@@ -147,6 +154,13 @@ _REPLIES = {
         "more": "+{n} more",
         "reply_one": 'Reply "1 {code}" to ack, "9 {code}" to resolve.',
         "reply_many": 'Reply "1 CODE" to ack, "9 CODE" to resolve.',
+        "report_due": '{code}: initial report due {time} ({left} min). Filed? Reply "5 {code}"',
+        "report_overdue": '{code}: initial report overdue since {time}. Filed? Reply "5 {code}"',
+        "report_filed": "{code}: initial report recorded as filed, on time.",
+        "report_filed_late": "{code}: initial report recorded as filed, {late} min late.",
+        "report_already": "{code}: initial report was recorded by {actor} at {time}.",
+        "report_none": "{code} owes no initial report under the plan.",
+        "need_code_report": 'Reply "5 CODE" to record a filed report:',
     },
 }
 

@@ -1,4 +1,5 @@
-"""Commands from people: acknowledge, resolve or escalate an incident. Kafka key: source id."""
+"""Commands from people: acknowledge, resolve or escalate an incident, or record its initial report as filed.
+Kafka key: source id."""
 from __future__ import annotations
 
 import uuid
@@ -11,7 +12,7 @@ from schemas.base import Event, Identifier, Timestamp
 
 class Command(Event):
     type: Literal["command"] = "command"
-    action: Literal["ack", "resolve", "escalate"]
+    action: Literal["ack", "resolve", "escalate", "report"]
     incident_id: uuid.UUID | None = None
     incident_code: str | None = Field(default=None, min_length=2, max_length=8)
     source_id: Identifier | None = None

@@ -62,6 +62,10 @@ class IncidentState(Event):
     resolved_by: str | None = None
     resolved_at: Timestamp | None = None
     materials: MaterialsProposal | None = None
+    report_due_at: Timestamp | None = Field(default=None, description="when the initial report (初报) is due")
+    report_to: list[str] = Field(default_factory=list, description="roles (bodies) it goes to")
+    report_filed_at: Timestamp | None = None
+    report_filed_by: str | None = None
 
     @property
     def key(self) -> str:

@@ -112,8 +112,23 @@ class IncidentResolved(_IncidentEvent):
     command_id: uuid.UUID | None = None
 
 
+class IncidentReportFiled(_IncidentEvent):
+    """The initial report (初报) an incident owed was filed with the bodies the plan names (突发环境事件信息报告办法):
+    recorded by the person who filed it ("5 CODE", or the console)."""
+
+    type: Literal["incident.report_filed"] = "incident.report_filed"
+    actor: str
+    due_at: Timestamp
+    command_id: uuid.UUID | None = None
+
+    @property
+    def on_time(self) -> bool:
+        return self.occurred_at <= self.due_at
+
+
 IncidentEvent = Annotated[
-    Union[IncidentOpened, IncidentUpdated, IncidentAcknowledged, IncidentEscalated, IncidentResolved],
+    Union[IncidentOpened, IncidentUpdated, IncidentAcknowledged, IncidentEscalated, IncidentResolved,
+          IncidentReportFiled],
     Field(discriminator="type"),
 ]
 incident_event_adapter: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)

@@ -73,6 +73,7 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_report(code: str, states: list, settings: Settings) -> int:
+    import dataclasses
     import datetime as dt
 
     from contingency.obligations import initial_report, obligation
@@ -88,6 +89,8 @@ def _print_report(code: str, states: list, settings: Settings) -> int:
     if duty is None:
         console.print(f"the plan sets no report for grade {plan.levels[state.level].grade} (grades.*.report)")
         return 0
+    if state.report_due_at is not None:  # the desk's clock: tightened by raises, the deadline the reminders use
+        duty = dataclasses.replace(duty, due_at=state.report_due_at, to=tuple(state.report_to) or duty.to)
     names = {p.id: p.name for p in roster.people.values()} | {d.id: d.name for d in roster.drill_phones.values()}
     print(initial_report(plan, state, duty, names, roster.tz, dt.datetime.now(dt.timezone.utc)))
     return 0

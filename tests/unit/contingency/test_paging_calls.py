@@ -12,7 +12,7 @@ from contingency.sms_templates import templates_from_text
 from contingency.roster import for_sms
 from contingency_helpers import T0, minutes
 from schemas import DeliveryStatus, IncidentEscalated
-from test_paging import TEST_ROSTER, Agent, opened, to, uid
+from test_paging import TEST_ROSTER, Agent, arxan, opened, to, uid  # noqa: F401 (arxan: the fixture, chains only)
 
 TEMPLATES = "plans/arxan-sms-templates.yaml"
 

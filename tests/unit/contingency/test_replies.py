@@ -69,7 +69,7 @@ def test_parse_reply(text, expected):
 @given(st.text(max_size=200))
 def test_parse_reply_never_raises(text):
     reply = parse_reply(text)
-    assert reply.action in ("ack", "resolve", "status", "help") and parse_reply(text) == reply
+    assert reply.action in ("ack", "resolve", "report", "status", "help") and parse_reply(text) == reply
     assert reply.code is None or (reply.code.isascii() and reply.code == reply.code.upper())
 
 
