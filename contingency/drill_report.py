@@ -21,10 +21,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentResolved,
-                               IncidentUpdated, MaterialsProposal, WarningLevel)
+from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentReportFiled,
+                               IncidentResolved, IncidentUpdated, MaterialsProposal, WarningLevel)
 from schemas.notifications import DeliveryStatus, Notification
 
+from contingency.obligations import start_clock, tightened
 from contingency.phones import mask
 from contingency.plan import Plan
 
@@ -35,12 +36,13 @@ DROPPED_BY_COMPARABLE = frozenset({"incident_id", "notification_id", "started_wa
                                    "wall_seconds", "status_at", "drill_id", "speed"})
 
 _EVENT_ORDER = {"incident.opened": 0, "incident.updated": 1, "incident.escalated": 2,
-                "incident.acknowledged": 3, "incident.resolved": 4}
+                "incident.acknowledged": 3, "incident.report_filed": 4, "incident.resolved": 5}
 _STATUS_ORDER = {"queued": 0, "deferred": 1, "sending": 1, "sent": 2, "received": 3, "undelivered": 4, "failed": 5,
                  "superseded": 5, "delivered": 6}
 _FAILED = ("failed", "undelivered")
 
-AnyIncidentEvent = IncidentOpened | IncidentUpdated | IncidentAcknowledged | IncidentEscalated | IncidentResolved
+AnyIncidentEvent = (IncidentOpened | IncidentUpdated | IncidentAcknowledged | IncidentEscalated | IncidentResolved
+                    | IncidentReportFiled)
 
 
 class _Model(BaseModel):
@@ -123,6 +125,13 @@ class IncidentReport(_Model):
     time_to_detect_minutes: float | None
     time_to_first_sms_minutes: float | None
     time_to_acknowledge_minutes: float | None
+    # the initial report it owed (突发环境事件信息报告办法): the procedure, the deadline and when it was filed
+    report_procedure: str | None = None
+    report_due_at: str | None = None
+    report_due_minute: float | None = None
+    report_filed_at: str | None = None
+    report_filed_by: str | None = None
+    report_on_time: bool | None = None
 
 
 class Summary(_Model):
@@ -137,6 +146,9 @@ class Summary(_Model):
     notifications_delivered: int
     notifications_failed: int
     notifications_pending: int
+    reports_on_time: int = 0
+    reports_late: int = 0
+    reports_not_filed: int = 0
 
 
 class SkippedLine(_Model):
@@ -232,6 +244,9 @@ def build_report(plan: Plan, drill_id: str, log_start: dt.datetime,
         notifications_delivered=sum(1 for s in statuses_final if s == "delivered"),
         notifications_failed=sum(1 for s in statuses_final if s in _FAILED),
         notifications_pending=sum(1 for s in statuses_final if s not in _FAILED and s != "delivered"),
+        reports_on_time=sum(1 for i in incidents if i.report_on_time is True),
+        reports_late=sum(1 for i in incidents if i.report_on_time is False),
+        reports_not_filed=sum(1 for i in incidents if i.report_due_at is not None and i.report_filed_at is None),
     )
     return DrillReport(
         drill_id=drill_id, plan_id=plan.id, plan_version=plan.version, speed=speed, partial=partial,
@@ -311,8 +326,14 @@ def _incident(plan: Plan, events: list[AnyIncidentEvent], notes: list[Notificati
     escalations: list[EscalationStep] = []
     acknowledged: IncidentAcknowledged | None = None
     resolved: IncidentResolved | None = None
+    filed: IncidentReportFiled | None = None
+    parameters = {e.parameter for e in opened.evidence}
+    clock = start_clock(plan, opened.source_id, level, parameters, opened_at)  # type: ignore[arg-type]
     for event in events[1:]:
         if isinstance(event, IncidentUpdated):
+            if event.level.rank > level.rank:
+                clock = tightened(clock, plan, opened.source_id, event.level,  # type: ignore[arg-type]
+                                  parameters | {e.parameter for e in event.evidence}, event.occurred_at)
             level = event.level
             levels.append(LevelStep(at=axis.iso(event.occurred_at), minute=axis.minute(event.occurred_at),
                                     level=level.value, rule_id=event.rule_id, reason=event.reason))
@@ -325,6 +346,9 @@ def _incident(plan: Plan, events: list[AnyIncidentEvent], notes: list[Notificati
             acknowledged = event
         elif isinstance(event, IncidentResolved) and resolved is None:
             resolved = event
+        elif isinstance(event, IncidentReportFiled) and filed is None:
+            filed = event
+    due = filed.due_at if filed is not None else clock.due_at if clock is not None else None
 
     mine = [rows[n.notification_id] for n in notes if opened.incident_id in n.incident_ids]
     opened_minute = axis.minute(opened_at)
@@ -349,7 +373,13 @@ def _incident(plan: Plan, events: list[AnyIncidentEvent], notes: list[Notificati
         time_to_detect_minutes=_diff(opened_minute, axis.minute(anomaly) if anomaly else None),
         time_to_first_sms_minutes=_diff(mine[0].created_minute, opened_minute) if mine else None,
         time_to_acknowledge_minutes=_diff(axis.minute(acknowledged.occurred_at), opened_minute)
-        if acknowledged else None)
+        if acknowledged else None,
+        report_procedure=clock.procedure if clock is not None else None,
+        report_due_at=axis.iso(due) if due is not None else None,
+        report_due_minute=axis.minute(due) if due is not None else None,
+        report_filed_at=axis.iso(filed.occurred_at) if filed is not None else None,
+        report_filed_by=filed.actor if filed is not None else None,
+        report_on_time=filed.on_time if filed is not None else None)
 
 
 def _diff(later: float, earlier: float | None) -> float | None:

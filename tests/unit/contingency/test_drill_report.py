@@ -238,3 +238,23 @@ def test_every_report_field_is_documented_in_the_readme() -> None:
             if name not in section and (short is None or short not in section):
                 missing.append(f"{model.__name__}.{name}")
     assert not missing, f"undocumented report fields: {missing}"
+
+
+def test_the_report_says_whether_the_initial_report_was_filed_in_time(arxan) -> None:
+    """Issue 15 item 1: the Halaha section (a border river) follows the grade II procedure: 2 hours from the
+    opening at +10, tightened by nothing (the raise to orange is grade II too): due at +130."""
+    from schemas.incidents import IncidentReportFiled
+
+    inputs = drill_inputs()
+    report = make(arxan, inputs).incidents[0]
+    assert (report.report_procedure, report.report_due_minute, report.report_filed_at) == ("II", 130.0, None)
+    assert make(arxan, inputs).summary.reports_not_filed == 1
+    opened = inputs["events"][0]
+    for filed_at, on_time in ((T0 + minutes(100), True), (T0 + minutes(140), False)):
+        filed = IncidentReportFiled(event_id=uuid.uuid4(), incident_id=opened.incident_id, source_id=SOURCE,
+                                    occurred_at=filed_at, drill_id="d1", actor="li_jianguo", due_at=T0 + minutes(130))
+        done = make(arxan, {**inputs, "events": inputs["events"] + [filed]})
+        row = done.incidents[0]
+        assert (row.report_filed_by, row.report_on_time) == ("li_jianguo", on_time)
+        assert (done.summary.reports_on_time, done.summary.reports_late, done.summary.reports_not_filed) == (
+            (1, 0, 0) if on_time else (0, 1, 0))
