@@ -328,12 +328,14 @@ def _incident(plan: Plan, events: list[AnyIncidentEvent], notes: list[Notificati
     resolved: IncidentResolved | None = None
     filed: IncidentReportFiled | None = None
     parameters = {e.parameter for e in opened.evidence}
-    clock = start_clock(plan, opened.source_id, level, parameters, opened_at)  # type: ignore[arg-type]
+    clock = start_clock(plan, opened.source_id, level, parameters, opened_at,  # type: ignore[arg-type]
+                        opened.rule_id)
     for event in events[1:]:
         if isinstance(event, IncidentUpdated):
             if event.level.rank > level.rank:
                 clock = tightened(clock, plan, opened.source_id, event.level,  # type: ignore[arg-type]
-                                  parameters | {e.parameter for e in event.evidence}, event.occurred_at)
+                                  parameters | {e.parameter for e in event.evidence}, event.occurred_at,
+                                  event.rule_id)
             level = event.level
             levels.append(LevelStep(at=axis.iso(event.occurred_at), minute=axis.minute(event.occurred_at),
                                     level=level.value, rule_id=event.rule_id, reason=event.reason))

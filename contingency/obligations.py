@@ -58,10 +58,17 @@ def obligation(plan: CompiledPlan, source_id: str, level: WarningLevel, paramete
                       learned_at + dt.timedelta(minutes=policy.report.within_minutes))
 
 
+EQUIPMENT_KINDS = ("station_silence", "flatline")  # a silent or stuck station is not an environmental event
+
+
 def start_clock(plan: CompiledPlan, source_id: str, level: WarningLevel, parameters: set[str],
-                learned_at: dt.datetime) -> ReportClock | None:
-    """The report clock of a new incident; None when nobody is responsible for reports or its grade owes none."""
+                learned_at: dt.datetime, rule_id: str | None = None) -> ReportClock | None:
+    """The report clock of a new incident (opened by `rule_id`); None when nobody is responsible for reports, its
+    grade owes none, or its rule watches the station rather than the environment."""
     if plan.reporting.responsible is None:
+        return None
+    rule = plan.rules.get(rule_id) if rule_id is not None else None
+    if rule is not None and rule.kind in EQUIPMENT_KINDS:
         return None
     duty = obligation(plan, source_id, level, parameters, learned_at)
     if duty is None:
@@ -70,10 +77,10 @@ def start_clock(plan: CompiledPlan, source_id: str, level: WarningLevel, paramet
 
 
 def tightened(clock: ReportClock | None, plan: CompiledPlan, source_id: str, level: WarningLevel,
-              parameters: set[str], raised_at: dt.datetime) -> ReportClock | None:
+              parameters: set[str], raised_at: dt.datetime, rule_id: str | None = None) -> ReportClock | None:
     """After a raise to `level`: a report not yet filed is due by the earlier deadline, to every body either grade
     names; a report filed already owes a new one to the bodies the higher grade adds."""
-    fresh = start_clock(plan, source_id, level, parameters, raised_at)
+    fresh = start_clock(plan, source_id, level, parameters, raised_at, rule_id)
     if fresh is None or clock is None:
         return clock or fresh
     if clock.filed_at is None:

@@ -165,7 +165,7 @@ def _opened(desk: Desk, event: IncidentOpened) -> None:
     record = IncidentPaging(facts=facts, stations=_stations(desk.plan, event.source_id, event.evidence),
                             stage="suppressed", started_at=desk.now,
                             report=start_clock(desk.plan, event.source_id, event.level,  # type: ignore[arg-type]
-                                               {e.parameter for e in event.evidence}, desk.now))
+                                               {e.parameter for e in event.evidence}, desk.now, event.rule_id))
     desk.incidents[key] = record
     if not _maintained(desk, record, event.occurred_at):
         _start(desk, record, "page", event.event_id)
@@ -189,7 +189,8 @@ def _updated(desk: Desk, event: IncidentUpdated) -> None:
             _start(desk, record, "page", event.event_id)
     elif facts.level.rank > before.level.rank:
         report = tightened(record.report, desk.plan, before.source_id, facts.level,  # type: ignore[arg-type]
-                           {e.parameter for e in event.evidence} | {before.parameter_id} - {""}, desk.now)
+                           {e.parameter for e in event.evidence} | {before.parameter_id} - {""}, desk.now,
+                           event.rule_id)
         record = _store(desk, record.model_copy(update={"generation": record.generation + 1, "report": report}))
         _start(desk, record, "raise", event.event_id, previous_level=before.level)
 

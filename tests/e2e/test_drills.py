@@ -166,6 +166,10 @@ def test_scenario_gives_the_golden_report_at_max_and_at_600x(name: str, producti
             ("orange", "drinking_nh3_sustained"), ("orange", "drinking_nh3_over_v")]
         assert first.resolved_by == "qian_xiaomei" and first.acknowledged_at.startswith("2026-08-12T10:57")
         assert first.opened_at.startswith("2026-08-12T10:30"), "calibration readings (flag C) opened nothing"
+        # a drinking-water source: the grade II procedure, 2 hours; 周敏 files at 12:05 (issue 15)
+        assert (first.report_procedure, first.report_filed_by, first.report_on_time) == ("II", "zhou_min", True)
+        assert first.report_due_at.startswith("2026-08-12T12:30")
+        assert by_rule["water_station_silent"].report_due_at is None, "a silent station owes no report"
         assert by_rule["water_station_silent"].opened_at.startswith("2026-08-12T21:3")
     else:
         by_rule = {i.rule_id: i for i in report.incidents}
@@ -173,6 +177,8 @@ def test_scenario_gives_the_golden_report_at_max_and_at_600x(name: str, producti
         spill = by_rule["public_report"]
         assert spill.opened_at.startswith("2026-09-16T14:05") and spill.escalations
         assert spill.acknowledged_by == "zhao_lei" and spill.resolved_by == "zhao_lei"
+        # the border river: 2 hours; 李建国 files at 16:12, after the 16:05 deadline (issue 15)
+        assert (spill.report_procedure, spill.report_filed_by, spill.report_on_time) == ("II", "li_jianguo", False)
         drill_stock = InventoryStore(make_engine(f"sqlite:///{fast.workdir / 'ers.db'}"))
         dispatched = [m for m in drill_stock.movements() if m.kind == "dispatch"]
         assert {(m.depot_id, m.item_id, m.quantity) for m in dispatched} >= {("yirshi", "oil_boom", 300),

@@ -92,3 +92,11 @@ def test_drill_reminders_go_to_drill_phones(plan, roster) -> None:
                                          ("已报 k7q", Reply("report", "K7Q")), ("K7Q 5", Reply("report", "K7Q"))])
 def test_a_filing_reply_is_understood(text, reply) -> None:
     assert parse_reply(text) == reply
+
+
+def test_a_silent_station_owes_no_report(plan, roster) -> None:
+    agent = Agent(plan, roster)
+    event = opened().model_copy(update={"rule_id": "water_station_silent", "kind": "station_silence"})
+    agent.event(event, T0)
+    assert agent.states[-1].report_due_at is None
+    assert reminders(agent.clock(T0 + minutes(200))[1]) == []
