@@ -131,7 +131,8 @@ def levels(report: DrillReport, source: str) -> list[list[str]]:
 
 
 @pytest.mark.timeout(900)  # two runs; the ammonia log's 10-hour gap alone takes 80 s at 600x
-@pytest.mark.parametrize("name", ["tailings-seepage.jsonl", "drinking-water-ammonia.jsonl", "diesel-tanker.jsonl"])
+@pytest.mark.parametrize("name", ["tailings-seepage.jsonl", "drinking-water-ammonia.jsonl", "diesel-tanker.jsonl",
+                                  "winter-cadmium.jsonl"])
 def test_scenario_gives_the_golden_report_at_max_and_at_600x(name: str, production: WorkerProcess, broker: str,
                                                               tmp_path: Path) -> None:
     before = production_snapshot(production, broker)
@@ -171,6 +172,16 @@ def test_scenario_gives_the_golden_report_at_max_and_at_600x(name: str, producti
         assert first.report_due_at.startswith("2026-08-12T12:30")
         assert by_rule["water_station_silent"].report_due_at is None, "a silent station owes no report"
         assert by_rule["water_station_silent"].opened_at.startswith("2026-08-12T21:3")
+    elif name == "winter-cadmium.jsonl":
+        # issue 15: at night in the ice season, the river station is stopped (paused_in: ice): its 14 hours of
+        # silence page nobody; the through-ice sample's cadmium above class V on the border river does, at orange
+        [incident] = report.incidents
+        assert (incident.source_id, incident.rule_id, incident.level) == ("halaha_dashankuang",
+                                                                          "section_cadmium_over_v", "orange")
+        assert incident.acknowledged_by == "qian_xiaomei" and incident.resolved_by == "qian_xiaomei"
+        assert (incident.report_procedure, incident.report_filed_by, incident.report_on_time) == ("II", "zhou_min",
+                                                                                                   True)
+        assert report.summary.reports_on_time == 1 and report.summary.reports_not_filed == 0
     else:
         by_rule = {i.rule_id: i for i in report.incidents}
         assert set(by_rule) == {"public_report", "section_codmn_over_iii"}

@@ -19,7 +19,7 @@ from contingency.drill_log import (
 from schemas import Command, IncidentReport, InventoryMovement, StationReport
 
 DRILLS = Path(__file__).resolve().parents[3] / "drills"
-SCENARIOS = ["tailings-seepage.jsonl", "drinking-water-ammonia.jsonl", "diesel-tanker.jsonl"]
+SCENARIOS = ["tailings-seepage.jsonl", "drinking-water-ammonia.jsonl", "diesel-tanker.jsonl", "winter-cadmium.jsonl"]
 
 
 def reading(at: str = "2026-07-01T08:00:00+08:00", station: str = "hlh_dsk_auto", **line: object) -> dict:
