@@ -57,7 +57,8 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
 
     table = Table(title=("事件" if zh else "Incidents") + f" ({len(states)})")
     for zh_name, en_name in (("编号", "code"), ("级别", "level"), ("风险源", "source"), ("状态", "state"),
-                             ("开始", "opened"), ("层级", "tier"), ("下次升级", "next escalation"), ("人员", "by")):
+                             ("开始", "opened"), ("层级", "tier"), ("下次升级", "next escalation"), ("人员", "by"),
+                             ("初报", "report")):
         table.add_column(zh_name if zh else en_name)
     for s in states:
         tz = roster.tz
@@ -65,11 +66,22 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
         table.add_row(s.code + (" 演练" if s.drill_id else ""), plan.levels[s.level].name if s.level in plan.levels
                       else s.level.value, s.facts.place, STAGE_NAMES[settings.language][s.stage],
                       f"{s.opened_at.astimezone(tz):%m-%d %H:%M}", str(s.tier or ""),
-                      f"{s.next_escalation_at.astimezone(tz):%H:%M}" if s.next_escalation_at else "", who)
+                      f"{s.next_escalation_at.astimezone(tz):%H:%M}" if s.next_escalation_at else "", who,
+                      _report_cell(s, tz, zh))
     Console().print(table)
     if not states:
         console.print("没有未解除的事件" if zh else "no open incidents")
     return 0
+
+
+def _report_cell(state, tz, zh: bool) -> str:
+    """The initial report: filed (when), or due (by when)."""
+    if state.report_filed_at is not None:
+        return (f"已报 {state.report_filed_at.astimezone(tz):%H:%M}" if zh
+                else f"filed {state.report_filed_at.astimezone(tz):%H:%M}")
+    if state.report_due_at is not None:
+        return f"{state.report_due_at.astimezone(tz):%H:%M}前" if zh else f"due {state.report_due_at.astimezone(tz):%H:%M}"
+    return ""
 
 
 def _print_report(code: str, states: list, settings: Settings) -> int:
