@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test setup unit chaos
+.PHONY: up test setup unit chaos bench-quix
 
 $(BIN)/ers: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ test: setup
 
 unit: setup
 	$(BIN)/python -m pytest tests/unit
+
+# The Quix Streams peer of bench/pipeline_throughput.py, in an environment of its own: installed into .venv, its pins
+# (an older pydantic) would change what the worker is measured with.
+bench-quix:
+	$(PYTHON) -m venv .venv-quix
+	.venv-quix/bin/pip install -q "quixstreams>=3.28"
 
 # The chaos suite at the issue's full lengths (minutes each; `make test` runs the short versions).
 chaos: setup

@@ -140,14 +140,23 @@ def committed_rate(admin: KafkaAdminClient, group: str, topic: str, n: int, aliv
     return (at_end - at_start) / (ended - started)
 
 
+QUIX_VENV = Path(__file__).resolve().parents[1] / ".venv-quix"
+
+
+def quix_python() -> str | None:
+    """The interpreter of the Quix Streams peer: one of its own (`make bench-quix`), so that Quix's pins (an older
+    pydantic) never change the environment the worker is measured in; None when there is none."""
+    own = QUIX_VENV / "bin" / "python"
+    return str(own) if own.exists() else None
+
+
 def quix_rate(bootstrap: str, topic: str, n: int) -> float | None:
-    """The same readings through the Quix Streams peer (bench/quix_peer.py) in its own process."""
-    try:
-        import quixstreams  # noqa: F401
-    except ImportError:
+    """The same readings through the Quix Streams peer (bench/quix_peer.py) in its own process and environment."""
+    python = quix_python()
+    if python is None:
         return None
     group = f"quix-{uuid.uuid4().hex[:6]}"
-    peer = subprocess.Popen([sys.executable, str(Path(__file__).with_name("quix_peer.py")), "--broker", bootstrap,
+    peer = subprocess.Popen([python, str(Path(__file__).with_name("quix_peer.py")), "--broker", bootstrap,
                              "--topic", topic, "--output", f"{topic}-quix-detections", "--group", group],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
@@ -249,7 +258,7 @@ def main() -> None:
             (f"ers worker x{args.workers} (Faust, tables, detections)", ers)]
     for name, rate in rows:
         if rate is None:
-            table.add_row(name, "not installed (pip install -e .[bench])", "", "")
+            table.add_row(name, "not installed (make bench-quix)", "", "")
             continue
         table.add_row(name, f"{rate:,.0f}", f"{rate / baseline:.3f}", f"{rate / quix:.3f}" if quix else "")
     console.print(table)

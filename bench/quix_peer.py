@@ -3,7 +3,7 @@ user would otherwise pick. Per station, in Quix's state store (RocksDB), the las
 each reading judged against its limit (threshold) and the last four against it (3 of 4: sustained); each rule that
 starts or stops holding is a detection on an output topic, as ERS's rules stage writes them.
 
-Run by bench/pipeline_throughput.py in a process of its own (an optional dependency: `pip install -e .[bench]`):
+Run by bench/pipeline_throughput.py in a process and environment of its own (`make bench-quix` makes .venv-quix):
 
     python bench/quix_peer.py --broker HOST:PORT --topic READINGS --output DETECTIONS --group GROUP
 """
