@@ -33,10 +33,7 @@ class Obligation:
     also: tuple[str, ...]        # bodies by name
     learned_at: dt.datetime
     due_at: dt.datetime
-
-    @property
-    def within_minutes(self) -> float:
-        return (self.due_at - self.learned_at).total_seconds() / 60
+    within_minutes: float        # the procedure's time limit, as the plan gives it
 
 
 def obligation(plan: CompiledPlan, source_id: str, level: WarningLevel, parameters: set[str],
@@ -55,7 +52,7 @@ def obligation(plan: CompiledPlan, source_id: str, level: WarningLevel, paramete
         return None
     return Obligation(grade, procedure, reasons if procedure != grade else (), tuple(policy.report.to),
                       tuple(policy.report.also), learned_at,
-                      learned_at + dt.timedelta(minutes=policy.report.within_minutes))
+                      learned_at + dt.timedelta(minutes=policy.report.within_minutes), policy.report.within_minutes)
 
 
 EQUIPMENT_KINDS = ("station_silence", "flatline")  # a silent or stuck station is not an environmental event

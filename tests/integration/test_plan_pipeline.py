@@ -131,7 +131,9 @@ def test_the_initial_report_an_incident_owes_is_drafted_from_the_read_model(brok
     assert out is not None and out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == f"突发环境事件信息初报(草稿) 编号{code}"
-    assert lines[1].startswith("报送: 阿尔山市人民政府总值班室、内蒙古自治区生态环境厅应急值班室、生态环境部; 时限: ")
+    # opened yellow (grade III: the city and the League bureau), raised to red: the bodies of both grades, and the
+    # deadline of the stricter one, counted from the raise
+    assert lines[1].startswith("报送: 阿尔山市人民政府总值班室、兴安盟生态环境局、内蒙古自治区生态环境厅应急值班室、生态环境部; 时限: ")
     assert "(120分钟内)" in lines[1]
     # the read model holds the latest evidence: the ammonia folded in from the Halaha section downstream
     assert any(line.startswith("七、监测数据: 氨氮 1.4 mg/L") for line in lines), lines[6:10]
