@@ -9,6 +9,7 @@ from schemas.readings import Measurement, QualityFlag, StationReport
 
 REPO = Path(__file__).resolve().parents[3]
 ARXAN = REPO / "plans" / "arxan.yaml"
+ARXAN_TEXT = ARXAN.read_text(encoding="utf-8")
 T0 = dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
@@ -20,6 +21,21 @@ def report(station: str, at: dt.datetime, *values: tuple, event: int | None = No
     event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"test:{station}:{at.isoformat()}:{event}")
     return StationReport(event_id=event_id, station_id=station, observed_at=at, measurements=measurements,
                          drill_id=drill_id)
+
+
+def arxan_variant(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:
+    """A copy of the Arxan plan with `old` (which must be in it) replaced by `new`, as a file."""
+    assert old in ARXAN_TEXT, old
+    path = tmp_path / "variant.yaml"
+    path.write_text(ARXAN_TEXT.replace(old, new, count), encoding="utf-8")
+    return path
+
+
+def variant_problems(tmp_path: Path, old: str, new: str) -> list[str]:
+    """`field: message` of each problem `ers plan check` finds in that copy."""
+    from contingency import check_plan
+
+    return [f"{p.field}: {p.message}" for p in check_plan(arxan_variant(tmp_path, old, new))]
 
 
 def hours(n: float) -> dt.timedelta:

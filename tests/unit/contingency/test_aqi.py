@@ -7,7 +7,7 @@ import pytest
 from contingency import evaluate, load_standards, plan_warnings
 from contingency.aqi import reported
 from contingency.standards import StandardLookupError
-from contingency_helpers import ARXAN, T0, minutes, report
+from contingency_helpers import ARXAN, T0, report
 
 STD = load_standards()
 

@@ -2,19 +2,9 @@
 class II early warning and GB 3838 Tables 2 and 3."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from contingency import check_plan, evaluate, load_plan, load_standards, plan_warnings
-from contingency_helpers import ARXAN, T0, minutes, report
-
-ARXAN_TEXT = ARXAN.read_text(encoding="utf-8")
-
-
-def variant(tmp_path: Path, old: str, new: str) -> Path:
-    assert old in ARXAN_TEXT, old
-    path = tmp_path / "variant.yaml"
-    path.write_text(ARXAN_TEXT.replace(old, new, 1), encoding="utf-8")
-    return path
+from contingency_helpers import ARXAN, ARXAN_TEXT, T0, arxan_variant, minutes, report
 
 
 def levels_fired(plan, station: str, *values: tuple) -> dict[str, str]:
@@ -29,7 +19,7 @@ def test_the_arxan_chains_reach_every_body_their_grades_require() -> None:
 
 
 def test_a_chain_that_misses_a_required_body_is_warned_about_with_its_line(tmp_path) -> None:
-    path = variant(tmp_path, "    notify: [monitoring_station, city_government, league_bureau, league_office]\n  orange:",
+    path = arxan_variant(tmp_path, "    notify: [monitoring_station, city_government, league_bureau, league_office]\n  orange:",
                    "    notify: [monitoring_station, city_government]\n  orange:")
     assert check_plan(path) == [], "a warning, not a problem: the plan still loads"
     [warning] = [w for w in plan_warnings(path) if w.path[0] == "escalation"]
@@ -49,7 +39,7 @@ def test_a_plan_without_a_grades_table_is_told_that_nothing_was_checked(tmp_path
 
 
 def test_a_grade_naming_an_unknown_role_is_a_problem(tmp_path) -> None:
-    path = variant(tmp_path, "    must_reach: [city_government]\n", "    must_reach: [city_govt]\n")
+    path = arxan_variant(tmp_path, "    must_reach: [city_government]\n", "    must_reach: [city_govt]\n")
     [problem] = check_plan(path)
     assert problem.field == "grades.IV.must_reach.0" and "unknown role 'city_govt'" in problem.message
 
@@ -72,7 +62,7 @@ def test_a_heavy_metal_exceedance_on_the_border_river_opens_at_least_yellow(arxa
 
 
 def test_the_same_exceedance_on_an_inland_river_keeps_its_level(tmp_path) -> None:
-    plan = load_plan(variant(tmp_path, "    transboundary: true\n", "    transboundary: false\n"))
+    plan = load_plan(arxan_variant(tmp_path, "    transboundary: true\n", "    transboundary: false\n"))
     assert levels_fired(plan, "hlh_dsk_auto", ("lead", 0.06, "mg/L")) == {"section_lead_over_iii": "blue"}
 
 
@@ -83,7 +73,7 @@ def test_cadmium_above_class_v_has_its_own_higher_rule(arxan) -> None:
 
 
 def test_the_raised_level_is_a_plan_setting(tmp_path) -> None:
-    plan = load_plan(variant(tmp_path, "  transboundary_level: yellow\n", "  transboundary_level: orange\n"))
+    plan = load_plan(arxan_variant(tmp_path, "  transboundary_level: yellow\n", "  transboundary_level: orange\n"))
     assert levels_fired(plan, "hlh_dsk_auto", ("mercury", 0.0002, "mg/L")) == {"section_mercury_over_iii": "orange"}
 
 
@@ -112,7 +102,7 @@ def test_rules_on_unverified_standard_values_are_warned_about() -> None:
 
 
 def test_a_class_on_a_single_limit_item_is_a_problem(tmp_path) -> None:
-    path = variant(tmp_path, "    parameter: thallium\n    limit: {standard: GB 3838-2002}\n",
+    path = arxan_variant(tmp_path, "    parameter: thallium\n    limit: {standard: GB 3838-2002}\n",
                    "    parameter: thallium\n    limit: {standard: GB 3838-2002, class: II}\n")
     [problem] = check_plan(path)
     assert "Table 3 item with one limit for all classes" in problem.message

@@ -187,14 +187,10 @@ def test_one_rise_is_one_incident_listing_every_rule_that_fired(arxan):
 
 def test_a_rule_with_its_own_family_opens_its_own_incident(tmp_path):
     from contingency import load_plan
-    from contingency_helpers import ARXAN
+    from contingency_helpers import arxan_variant
 
-    text = ARXAN.read_text(encoding="utf-8")
     old = "    title: 哈拉哈河大山矿断面镉超过Ⅴ类标准(跨国界河流)\n"
-    assert old in text
-    path = tmp_path / "own.yaml"
-    path.write_text(text.replace(old, old + "    family: cadmium_class_v\n"), encoding="utf-8")
-    plan = load_plan(path)
+    plan = load_plan(arxan_variant(tmp_path, old, old + "    family: cadmium_class_v\n"))
     book, events, _ = run(plan, [report(SECTION, T0, ("cadmium", 0.011, "mg/L"))])
     assert sorted((e.kind, e.level.value) for e in events) == [("cadmium_class_v", "orange"), ("exceedance", "yellow")]
     assert len(book.open) == 2

@@ -7,7 +7,7 @@ import uuid
 
 from contingency import load_plan
 from contingency.obligations import BORDER, DRINKING, HEAVY_METAL, initial_report, obligation
-from contingency_helpers import ARXAN, T0, hours, minutes
+from contingency_helpers import T0, arxan_variant, hours, minutes
 from schemas.incident_states import IncidentFacts, IncidentState
 from schemas.incidents import WarningLevel
 
@@ -37,10 +37,8 @@ def test_drinking_water_heavy_metals_and_the_border_river_follow_the_grade_ii_pr
 
 
 def test_the_stricter_procedure_is_a_plan_setting(tmp_path) -> None:
-    text = ARXAN.read_text(encoding="utf-8").replace("  stricter_grade: II\n", "  stricter_grade: null\n")
-    path = tmp_path / "plain.yaml"
-    path.write_text(text, encoding="utf-8")
-    duty = obligation(load_plan(path), "halaha_dashankuang", BLUE, {"cadmium"}, T0)
+    plan = load_plan(arxan_variant(tmp_path, "  stricter_grade: II\n", "  stricter_grade: null\n"))
+    duty = obligation(plan, "halaha_dashankuang", BLUE, {"cadmium"}, T0)
     assert (duty.procedure, duty.reasons, duty.due_at) == ("IV", (), T0 + hours(4))
 
 

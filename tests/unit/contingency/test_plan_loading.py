@@ -8,16 +8,8 @@ import pytest
 import yaml
 
 from contingency import CompiledPlan, Plan, PlanError, check_plan, evaluate, load_plan, plan_from_text
-from contingency_helpers import ARXAN, T0, report
-
-ARXAN_TEXT = ARXAN.read_text(encoding="utf-8")
-
-
-def broken(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:
-    assert old in ARXAN_TEXT, old
-    path = tmp_path / "broken.yaml"
-    path.write_text(ARXAN_TEXT.replace(old, new, count), encoding="utf-8")
-    return path
+from contingency_helpers import ARXAN, ARXAN_TEXT, T0, report
+from contingency_helpers import arxan_variant as broken
 
 
 def line_of(path: Path, text: str) -> int:

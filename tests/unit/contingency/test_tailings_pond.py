@@ -3,14 +3,12 @@ crest benchmarks: blue 40, yellow 60, orange 80, red 100 mm; 4 at blue raise the
 orange, 2 at orange to red)."""
 from __future__ import annotations
 
-from pathlib import Path
 
-from contingency import IncidentBook, check_plan, evaluate, on_detection
-from contingency_helpers import ARXAN, T0, hours, report
+from contingency import IncidentBook, evaluate, on_detection
+from contingency_helpers import ARXAN, T0, hours, report, variant_problems
 
 PONDS = "tailings_example_online"
 POINTS = [f"dam_displacement_b{n}" for n in (1, 2, 3, 4)]
-ARXAN_TEXT = ARXAN.read_text(encoding="utf-8")
 
 
 def crest(*values: float) -> list[tuple]:
@@ -55,19 +53,12 @@ def test_the_item_clears_when_every_point_is_back_within_its_limits(arxan) -> No
     assert out[-1][2] == ["within blue <= 40 mm"] * 4
 
 
-def problems(tmp_path: Path, old: str, new: str) -> list[str]:
-    assert old in ARXAN_TEXT, old
-    path = tmp_path / "p.yaml"
-    path.write_text(ARXAN_TEXT.replace(old, new, 1), encoding="utf-8")
-    return [f"{p.field}: {p.message}" for p in check_plan(path)]
-
-
 def test_a_bad_points_rule_is_named(tmp_path) -> None:
-    assert problems(tmp_path, "    raise: {blue: 4, yellow: 3, orange: 2}", "    raise: {blue: 5}") == [
+    assert variant_problems(tmp_path, "    raise: {blue: 4, yellow: 3, orange: 2}", "    raise: {blue: 5}") == [
         "rules.tailings_displacement_points: raise.blue: 5 points, but the rule has 4"]
-    assert problems(tmp_path, "    raise: {blue: 4, yellow: 3, orange: 2}", "    raise: {red: 2}") == [
+    assert variant_problems(tmp_path, "    raise: {blue: 4, yellow: 3, orange: 2}", "    raise: {red: 2}") == [
         "rules.tailings_displacement_points: raise.red: nothing is above red"]
-    assert problems(tmp_path, "dam_displacement_b3, dam_displacement_b4]", "dam_displacement_b3, dam_displacement_b5]") \
+    assert variant_problems(tmp_path, "dam_displacement_b3, dam_displacement_b4]", "dam_displacement_b3, dam_displacement_b5]") \
         == ["rules.tailings_displacement_points.parameters: station tailings_example_online has no parameter "
             f"'dam_displacement_b5' (it has: {', '.join(load_parameters())})"]
 
