@@ -22,9 +22,10 @@ from contingency.bounds import Bound, describe
 from contingency.plan import (BoundRule, Condition, FlatlineRule, Parameter, RateOfChangeRule, SustainedRule,
                               ThresholdRule)
 from contingency import windows
+from contingency.state import Extremes, Reading, Run
+
 if TYPE_CHECKING:
     from contingency.compiled import PointsJudge
-from contingency.state import Extremes, Reading, Run
 
 
 def _beyond(change: float, allowed: float) -> bool:
@@ -198,9 +199,7 @@ def explain(bound_rule: BoundRule, ctx: Context, run: Run | None = None) -> list
     if kind == "threshold":
         when = rule.relaxed.when if isinstance(rule, ThresholdRule) and rule.relaxed is not None else None
         if when is not None and bound_rule.relaxed is not None and relaxed(when, ctx):
-            bound = "<=" if when.at_most is not None else ">"
-            limit = when.at_most if when.at_most is not None else when.above
-            return [_evidence(ctx, f"{bound_rule.relaxed.text} while {when.parameter} {bound} {limit:g} "
+            return [_evidence(ctx, f"{bound_rule.relaxed.text} while {when.describe()} "
                                    f"({ctx.conditions[when.parameter].value:g})")]
         return [_evidence(ctx, bound_rule.limit.text)]
     if kind == "sustained":

@@ -349,10 +349,10 @@ def _remind_of_report(desk: Desk, key: str) -> None:
     drill = facts.drill_id is not None
     cause = derive("report.reminder", facts.incident_id, clock.due_at.isoformat(), minutes)
     left = (clock.due_at - desk.now).total_seconds() / 60
+    due = f"{clock.due_at.astimezone(desk.roster.tz):%H:%M}"  # within hours: the answer slot holds 35 characters
     for recipient in _recipients(desk, [responsible], drill):
         person = person_by_id(desk.roster, recipient)
         language = language_of(desk.roster, person)
-        due = f"{clock.due_at.astimezone(desk.roster.tz):%H:%M}"  # within hours: the answer slot holds 35 characters
         if minutes > 0:
             desk.reply(person, "report_due", facts, cause, language=language, drill=drill,
                        code=facts.code, time=due, left=f"{max(left, 0):.0f}")

@@ -245,6 +245,11 @@ class Condition(PlanModel):
     def holds(self, value: float) -> bool:
         return value <= self.at_most if self.at_most is not None else value > self.above  # type: ignore[operator]
 
+    def describe(self) -> str:
+        """e.g. "water_temperature <= 12"."""
+        return (f"{self.parameter} <= {self.at_most:g}" if self.at_most is not None
+                else f"{self.parameter} > {self.above:g}")
+
 
 class RelaxedLimit(PlanModel):
     """A laxer limit that applies while a condition holds (GB 18918-2002: ammonia 5 mg/L, 8 mg/L when the water
