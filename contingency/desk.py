@@ -83,8 +83,17 @@ def handle(plan: CompiledPlan, roster: Roster, books: Books, item: DeskInput, no
         incidents = apply_event(incidents, item)
         events = []
         paging, notifications = _page(plan, roster, paging, [item], now)
-    after = Books(incidents, paging)
-    return Decision(after, events, notifications, changed_states(plan, books, after, now, item.event_id))
+    states = changed_states(plan, books, Books(incidents, paging), now, item.event_id)
+    return Decision(Books(incidents, _published(paging, states)), events, notifications, states)
+
+
+def _published(paging: PagingBook, states: list[IncidentState]) -> PagingBook:
+    """The owed reports of resolved incidents keep the state last published of each (what a later filing updates)."""
+    owed = {s.key: s for s in states if s.key in paging.owed and not s.is_open}
+    if not owed:
+        return paging
+    return paging.model_copy(update={"owed": {**paging.owed, **{
+        key: paging.owed[key].model_copy(update={"state": state}) for key, state in owed.items()}}})
 
 
 def _page(plan: CompiledPlan, roster: Roster, paging: PagingBook, events: list[IncidentEvent],

@@ -132,6 +132,9 @@ class IncidentReport(_Model):
     report_filed_at: str | None = None
     report_filed_by: str | None = None
     report_on_time: bool | None = None
+    follow_up_minutes: list[float] = []          # when each follow-up report (续报) was recorded
+    final_report_filed_at: str | None = None     # the final report (处理结果报告)
+    final_report_filed_by: str | None = None
 
 
 class Summary(_Model):
@@ -149,6 +152,8 @@ class Summary(_Model):
     reports_on_time: int = 0
     reports_late: int = 0
     reports_not_filed: int = 0
+    follow_up_reports: int = 0
+    final_reports_filed: int = 0
 
 
 class SkippedLine(_Model):
@@ -247,6 +252,8 @@ def build_report(plan: Plan, drill_id: str, log_start: dt.datetime,
         reports_on_time=sum(1 for i in incidents if i.report_on_time is True),
         reports_late=sum(1 for i in incidents if i.report_on_time is False),
         reports_not_filed=sum(1 for i in incidents if i.report_due_at is not None and i.report_filed_at is None),
+        follow_up_reports=sum(len(i.follow_up_minutes) for i in incidents),
+        final_reports_filed=sum(1 for i in incidents if i.final_report_filed_at is not None),
     )
     return DrillReport(
         drill_id=drill_id, plan_id=plan.id, plan_version=plan.version, speed=speed, partial=partial,
@@ -327,6 +334,8 @@ def _incident(plan: Plan, events: list[AnyIncidentEvent], notes: list[Notificati
     acknowledged: IncidentAcknowledged | None = None
     resolved: IncidentResolved | None = None
     filed: IncidentReportFiled | None = None
+    final: IncidentReportFiled | None = None
+    follow_ups: list[float] = []
     parameters = {e.parameter for e in opened.evidence}
     clock = start_clock(plan, opened.source_id, level, parameters, opened_at,  # type: ignore[arg-type]
                         opened.rule_id)
@@ -348,8 +357,12 @@ def _incident(plan: Plan, events: list[AnyIncidentEvent], notes: list[Notificati
             acknowledged = event
         elif isinstance(event, IncidentResolved) and resolved is None:
             resolved = event
-        elif isinstance(event, IncidentReportFiled) and filed is None:
+        elif isinstance(event, IncidentReportFiled) and event.report == "initial" and filed is None:
             filed = event
+        elif isinstance(event, IncidentReportFiled) and event.report == "follow_up":
+            follow_ups.append(axis.minute(event.occurred_at))
+        elif isinstance(event, IncidentReportFiled) and event.report == "final" and final is None:
+            final = event
     due = filed.due_at if filed is not None else clock.due_at if clock is not None else None
 
     mine = [rows[n.notification_id] for n in notes if opened.incident_id in n.incident_ids]
@@ -381,7 +394,10 @@ def _incident(plan: Plan, events: list[AnyIncidentEvent], notes: list[Notificati
         report_due_minute=axis.minute(due) if due is not None else None,
         report_filed_at=axis.iso(filed.occurred_at) if filed is not None else None,
         report_filed_by=filed.actor if filed is not None else None,
-        report_on_time=filed.on_time if filed is not None else None)
+        report_on_time=filed.on_time if filed is not None else None,
+        follow_up_minutes=follow_ups,
+        final_report_filed_at=axis.iso(final.occurred_at) if final is not None else None,
+        final_report_filed_by=final.actor if final is not None else None)
 
 
 def _diff(later: float, earlier: float | None) -> float | None:

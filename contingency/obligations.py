@@ -17,6 +17,7 @@ from schemas.incidents import WarningLevel
 
 from contingency.compiled import CompiledPlan
 from contingency.paging_state import ReportClock
+from contingency.plan import Plan
 
 GRADE_ORDER = ("IV", "III", "II", "I")  # lowest first
 DRINKING = "饮用水水源地"
@@ -99,6 +100,19 @@ def reminder_due(clock: ReportClock, plan: CompiledPlan, now: dt.datetime) -> fl
     if not due or due[-1] in clock.reminded:
         return None
     return due[-1]
+
+
+def owed_after(clock: ReportClock, plan: Plan, resolved_at: dt.datetime) -> ReportClock:
+    """The clock of an incident resolved at `resolved_at`: the final report is owed from now, by the plan's
+    `reporting.final_within_days` if it sets one."""
+    days = plan.reporting.final_within_days
+    return clock if days is None else clock.model_copy(update={"final_due_at": resolved_at + dt.timedelta(days=days)})
+
+
+def final_reminder_due(clock: ReportClock, now: dt.datetime) -> bool:
+    """Whether to tell the responsible role now that the final report is past its deadline (once)."""
+    return (clock.final is None and clock.final_due_at is not None and not clock.final_reminded
+            and now >= clock.final_due_at)
 
 
 def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
@@ -201,3 +215,70 @@ def initial_report(plan: CompiledPlan, state: IncidentState, duty: Obligation, n
 
 
 _CONFIDENCE = {"high": "高", "medium": "中", "low": "低", "none": "无(示意位置)"}
+
+
+def reports_status(state: IncidentState, names: Mapping[str, str], tz: dt.tzinfo) -> list[str]:
+    """One line per report (第十二条: initial, follow-ups, final): filed when and by whom, or owed."""
+    def at(moment: dt.datetime) -> str:
+        return f"{moment.astimezone(tz):%m-%d %H:%M}"
+
+    def by(person: str | None) -> str:
+        return names.get(person or "", person or "")
+
+    lines = []
+    if state.report_filed_at is not None:
+        lines.append(f"初报: 已于{at(state.report_filed_at)}由{by(state.report_filed_by)}登记报送")
+    elif state.report_due_at is not None:
+        lines.append(f"初报: 未报, 时限{at(state.report_due_at)}")
+    lines.append(f"续报: {len(state.follow_ups)}次" + (f"(最近{at(state.follow_ups[-1])})" if state.follow_ups else "")
+                 + ("" if state.stage == "resolved" else "; 处置进展随时续报, 已报回复\"6 代码\""))
+    if state.final_report_filed_at is not None:
+        lines.append(f"处理结果报告: 已于{at(state.final_report_filed_at)}由{by(state.final_report_filed_by)}登记报送")
+    elif state.stage == "resolved":
+        due = f", 时限{at(state.final_report_due_at)}" if state.final_report_due_at is not None else ""
+        lines.append(f"处理结果报告: 未报{due}; 已报回复\"7 代码\"")
+    else:
+        lines.append("处理结果报告: 事件处理完毕(解除)后报送")
+    return lines
+
+
+def final_report(plan: CompiledPlan, state: IncidentState, names: Mapping[str, str], tz: dt.tzinfo) -> str:
+    """The draft of the final report (处理结果报告), with what 第十三条 asks it to add to the initial and follow-up
+    reports: the measures, the course and the outcome from what ERS recorded; harm, losses, social impact, what
+    remains and accountability are for the person who files it (待核实)."""
+    facts = state.facts
+
+    def at(moment: dt.datetime | None) -> str:
+        return f"{moment.astimezone(tz):%Y年%m月%d日%H:%M}" if moment is not None else "待核实"
+
+    def by(person: str | None) -> str:
+        return names.get(person or "", person or "待核实")
+
+    level = plan.levels[state.level].name if state.level in plan.levels else state.level.value
+    course = [f"{at(facts.observed_at)}监测异常", f"{at(state.opened_at)}启动预警(最高{level})"]
+    if state.acknowledged_by:
+        course.append(f"{by(state.acknowledged_by)}确认")
+    if state.report_filed_at is not None:
+        course.append(f"{at(state.report_filed_at)}报送初报")
+    if state.follow_ups:
+        course.append(f"续报{len(state.follow_ups)}次")
+    course.append(f"{at(state.resolved_at)}由{by(state.resolved_by)}解除预警" if state.stage == "resolved"
+                  else "尚未解除")
+    measures = ["启动预警并按预案通知: " + "、".join(by(p) for p in state.notified)] if state.notified else []
+    if state.materials is not None:
+        measures.append(f"物资调度建议: {state.materials.line}")
+    measures.append("其余处置措施待核实")
+    outcome = ("监测值已回落至限值内" if not state.firing else "解除时监测值仍超过限值, 待核实") \
+        if state.stage == "resolved" else "事件未处理完毕"
+    return "\n".join([
+        f"突发环境事件处理结果报告(草稿) 编号{state.code}" + (" 【演练】" if state.drill_id else ""),
+        f"事件: {facts.place} {facts.title or facts.parameter}",
+        f"一、处理措施: {'; '.join(measures)}",
+        f"二、处理过程: {'; '.join(course)}",
+        f"三、处理结果: {outcome}",
+        "四、潜在或者间接危害以及损失: 待核实",
+        "五、社会影响: 待核实",
+        "六、处理后的遗留问题: 待核实",
+        "七、责任追究: 待核实",
+        "(在初报和续报的基础上报告; 附: 报告单位、签发人、联系人及联系方式)",
+    ])

@@ -28,9 +28,9 @@ from schemas.notifications import DeliveryStatus, Notification
 
 from contingency.ids import derive
 from contingency.incidents import IncidentBook, IncidentEvent, OpenIncident
-from contingency.obligations import reminder_due, start_clock, tightened
+from contingency.obligations import final_reminder_due, reminder_due, start_clock, tightened
 from contingency.paging_mail import Desk
-from contingency.paging_state import Closed, Held, IncidentPaging, PagingBook
+from contingency.paging_state import Closed, Filing, Held, IncidentPaging, Owed, PagingBook, ReportClock
 from contingency.plan import EscalationChain, Plan
 from contingency.roster import (Person, Roster, drill_recipient, is_drill_phone, language_of, on_duty, person_by_id,
                                 templates_for, under_maintenance)
@@ -68,6 +68,14 @@ def on_command(plan: Plan, roster: Roster, incidents: IncidentBook, book: Paging
     sender = person_by_id(roster, command.actor)
     language = language_of(roster, sender)
     incident = _find(incidents, command)
+    owed = _find_owed(desk.owed, command) if command.action == "report" else None
+    if owed is not None and incident is not None and command.incident_id != owed.facts.incident_id:
+        owed = None  # named by a code a new incident has now: that one
+    if owed is not None:
+        events = _report_command(desk, owed.facts, command, sender, language)
+        for event in events:
+            desk.remember(event.event_id)
+        return desk.book(), events, desk.notifications
     if incident is None:
         _answer_unknown(desk, command, sender, language)
         return desk.book(), [], desk.notifications
@@ -81,7 +89,7 @@ def on_command(plan: Plan, roster: Roster, incidents: IncidentBook, book: Paging
     elif command.action == "resolve":
         events = _resolve_command(desk, incident, record, facts, command, sender, language)
     elif command.action == "report":
-        events = _report_command(desk, incident, record, facts, command, sender, language)
+        events = _report_command(desk, facts, command, sender, language)
     else:
         _escalate_command(desk, record, facts, command, sender, language)
         events = list(desk.escalations)
@@ -101,6 +109,11 @@ def on_clock(plan: Plan, roster: Roster, book: PagingBook,
         elif record.stage == "paging":
             _walk(desk, record)
         _remind_of_report(desk, key)
+    for key in sorted(desk.owed, key=lambda k: (desk.owed[k].resolved_at, k)):
+        if desk.owed[key].report.complete:
+            del desk.owed[key]  # every report filed (and published as such by the input that filed the last one)
+        else:
+            _remind_of_report(desk, key)
     desk.flush_all()
     after = desk.book()
     return (book if after == book else after), desk.escalations, desk.notifications  # `is` tells "unchanged"
@@ -203,6 +216,11 @@ def _acknowledge(desk: Desk, record: IncidentPaging, actor: str) -> None:
 def _resolve(desk: Desk, record: IncidentPaging, actor: str, cause: uuid.UUID, skip: str | None) -> None:
     _tell(desk, record, "resolved", cause, _name(desk.roster, actor), skip=skip)
     desk.close(record, actor)
+    if record.report is not None and record.report.filed_at is not None:
+        # The final report is owed from now on (第十二条: after the incident is dealt with): the role responsible for
+        # reports hears so once; an initial report still owed keeps its own reminders.
+        _to_responsible(desk, record.facts, derive("report.final_owed", record.facts.incident_id), "report_final_owed",
+                        code=record.facts.code)
 
 
 # --- the chain ------------------------------------------------------------------------------------------------
@@ -306,59 +324,105 @@ def _resolve_command(desk: Desk, incident: OpenIncident, record: IncidentPaging 
     return [event]
 
 
-def _report_command(desk: Desk, incident: OpenIncident, record: IncidentPaging | None, facts: Facts,
-                    command: Command, sender: Person | None, language: str) -> list[IncidentEvent]:
-    """The person who filed the initial report records it ("5 CODE"): once, with whether it was on time."""
-    drill = facts.drill_id is not None
-    clock = record.report if record is not None else None
-    if record is None or clock is None:
-        desk.reply(sender, "report_none", facts, command.event_id, language=language, drill=drill, code=facts.code)
+def _report_command(desk: Desk, facts: Facts, command: Command, sender: Person | None,
+                    language: str) -> list[IncidentEvent]:
+    """The person who filed a report records it: the initial report ("5 CODE", once, with whether it was on time),
+    a follow-up ("6 CODE", each one, after the initial report), the final report ("7 CODE", once the incident is
+    resolved: that completes what it owed)."""
+    key, drill = str(facts.incident_id), facts.drill_id is not None
+    clock = _report_clock(desk, key)
+
+    def answer(reply_key: str, **fields: object) -> None:
+        desk.reply(sender, reply_key, facts, command.event_id, language=language, drill=drill, code=facts.code,
+                   **fields)
+
+    if clock is None:
+        answer("report_none")
         return []
-    if clock.filed_at is not None:
-        desk.reply(sender, "report_already", facts, command.event_id, language=language, drill=drill,
-                   code=facts.code, actor=_name(desk.roster, clock.filed_by or "-"),
+    at, actor = command.issued_at, command.actor
+    sequence, due_at = 1, None
+    if command.report == "initial":
+        if clock.filed_at is not None:
+            answer("report_already", actor=_name(desk.roster, clock.filed_by or "-"),
                    time=f"{clock.filed_at.astimezone(desk.roster.tz):%H:%M}")
+            return []
+        clock, due_at = clock.model_copy(update={"filed_at": at, "filed_by": actor}), clock.due_at
+        late = (at - clock.due_at).total_seconds() / 60
+        answer("report_filed_late", late=f"{late:.0f}") if late > 0 else answer("report_filed")
+    elif clock.filed_at is None:
+        answer("report_initial_first")
         return []
-    filed = clock.model_copy(update={"filed_at": command.issued_at, "filed_by": command.actor})
-    _store(desk, record.model_copy(update={"report": filed}))
-    late = (command.issued_at - clock.due_at).total_seconds() / 60
-    if late > 0:
-        desk.reply(sender, "report_filed_late", facts, command.event_id, language=language, drill=drill,
-                   code=facts.code, late=f"{late:.0f}")
+    elif command.report == "follow_up":
+        clock = clock.model_copy(update={"follow_ups": (*clock.follow_ups, Filing(at=at, by=actor))})
+        sequence = len(clock.follow_ups)
+        answer("report_follow_up_filed", n=str(sequence))
+    elif key in desk.incidents:
+        answer("report_final_open")
+        return []
+    elif clock.final is not None:
+        answer("report_final_already", actor=_name(desk.roster, clock.final.by),
+               time=local_time(clock.final.at, desk.roster.tz))
+        return []
     else:
-        desk.reply(sender, "report_filed", facts, command.event_id, language=language, drill=drill, code=facts.code)
+        clock, due_at = clock.model_copy(update={"final": Filing(at=at, by=actor)}), clock.final_due_at
+        late = (at - due_at).total_seconds() / 3600 if due_at is not None else 0
+        answer("report_final_filed_late", late=f"{late:.0f}") if late > 0 else answer("report_final_filed")
+    _keep_report(desk, key, clock)
     return [IncidentReportFiled(
-        event_id=derive("incident.report_filed", command.event_id), incident_id=incident.incident_id,
-        source_id=incident.source_id, occurred_at=command.issued_at, drill_id=incident.drill_id, actor=command.actor,
-        due_at=clock.due_at, command_id=command.event_id)]
+        event_id=derive("incident.report_filed", command.event_id), incident_id=facts.incident_id,
+        source_id=facts.source_id, occurred_at=at, drill_id=facts.drill_id, actor=actor, report=command.report,
+        sequence=sequence, due_at=due_at, command_id=command.event_id)]
+
+
+def _report_clock(desk: Desk, key: str) -> ReportClock | None:
+    """The reports an open incident owes, or a resolved one still owes."""
+    record = desk.incidents.get(key)
+    if record is not None:
+        return record.report
+    owed = desk.owed.get(key)
+    return owed.report if owed is not None else None
+
+
+def _keep_report(desk: Desk, key: str, clock: ReportClock) -> None:
+    record = desk.incidents.get(key)
+    if record is not None:
+        _store(desk, record.model_copy(update={"report": clock}))
+    elif key in desk.owed:
+        desk.owed[key] = desk.owed[key].model_copy(update={"report": clock})
 
 
 def _remind_of_report(desk: Desk, key: str) -> None:
-    """Remind the role responsible for reports of an initial report not filed, before its deadline and at it."""
+    """Remind the role responsible for reports of an initial report not filed, before its deadline and at it, and
+    of a final report at its deadline (when the plan sets one)."""
+    clock = _report_clock(desk, key)
     record = desk.incidents.get(key)
+    facts = record.facts if record is not None else desk.owed[key].facts if key in desk.owed else None
+    if clock is None or facts is None or desk.plan.reporting.responsible is None:
+        return
+    minutes = reminder_due(clock, desk.plan, desk.now)  # type: ignore[arg-type]
+    if minutes is not None:
+        _keep_report(desk, key, clock.model_copy(update={"reminded": (*clock.reminded, minutes)}))
+        cause = derive("report.reminder", facts.incident_id, clock.due_at.isoformat(), minutes)
+        left = (clock.due_at - desk.now).total_seconds() / 60
+        due = f"{clock.due_at.astimezone(desk.roster.tz):%H:%M}"  # within hours: the answer slot holds 35 characters
+        if minutes > 0:
+            _to_responsible(desk, facts, cause, "report_due", code=facts.code, time=due, left=f"{max(left, 0):.0f}")
+        else:
+            _to_responsible(desk, facts, cause, "report_overdue", code=facts.code, time=due)
+    elif final_reminder_due(clock, desk.now) and clock.final_due_at is not None:
+        _keep_report(desk, key, clock.model_copy(update={"final_reminded": True}))
+        _to_responsible(desk, facts, derive("report.final_reminder", facts.incident_id, clock.final_due_at.isoformat()),
+                        "report_final_overdue", code=facts.code, time=local_time(clock.final_due_at, desk.roster.tz))
+
+
+def _to_responsible(desk: Desk, facts: Facts, cause: uuid.UUID, key: str, **fields: object) -> None:
     responsible = desk.plan.reporting.responsible
-    if record is None or record.report is None or responsible is None:
+    if responsible is None:
         return
-    minutes = reminder_due(record.report, desk.plan, desk.now)  # type: ignore[arg-type]
-    if minutes is None:
-        return
-    clock = record.report
-    _store(desk, record.model_copy(update={"report": clock.model_copy(update={
-        "reminded": (*clock.reminded, minutes)})}))
-    facts = record.facts
     drill = facts.drill_id is not None
-    cause = derive("report.reminder", facts.incident_id, clock.due_at.isoformat(), minutes)
-    left = (clock.due_at - desk.now).total_seconds() / 60
-    due = f"{clock.due_at.astimezone(desk.roster.tz):%H:%M}"  # within hours: the answer slot holds 35 characters
     for recipient in _recipients(desk, [responsible], drill):
         person = person_by_id(desk.roster, recipient)
-        language = language_of(desk.roster, person)
-        if minutes > 0:
-            desk.reply(person, "report_due", facts, cause, language=language, drill=drill,
-                       code=facts.code, time=due, left=f"{max(left, 0):.0f}")
-        else:
-            desk.reply(person, "report_overdue", facts, cause, language=language, drill=drill,
-                       code=facts.code, time=due)
+        desk.reply(person, key, facts, cause, language=language_of(desk.roster, person), drill=drill, **fields)
 
 
 def _escalate_command(desk: Desk, record: IncidentPaging | None, facts: Facts, command: Command,
@@ -511,6 +575,14 @@ def _find(incidents: IncidentBook, command: Command) -> OpenIncident | None:
         if found is not None:
             return found
     return incidents.by_code(command.incident_code) if command.incident_code else None
+
+
+def _find_owed(owed: dict[str, Owed], command: Command) -> Owed | None:
+    if command.incident_id is not None and str(command.incident_id) in owed:
+        return owed[str(command.incident_id)]
+    code = (command.incident_code or "").upper()
+    matches = [o for o in owed.values() if code and o.facts.code == code]
+    return max(matches, key=lambda o: o.resolved_at) if matches else None
 
 
 def _find_closed(closed: list[Closed], command: Command) -> Closed | None:

@@ -20,8 +20,9 @@ from schemas.incidents import IncidentEscalated
 from schemas.notifications import Notification
 
 from contingency.ids import derive
-from contingency.paging_state import (MAX_HELD, RECENT_CLOSED, RECENT_INPUTS, RECENT_SENT, Closed, Held, IncidentPaging,
-                                      Mailbox, PagingBook, Sent)
+from contingency.obligations import owed_after
+from contingency.paging_state import (MAX_HELD, MAX_OWED, RECENT_CLOSED, RECENT_INPUTS, RECENT_SENT, Closed, Held,
+                                      IncidentPaging, Mailbox, Owed, PagingBook, Sent)
 from contingency.plan import Plan
 from contingency.recent import RecentIds
 from contingency.roster import Person, Roster, drill_may_reach, language_of, person_by_id, templates_for
@@ -43,28 +44,38 @@ class Desk:
     closed: list[Closed]
     sent: list[Sent]
     applied: RecentIds
+    owed: dict[str, Owed]
     notifications: list[Notification] = field(default_factory=list)
     escalations: list[IncidentEscalated] = field(default_factory=list)
 
     @classmethod
     def open(cls, plan: Plan, roster: Roster, book: PagingBook, now: dt.datetime) -> "Desk":
         return cls(plan, roster, now, dict(book.incidents), dict(book.mailboxes), list(book.closed),
-                   list(book.sent), book.applied)
+                   list(book.sent), book.applied, dict(book.owed))
 
     def book(self) -> PagingBook:
         # Built from a valid book and valid parts: validating its hundreds of remembered pages again for every
         # input cost more than the input.
+        owed = self.owed
+        if len(owed) > MAX_OWED:
+            kept = sorted(owed, key=lambda key: (owed[key].resolved_at, key))[-MAX_OWED:]
+            owed = {key: owed[key] for key in kept}
         return PagingBook.model_construct(incidents=self.incidents, closed=tuple(self.closed[-RECENT_CLOSED:]),
                                           mailboxes=self.mailboxes, sent=tuple(self.sent[-RECENT_SENT:]),
-                                          applied=self.applied)
+                                          applied=self.applied, owed=owed)
 
     def remember(self, input_id: uuid.UUID) -> None:
         self.applied = self.applied.adding(str(input_id), RECENT_INPUTS)
 
     def close(self, record: IncidentPaging, actor: str) -> None:
-        self.incidents.pop(str(record.facts.incident_id), None)
+        """The incident leaves the book; the reports it owes stay (contingency.obligations.owed_after)."""
+        key = str(record.facts.incident_id)
+        self.incidents.pop(key, None)
         self.closed.append(Closed(incident_id=record.facts.incident_id, code=record.facts.code,
                                   drill_id=record.facts.drill_id, closed_at=self.now, actor=actor))
+        if record.report is not None:
+            self.owed[key] = Owed(facts=record.facts, report=owed_after(record.report, self.plan, self.now),
+                                  resolved_at=self.now)
 
     # --- sending ----------------------------------------------------------------------------------------------
 

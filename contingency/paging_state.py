@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.incident_states import IncidentState
+
 from contingency.recent import RecentIds
 from contingency.sms_text import Facts, Kind
 
@@ -14,6 +16,7 @@ Stage = Literal["paging", "acknowledged", "suppressed", "exhausted"]
 RECENT_INPUTS = 4096
 RECENT_SENT = 512   # pages only; a failed delivery is reported within minutes
 RECENT_CLOSED = 256
+MAX_OWED = 256      # resolved incidents whose reports are owed: beyond this the longest-resolved are let go
 # A mailbox keeps at most this many messages: a bundle this full goes out at once instead of at its window's end,
 # and an hourly summary counts what it cannot keep (in a storm of a thousand incidents a person's mailbox would
 # otherwise hold a thousand messages: a state entry of some 700 KB, and an SMS that lists a few anyway).
@@ -24,8 +27,14 @@ class _StateModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Filing(_StateModel):
+    at: dt.datetime
+    by: str
+
+
 class ReportClock(_StateModel):
-    """The initial report an incident owes (contingency.obligations): by when, to whom, and whether it was filed."""
+    """The reports an incident owes (contingency.obligations): the initial one by when, to whom, and whether it was
+    filed; the follow-ups filed; the final one, owed once the incident is resolved."""
 
     procedure: str                      # the grade whose procedure it follows
     to: tuple[str, ...]                 # roles
@@ -33,6 +42,14 @@ class ReportClock(_StateModel):
     reminded: tuple[float, ...] = ()    # the reminders sent, as minutes before the deadline (0: the overdue one)
     filed_at: dt.datetime | None = None
     filed_by: str | None = None
+    follow_ups: tuple[Filing, ...] = ()
+    final_due_at: dt.datetime | None = None   # set at the resolution when the plan gives the final report a time
+    final_reminded: bool = False              # told at its deadline
+    final: Filing | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.filed_at is not None and self.final is not None
 
 
 class IncidentPaging(_StateModel):
@@ -62,6 +79,16 @@ class IncidentPaging(_StateModel):
     def called_now(self) -> tuple[str, ...]:
         """Who has been called at the current step."""
         return self.called if self.called_step == self.step else ()
+
+
+class Owed(_StateModel):
+    """A resolved incident's reports: the final one (and the initial one, if it was not filed before the resolution)
+    are still owed after the incident left the books, so reminders and filings still find it."""
+
+    facts: Facts
+    report: ReportClock
+    resolved_at: dt.datetime
+    state: IncidentState | None = None   # as the read model last published it (set by contingency.desk)
 
 
 class Closed(_StateModel):
@@ -107,6 +134,7 @@ class PagingBook(_StateModel):
     mailboxes: dict[str, Mailbox] = {}
     sent: tuple[Sent, ...] = ()
     applied: RecentIds = RecentIds()   # input event ids already handled
+    owed: dict[str, Owed] = {}         # resolved incidents whose reports are owed, by incident id
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -393,6 +393,9 @@ class ReportingPolicy(PlanModel):
     stricter_grade: Grade | None = Field("II", description="the grade whose procedure such incidents follow")
     remind_before_minutes: list[float] = Field(default_factory=lambda: [60.0, 15.0], description="remind the "
                                                "responsible role this long before the deadline (and once at it)")
+    final_within_days: float | None = Field(None, gt=0, description="the final report (处理结果报告) is due this "
+                                            "many days after the resolution: the 办法 sets no time (第十二条: after "
+                                            "the incident is dealt with); a province or county rule may")
 
 
 # 重金属或者类金属 (突发环境事件信息报告办法 第四条): the GB 3838-2002 Table 1 and Table 3 metals and arsenic.

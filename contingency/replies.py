@@ -4,6 +4,9 @@ Understood (case-insensitive; full-width characters, missing spaces and extra pu
     1 K7Q / 确认 K7Q / 收到 K7Q / ACK K7Q      acknowledge K7Q
     9 K7Q / 解除 K7Q / RESOLVE K7Q             resolve K7Q
     1 / 确认 / 收到                             acknowledge the one incident this person was paged for
+    5 K7Q / 已报 K7Q / 初报 K7Q / REPORT K7Q    record K7Q's initial report (初报) as filed
+    6 K7Q / 续报 K7Q / FOLLOWUP K7Q             record a follow-up report (续报) of K7Q
+    7 K7Q / 终报 K7Q / 结果报告 K7Q / FINAL K7Q  record K7Q's final report (处理结果报告): once it is resolved
     状态 / STATUS                               list the open incidents
 anything else gets the help text. Words after the code are kept as the command's note.
 """
@@ -18,6 +21,7 @@ from typing import Literal
 
 from schemas.commands import Command
 from schemas.incident_states import IncidentState
+from schemas.incidents import ReportKind
 
 from contingency.ids import CODE_LENGTH, derive
 from contingency.incident_states import Board
@@ -28,10 +32,15 @@ from contingency.sms_text import Item, lang, list_params, list_text, local_time,
 
 Action = Literal["ack", "resolve", "report", "status", "help"]
 
+_REPORT_WORDS: dict[str, ReportKind] = {"5": "initial", "REPORT": "initial", "已报": "initial", "初报": "initial",
+                                        "6": "follow_up", "FOLLOWUP": "follow_up", "续报": "follow_up",
+                                        "7": "final", "FINAL": "final", "终报": "final", "结果报告": "final"}
 _WORDS: dict[str, Action] = {"1": "ack", "ACK": "ack", "确认": "ack", "收到": "ack",
                              "9": "resolve", "RESOLVE": "resolve", "解除": "resolve",
-                             "5": "report", "REPORT": "report", "已报": "report",
+                             **{word: "report" for word in _REPORT_WORDS},
                              "状态": "status", "STATUS": "status"}
+_NEED_CODE: dict[ReportKind, str] = {"initial": "need_code_report", "follow_up": "need_code_follow_up",
+                                     "final": "need_code_final"}
 _CJK_WORDS = sorted((w for w in _WORDS if not w.isascii()), key=len, reverse=True)
 _TOKEN = re.compile(r"[A-Za-z0-9]+|[\u3400-\u9fff]+")
 _CODE = re.compile(r"^[A-Z0-9]{2,8}$")
@@ -42,6 +51,7 @@ class Reply:
     action: Action
     code: str | None = None
     note: str = ""
+    report: ReportKind = "initial"  # for "report": which one
 
 
 def parse_reply(text: str) -> Reply:
@@ -57,15 +67,15 @@ def parse_reply(text: str) -> Reply:
         return Reply("help")
     code = tokens[1].upper() if len(tokens) > 1 and _is_code(tokens[1]) else None
     rest = tokens[2:] if code else tokens[1:]
-    return Reply(action, code, " ".join(rest)[:500])
+    return Reply(action, code, " ".join(rest)[:500], _REPORT_WORDS.get(tokens[0].upper(), "initial"))
 
 
 def _tokens(text: str) -> list[str]:
-    """Words and numbers; a leading 1 or 9 glued to a code ("1K7Q") and a Chinese keyword glued to more words
+    """Words and numbers; a leading 1, 5, 6, 7 or 9 glued to a code ("1K7Q") and a Chinese keyword glued to more words
     ("收到谢谢") are split."""
     tokens: list[str] = []
     for token in _TOKEN.findall(text):
-        if not tokens and token[0] in "159" and len(token) == 1 + CODE_LENGTH and _is_code(token[1:]):
+        if not tokens and token[0] in "15679" and len(token) == 1 + CODE_LENGTH and _is_code(token[1:]):
             tokens += [token[0], token[1:]]
             continue
         if not token.isascii():
@@ -107,9 +117,12 @@ def answer_reply(plan: Plan, roster: Roster, board: Board, person: Person | None
         return _status(roster, person, visible, language, drill_phone), None
     code = reply_.code or context_code
     if code is None:
-        if reply_.action in ("resolve", "report"):
-            key = "need_code" if reply_.action == "resolve" else "need_code_report"
-            return _listing(roster, person, visible, key, language, drill_phone), None
+        if reply_.action == "resolve":
+            return _listing(roster, person, visible, "need_code", language, drill_phone), None
+        if reply_.action == "report":
+            listed = visible if reply_.report != "final" else [
+                s for s in board.owing.values() if (s.drill_id is not None) == drill_phone]
+            return _listing(roster, person, listed, _NEED_CODE[reply_.report], language, drill_phone), None
         visible_ids = {s.incident_id for s in visible}
         pending = [s for s in board.pending_for(person.id) if s.incident_id in visible_ids]
         if not pending:
@@ -118,6 +131,8 @@ def answer_reply(plan: Plan, roster: Roster, board: Board, person: Person | None
             return _listing(roster, person, pending, "choose", language, drill_phone), None
         code = pending[0].code
     incident = board.by_code(code)
+    if incident is None and reply_.action == "report":  # resolved, its reports still owed (the final one)
+        incident = board.owing_by_code(code)
     if incident is None or (incident.drill_id is not None) != drill_phone:
         if incident is not None and drill_phone:
             return say("drill_only", True), None
@@ -128,9 +143,11 @@ def answer_reply(plan: Plan, roster: Roster, board: Board, person: Person | None
             return say("closed", drill_phone, code=code, actor=actor.name if actor else closed.actor,
                        time=local_time(closed.closed_at, roster.tz)), None
         return say("not_found", drill_phone, code=code), None
-    command = Command(event_id=sms_command_id(message_id or f"{person.id}|{now.isoformat()}|{reply_.action}|{code}"), action=reply_.action, incident_id=incident.incident_id,
+    what = reply_.action if reply_.report == "initial" else f"{reply_.action}:{reply_.report}"
+    command = Command(event_id=sms_command_id(message_id or f"{person.id}|{now.isoformat()}|{what}|{code}"),
+                      action=reply_.action, incident_id=incident.incident_id,
                       incident_code=incident.code, source_id=incident.source_id, actor=person.id, channel="sms",
-                      issued_at=now, note=reply_.note, drill_id=incident.drill_id)
+                      issued_at=now, note=reply_.note, drill_id=incident.drill_id, report=reply_.report)
     return None, command
 
 

@@ -7,6 +7,7 @@ Entries (keys):
   incident/<id>          an open incident (contingency.incidents.OpenIncident)
   paging/<id>            where its paging stands (contingency.paging_state.IncidentPaging)
   mailbox/<person>       what waits for one recipient (contingency.paging_state.Mailbox)
+  owed/<id>              the reports a resolved incident still owes (contingency.paging_state.Owed)
   memory/<name>/<n>      chunk n of a memory of recent ids (the books' `applied`, `sent` and `closed`): each
                          memory is a window of an append-only log, kept as chunks of CHUNK items by their place in
                          the log, so an input writes the last chunk and, now and then, deletes the oldest
@@ -31,7 +32,7 @@ from typing import Any
 from contingency.desk import Books
 from contingency.incidents import RECENT_DETECTIONS, IncidentBook, OpenIncident
 from contingency.paging_state import (RECENT_CLOSED, RECENT_INPUTS, RECENT_SENT, Closed, IncidentPaging, Mailbox,
-                                      PagingBook, Sent)
+                                      Owed, PagingBook, Sent)
 
 CHUNK = 128  # items a memory chunk holds: at most ~6 KB of ids, ~20 KB of sent pages
 JOURNAL_BYTES = 64_000  # a journal part holds writes of about this much JSON (one larger write, a part of its own)
@@ -78,10 +79,12 @@ class DeskTable:
                   for key, value in entries.items() if key.startswith("paging/")}
         mailboxes = {key.removeprefix("mailbox/"): Mailbox.model_validate(value)
                      for key, value in entries.items() if key.startswith("mailbox/")}
+        owed = {key.removeprefix("owed/"): Owed.model_validate(value)
+                for key, value in entries.items() if key.startswith("owed/")}
         memories = {m.name: _read_memory(entries, m, counts.get(m.name, 0)) for m in _MEMORIES}
         books = Books(IncidentBook(open=open_incidents, applied=memories["incident-inputs"]),
                       PagingBook(incidents=paging, closed=memories["closed"], mailboxes=mailboxes,
-                                 sent=memories["sent"], applied=memories["paging-inputs"]))
+                                 sent=memories["sent"], applied=memories["paging-inputs"], owed=owed))
         return books, counts
 
     def save(self, before: Books, after: Books, counts: dict[str, int]) -> dict[str, int]:
@@ -95,6 +98,7 @@ class DeskTable:
         _diff(writes, "incident/", before.incidents.open, after.incidents.open)
         _diff(writes, "paging/", before.paging.incidents, after.paging.incidents)
         _diff(writes, "mailbox/", before.paging.mailboxes, after.paging.mailboxes)
+        _diff(writes, "owed/", before.paging.owed, after.paging.owed)
         new_counts = {}
         for memory in _MEMORIES:
             new_counts[memory.name] = _write_memory(writes, memory, memory.get(before), memory.get(after),

@@ -1,4 +1,4 @@
-"""Commands from people: acknowledge, resolve or escalate an incident, or record its initial report as filed.
+"""Commands from people: acknowledge, resolve or escalate an incident, or record one of its reports as filed.
 Kafka key: source id."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from schemas.base import Event, Identifier, Timestamp
+from schemas.incidents import ReportKind
 
 
 class Command(Event):
@@ -21,6 +22,7 @@ class Command(Event):
     issued_at: Timestamp
     note: str = Field(default="", max_length=500)
     drill_id: Identifier | None = None
+    report: ReportKind = Field(default="initial", description="for action report: which report was filed")
 
     @model_validator(mode="after")
     def _names_an_incident(self) -> "Command":

@@ -66,6 +66,14 @@ class IncidentState(Event):
     report_to: list[str] = Field(default_factory=list, description="roles (bodies) it goes to")
     report_filed_at: Timestamp | None = None
     report_filed_by: str | None = None
+    follow_ups: list[Timestamp] = Field(default_factory=list, description="when each follow-up report (续报) was "
+                                                                            "filed")
+    final_report_due_at: Timestamp | None = Field(default=None, description="when the final report (处理结果报告) "
+                                                                           "is due, if the plan sets a deadline")
+    final_report_filed_at: Timestamp | None = None
+    final_report_filed_by: str | None = None
+    reports_owed: bool = Field(default=False, description="a report it owes is not filed yet (after its resolution "
+                                                          "too: the final report)")
 
     @property
     def key(self) -> str:

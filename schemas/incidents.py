@@ -112,18 +112,24 @@ class IncidentResolved(_IncidentEvent):
     command_id: uuid.UUID | None = None
 
 
+ReportKind = Literal["initial", "follow_up", "final"]  # 初报, 续报, 处理结果报告 (信息报告办法 第十二条)
+
+
 class IncidentReportFiled(_IncidentEvent):
-    """The initial report (初报) an incident owed was filed with the bodies the plan names (突发环境事件信息报告办法):
-    recorded by the person who filed it ("5 CODE", or the console)."""
+    """A report an incident owed was filed with the bodies the plan names (突发环境事件信息报告办法), recorded by the
+    person who filed it: the initial report ("5 CODE"), a follow-up ("6 CODE"), the final report ("7 CODE")."""
 
     type: Literal["incident.report_filed"] = "incident.report_filed"
     actor: str
-    due_at: Timestamp
+    report: ReportKind = "initial"
+    sequence: int = Field(default=1, ge=1, description="which follow-up (1 for the others)")
+    due_at: Timestamp | None = Field(default=None, description="its deadline; none for a follow-up, nor for a final "
+                                                               "report when the plan sets none")
     command_id: uuid.UUID | None = None
 
     @property
     def on_time(self) -> bool:
-        return self.occurred_at <= self.due_at
+        return self.due_at is None or self.occurred_at <= self.due_at
 
 
 IncidentEvent = Annotated[

@@ -21,8 +21,9 @@ def add_incident_commands(sub: argparse._SubParsersAction) -> None:
     incidents.add_argument("--all", action="store_true", help="also the resolved ones")
     incidents.add_argument("--json", action="store_true", help="the states as JSON lines")
     incidents.add_argument("--report", metavar="CODE", type=_code, default=None,
-                           help="the initial report (初报) incident CODE owes: to whom, by when, and its draft "
-                                "(突发环境事件信息报告办法 第三、四、十三条)")
+                           help="the reports incident CODE owes: whether each is filed, to whom and by when the "
+                                "initial report (初报) goes, its draft, and once resolved the draft of the final "
+                                "report (处理结果报告) (突发环境事件信息报告办法 第三、四、十二、十三条)")
     incidents.set_defaults(handler=cmd_incidents)
 
 
@@ -40,7 +41,7 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
 
     states = [s for s in latest(read_incident_states(settings.client_bootstrap,
                                                      settings.topics.of(INCIDENT_STATES)))
-              if args.all or s.is_open or args.report]
+              if args.all or s.is_open or s.reports_owed or args.report]
     if args.report:
         return _print_report(args.report, states, settings)
     if args.json:
@@ -75,20 +76,28 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report_cell(state, tz, zh: bool) -> str:
-    """The initial report: filed (when), or due (by when)."""
+    """The initial report: filed (when), or due (by when); then the follow-ups, and the final report once it is
+    owed (resolved) or filed."""
+    cell = ""
     if state.report_filed_at is not None:
-        return (f"已报 {state.report_filed_at.astimezone(tz):%H:%M}" if zh
+        cell = (f"已报 {state.report_filed_at.astimezone(tz):%H:%M}" if zh
                 else f"filed {state.report_filed_at.astimezone(tz):%H:%M}")
-    if state.report_due_at is not None:
-        return f"{state.report_due_at.astimezone(tz):%H:%M}前" if zh else f"due {state.report_due_at.astimezone(tz):%H:%M}"
-    return ""
+    elif state.report_due_at is not None:
+        cell = f"{state.report_due_at.astimezone(tz):%H:%M}前" if zh else f"due {state.report_due_at.astimezone(tz):%H:%M}"
+    if state.follow_ups:
+        cell += f" 续{len(state.follow_ups)}" if zh else f" +{len(state.follow_ups)} follow-up"
+    if state.final_report_filed_at is not None:
+        cell += " 结果已报" if zh else ", final filed"
+    elif state.stage == "resolved" and state.report_due_at is not None:
+        cell += " 结果待报" if zh else ", final owed"
+    return cell
 
 
 def _print_report(code: str, states: list, settings: Settings) -> int:
     import dataclasses
     import datetime as dt
 
-    from contingency.obligations import initial_report, obligation
+    from contingency.obligations import final_report, initial_report, obligation, reports_status
     from streams.cli_support import UserError
 
     found = [s for s in states if s.code == code]
@@ -104,5 +113,8 @@ def _print_report(code: str, states: list, settings: Settings) -> int:
     if state.report_due_at is not None:  # the desk's clock: tightened by raises, the deadline the reminders use
         duty = dataclasses.replace(duty, due_at=state.report_due_at, to=tuple(state.report_to) or duty.to)
     names = {p.id: p.name for p in roster.people.values()} | {d.id: d.name for d in roster.drill_phones.values()}
+    print("\n".join(reports_status(state, names, roster.tz)) + "\n")
     print(initial_report(plan, state, duty, names, roster.tz, dt.datetime.now(dt.timezone.utc)))
+    if state.stage == "resolved":
+        print("\n" + final_report(plan, state, names, roster.tz))
     return 0

@@ -159,10 +159,21 @@ def compare(name: str, reference: Run, run: Run, sent: int) -> list[Figures]:
                 f"(median {sorted(run.restarts)[len(run.restarts) // 2]:.1f})" if run.restarts else "")
     return [Figures(name, "incident events", sent, events.expected, events.observed, events.lost, events.doubled,
                     None, [f"{run.records} incident records for {len(run.events)} ids (a record written again after "
-                           f"a kill has the same id)", restarts, *run.notes]),
+                           f"a kill has the same id)", restarts, *run.notes,
+                           *described(events.examples, reference.events, run.events)]),
             Figures(name, "notifications", sent, notes.expected, notes.observed, notes.lost, notes.doubled),
             Figures(name, "SMS", len(run.notifications), run.pages.expected, run.pages.observed, run.pages.lost,
                     run.pages.doubled)]
+
+
+def described(examples: tuple, reference: dict[str, dict], run: dict[str, dict]) -> list[str]:
+    """What a lost or doubled incident event was (a failure's first clue: which transition, which incident)."""
+    lines = []
+    for how, event_id in examples:
+        e = (reference if how == "lost" else run).get(event_id, {})
+        lines.append(f"{how}: {e.get('type')} {e.get('incident_id')} at {e.get('source_id')} "
+                     f"({e.get('occurred_at')}) {e.get('reason', '')} id {event_id}")
+    return lines
 
 
 def assert_exact(results: list[Figures], reference: Run) -> None:

@@ -224,3 +224,48 @@ def test_killed_after_queueing_a_notification_sends_exactly_one_sms(
         assert [len(sent(n)) for n in queued] == [1] * len(queued), [(n["person_id"], len(sent(n))) for n in queued]
     finally:
         process.stop()
+
+
+def test_the_reports_an_incident_owes_are_recorded_by_sms_through_its_resolution(
+        broker: str, worker: WorkerProcess, sms_api: LocalTwilioApi) -> None:
+    """Issue 15 item 1: the section chief records the initial report ("5 CODE"), a follow-up ("6 CODE"), and once
+    the incident is resolved, and she is told so, the final report ("7 CODE"); the read model shows each."""
+    import json
+    import subprocess
+    import sys
+
+    chief = on_duty_phone("section_chief")
+    incidents = TopicReader(broker, worker.topic("incidents"))
+    send(broker, worker.topic("readings"), reading("city_source_auto", "ammonia_nitrogen", 1.6),
+         key="city_source_auto")
+    code = opened_code(incidents, "arxan_city_drinking_source")
+
+    def reply(text: str, event: str, count: int = 1) -> None:
+        status, body = sms_api.post_inbound(worker.public_url + "/twilio/sms", from_=chief, to=SANDBOX_NUMBER,
+                                            body=text)
+        assert status == 200, body
+        incidents.wait_for(lambda rs: sum(r["type"] == event and r.get("report", "") in text_kind(text)
+                                          for r in rs) >= count, timeout=10)
+
+    def text_kind(text: str) -> tuple[str, ...]:
+        return {"5": ("initial",), "6": ("follow_up",), "7": ("final",)}.get(text[0], ("",))
+
+    reply(f"5 {code}", "incident.report_filed")
+    reply(f"6 {code} 已停止取水", "incident.report_filed")
+    reply(f"9 {code}", "incident.resolved")
+    wait_for_sms(sms_api, chief, f'"7 {code}"', timeout=10)  # told the final report is owed (zh or en)
+    reply(f"7 {code}", "incident.report_filed")
+    [final] = [r for r in incidents.records if r["type"] == "incident.report_filed" and r["report"] == "final"]
+    assert final["actor"] in ("li_jianguo", "zhou_min") and final["due_at"] is None
+    deadline, state = time.monotonic() + 15, None
+    while time.monotonic() < deadline:
+        out = subprocess.run([sys.executable, "-m", "streams.cli", "incidents", "--all", "--json"], env=worker.env,
+                             capture_output=True, text=True, timeout=60)
+        states = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+        state = next((s for s in states if s["code"] == code and s["final_report_filed_at"]), None)
+        if state is not None:
+            break
+        time.sleep(1)
+    assert state is not None, out.stdout[-2000:]
+    assert (state["stage"], state["reports_owed"], len(state["follow_ups"])) == ("resolved", False, 1)
+    assert state["report_filed_at"] is not None

@@ -130,7 +130,8 @@ def test_the_initial_report_an_incident_owes_is_drafted_from_the_read_model(brok
         time.sleep(1)
     assert out is not None and out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == f"突发环境事件信息初报(草稿) 编号{code}"
+    assert lines[0].startswith("初报: 未报, 时限") and lines[2] == "处理结果报告: 事件处理完毕(解除)后报送"
+    lines = lines[lines.index(f"突发环境事件信息初报(草稿) 编号{code}"):]
     # opened yellow (grade III: the city and the League bureau), raised to red: the bodies of both grades, and the
     # deadline of the stricter one, counted from the raise
     assert lines[1].startswith("报送: 阿尔山市人民政府总值班室、兴安盟生态环境局、内蒙古自治区生态环境厅应急值班室、生态环境部; 时限: ")

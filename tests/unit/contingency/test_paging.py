@@ -121,9 +121,11 @@ class Agent:
         return self._handle(event, now).notifications
 
     def command(self, action: str, actor: str, code: str | None, now: dt.datetime, *, incident_id=None,
-                n: int = 0, channel: str = "sms"):
-        command = Command(event_id=uid("command", action, actor, code, now, n), action=action, incident_code=code,
-                          incident_id=incident_id, actor=actor, channel=channel, issued_at=now)
+                n: int = 0, channel: str = "sms", report: str = "initial"):
+        command = Command(event_id=uid("command", action, actor, code, now, n, *([report] if report != "initial" else [])),
+                          action=action,
+                          incident_code=code, incident_id=incident_id, actor=actor, channel=channel, issued_at=now,
+                          report=report)
         return self.send(command, now)
 
     def send(self, command: Command, now: dt.datetime):

@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 
 from contingency import load_plan, roster_from_text
-from contingency.replies import Reply, parse_reply
-from contingency_helpers import ARXAN, T0, minutes
+from contingency.incident_states import Board, board_of
+from contingency.replies import Reply, answer_reply, parse_reply
+from contingency.roster import person_by_id
+from contingency_helpers import ARXAN, T0, arxan_variant, hours, minutes
 from schemas.incidents import IncidentReportFiled
-from test_paging import TEST_ROSTER, Agent, opened, raised
+from test_paging import TEST_ROSTER, Agent, opened, raised, uid
 
 ZH_ROSTER = TEST_ROSTER.replace('roles: [section_chief], phone: "+8613800000103", language: en',
                                 'roles: [section_chief], phone: "+8613800000103"')
@@ -100,3 +102,124 @@ def test_a_silent_station_owes_no_report(plan, roster) -> None:
     agent.event(event, T0)
     assert agent.states[-1].report_due_at is None
     assert reminders(agent.clock(T0 + minutes(200))[1]) == []
+
+
+# --- follow-up (续报) and final (处理结果报告) reports: 信息报告办法 第十二、十三条------------------------------------------
+
+def answers(out) -> list[str]:
+    return [n.body for n in out]
+
+
+def resolve(agent: Agent, at) -> list[str]:
+    """Resolve K7Q; what the section chief was told."""
+    _, out = agent.command("resolve", "duty_a", "K7Q", at)
+    return [n.body for n in out if n.person_id == "chief"]
+
+
+def test_follow_ups_are_recorded_after_the_initial_report_each_one(plan, roster) -> None:
+    agent = Agent(plan, roster)
+    agent.event(opened(), T0)
+    events, out = agent.command("report", "chief", "K7Q", T0 + minutes(10), report="follow_up")
+    assert events == [] and answers(out) == ['K7Q未登记初报,请先报初报并回复"5 K7Q"']
+    agent.command("report", "chief", "K7Q", T0 + minutes(30))
+    [first], out = agent.command("report", "chief", "K7Q", T0 + minutes(90), report="follow_up")
+    assert answers(out) == ["已登记K7Q第1次续报"]
+    assert (first.report, first.sequence, first.due_at, first.on_time) == ("follow_up", 1, None, True)
+    [second], out = agent.command("report", "chief", "K7Q", T0 + minutes(150), report="follow_up")
+    assert second.sequence == 2 and answers(out) == ["已登记K7Q第2次续报"]
+    assert agent.states[-1].follow_ups == [T0 + minutes(90), T0 + minutes(150)]
+
+
+def test_the_final_report_is_owed_once_resolved_and_completes_the_reports(plan, roster) -> None:
+    agent = Agent(plan, roster, roundtrip=True)  # the owed reports survive the books' JSON
+    agent.event(opened(), T0)
+    agent.command("report", "chief", "K7Q", T0 + minutes(30))
+    events, out = agent.command("report", "chief", "K7Q", T0 + minutes(60), report="final")
+    assert events == [] and answers(out) == ["K7Q未解除,解除后再登记处理结果报告"]
+    assert 'K7Q已解除,请报送处理结果报告,报后回复"7 K7Q"' in resolve(agent, T0 + minutes(200))
+    resolved = agent.states[-1]
+    assert resolved.stage == "resolved" and resolved.reports_owed and resolved.final_report_filed_at is None
+    assert board_of(plan, agent.books, T0 + minutes(201)).owing_by_code("K7Q").incident_id == resolved.incident_id
+    [final], out = agent.command("report", "chief", "K7Q", T0 + hours(30), report="final")
+    assert answers(out) == ["已登记K7Q处理结果报告,报告已齐"]
+    assert (final.report, final.due_at, final.incident_id) == ("final", None, resolved.incident_id)
+    state = agent.states[-1]
+    assert (state.stage, state.final_report_filed_at, state.final_report_filed_by, state.reports_owed) == (
+        "resolved", T0 + hours(30), "chief", False)
+    assert state.report_filed_at == T0 + minutes(30), "the state keeps what it said before"
+    agent.clock(T0 + hours(31))  # all filed: the desk lets it go
+    assert agent.book.owed == {}
+    events, out = agent.command("report", "chief", "K7Q", T0 + hours(32), report="final")
+    assert events == [] and answers(out) == ["K7Q已于05-01 11:20由值班甲解除"]
+
+
+def test_the_chief_hears_of_the_final_report_when_the_incident_is_resolved(plan, roster) -> None:
+    agent = Agent(plan, roster)
+    agent.event(opened(), T0)
+    agent.command("report", "chief", "K7Q", T0 + minutes(30))
+    told = resolve(agent, T0 + minutes(200))
+    assert 'K7Q已解除,请报送处理结果报告,报后回复"7 K7Q"' in told and all(len(b) <= 35 for b in told[-1:])
+
+
+def test_an_initial_report_owed_at_the_resolution_is_still_reminded_and_can_be_filed(plan, roster) -> None:
+    agent = Agent(plan, roster)
+    agent.event(opened(), T0)
+    assert not any("处理结果报告" in body for body in resolve(agent, T0 + minutes(20))), "the initial one first"
+    assert agent.states[-1].reports_owed
+    assert reminders(agent.clock(T0 + minutes(60))[1]) == [("chief", 'K7Q初报须于10:00前报送(余60分钟),已报回复"5 K7Q"')]
+    [filed], out = agent.command("report", "chief", "K7Q", T0 + minutes(70))
+    assert filed.on_time and answers(out) == ["已登记K7Q初报报送,按时"]
+    state = agent.states[-1]
+    assert (state.stage, state.report_filed_at, state.reports_owed) == ("resolved", T0 + minutes(70), True)
+    assert reminders(agent.clock(T0 + minutes(121))[1]) == [], "filed: no overdue reminder"
+
+
+def test_a_plan_may_give_the_final_report_a_deadline(tmp_path, roster) -> None:
+    plan = load_plan(arxan_variant(tmp_path, "  stricter_grade: II\n", "  stricter_grade: II\n  final_within_days: 2\n"))
+    agent = Agent(plan, roster_from_text(ZH_ROSTER, plan))
+    agent.event(opened(), T0)
+    agent.command("report", "chief", "K7Q", T0 + minutes(30))
+    resolve(agent, T0 + hours(5))
+    assert agent.states[-1].final_report_due_at == T0 + hours(53)
+    assert agent.clock(T0 + hours(52))[1] == []
+    due = [(n.person_id, n.body) for n in agent.clock(T0 + hours(53))[1]]
+    assert due == [("chief", 'K7Q处理结果报告05-03 13:00到期,报后回复"7 K7Q"')]
+    assert agent.clock(T0 + hours(60))[1] == [], "once"
+    [final], out = agent.command("report", "chief", "K7Q", T0 + hours(65), report="final")
+    assert not final.on_time and answers(out) == ["已登记K7Q处理结果报告,超时12小时"]
+
+
+def test_the_owed_reports_are_bounded(plan, roster) -> None:
+    from contingency.paging_state import MAX_OWED
+
+    agent = Agent(plan, roster)
+    for n in range(MAX_OWED + 3):
+        event = opened().model_copy(update={"incident_id": uid("owed", n), "event_id": uid("owed-opened", n),
+                                            "code": f"Q{n:03d}"})
+        agent.event(event, T0 + minutes(n))
+        agent.command("resolve", "duty_a", f"Q{n:03d}", T0 + minutes(n) + minutes(0.5))
+    assert len(agent.book.owed) == MAX_OWED
+    assert str(uid("owed", 0)) not in agent.book.owed and str(uid("owed", MAX_OWED + 2)) in agent.book.owed
+
+
+@pytest.mark.parametrize("text, reply", [
+    ("6 K7Q", Reply("report", "K7Q", report="follow_up")), ("续报K7Q", Reply("report", "K7Q", report="follow_up")),
+    ("6K7Q", Reply("report", "K7Q", report="follow_up")), ("7 k7q", Reply("report", "K7Q", report="final")),
+    ("结果报告 K7Q", Reply("report", "K7Q", report="final")), ("终报 K7Q", Reply("report", "K7Q", report="final")),
+    ("FINAL K7Q", Reply("report", "K7Q", report="final")), ("初报 K7Q", Reply("report", "K7Q"))])
+def test_follow_up_and_final_replies_are_understood(text, reply) -> None:
+    assert parse_reply(text) == reply
+
+
+def test_an_sms_7_code_names_the_resolved_incident_that_owes_its_final_report(plan, roster) -> None:
+    agent = Agent(plan, roster)
+    agent.event(opened(), T0)
+    agent.command("report", "chief", "K7Q", T0 + minutes(30))
+    resolve(agent, T0 + minutes(200))
+    board = Board.of_states(agent.states)
+    chief = person_by_id(roster, "chief")
+    answer, command = answer_reply(plan, roster, board, chief, parse_reply("7 K7Q"), T0 + hours(10), message_id="m1")
+    assert answer is None and command is not None
+    assert (command.action, command.report, command.incident_id) == ("report", "final", agent.states[-1].incident_id)
+    listing, none = answer_reply(plan, roster, board, chief, parse_reply("7"), T0 + hours(10), message_id="m2")
+    assert none is None and listing is not None and "K7Q" in listing.body and "7 代码" in listing.body

@@ -161,3 +161,23 @@ def test_a_worker_dying_anywhere_in_a_save_comes_back_to_the_books_before_or_aft
         read, _ = DeskTable(recovered).load()
         assert read == before or read == after, f"a mix after {cut} of {len(table.log)} writes"
     assert DeskTable(dict(table)).load()[0] == after
+
+
+def test_the_reports_a_resolved_incident_owes_are_kept_in_the_table_until_all_are_filed() -> None:
+    from contingency import load_plan, roster_from_text
+    from contingency_helpers import ARXAN
+    from test_report_clock import ZH_ROSTER
+
+    plan = load_plan(ARXAN)  # reporting.responsible: section_chief
+    agent = TableAgent(plan, roster_from_text(ZH_ROSTER, plan))  # every step: loaded == decided
+    event = opened()
+    agent.event(event, T0)
+    agent.command("report", "chief", "K7Q", T0 + minutes(30))
+    agent.command("resolve", "duty_a", "K7Q", T0 + minutes(90))
+    key = f"owed/{event.incident_id}"
+    assert key in agent.table and agent.table[key]["state"]["stage"] == "resolved"
+    agent.command("report", "chief", "K7Q", T0 + minutes(120), report="follow_up")
+    agent.command("report", "chief", "K7Q", T0 + minutes(600), report="final")
+    assert agent.table[key]["report"]["final"]["by"] == "chief"
+    agent.clock(T0 + minutes(601))
+    assert agent.table[key] is None, "all filed: deleted (the changelog compacts it away)"
