@@ -62,11 +62,14 @@ _MEMORIES = (
 class DeskTable:
     def __init__(self, table: MutableMapping[str, Any]) -> None:
         self._table = table
+        self._unwritten: dict[str, Any] = {}  # what the last load redid from the journal and the table lacks
 
     def load(self) -> tuple[Books, dict[str, int]]:
-        """The books the table holds, and each memory's log length (for `save`)."""
+        """The books the table holds, and each memory's log length (for `save`). A journal redone here is written
+        to the table by the next save: the saves after it write only what they change, and a new journal
+        replaces this one, so what it alone held would otherwise be lost at the next recovery."""
         entries = dict(self._table.items())
-        _redo_journal(entries)
+        self._unwritten = _redo_journal(entries)
         entries = {key: value for key, value in entries.items() if value is not None}
         legacy, meta = entries.get(LEGACY_KEY), entries.get(META)
         if meta is None:
@@ -103,10 +106,12 @@ class DeskTable:
         for memory in _MEMORIES:
             new_counts[memory.name] = _write_memory(writes, memory, memory.get(before), memory.get(after),
                                                     counts.get(memory.name, 0))
-        if writes or new_counts != counts or legacy:
+        if writes or new_counts != counts or legacy or self._unwritten:
             writes[META] = {"counts": new_counts}
         if legacy:
             writes[LEGACY_KEY] = None
+        writes = {**self._unwritten, **writes}  # this save's own writes are the newer
+        self._unwritten = {}
         if writes:
             self._journal(writes)
             for key, value in writes.items():
@@ -141,16 +146,19 @@ def _parts(writes: dict[str, Any]) -> list[dict[str, Any]]:
     return parts
 
 
-def _redo_journal(entries: dict[str, Any]) -> None:
-    """Apply the last save's journal over `entries`, if it was written whole."""
+def _redo_journal(entries: dict[str, Any]) -> dict[str, Any]:
+    """Apply the last save's journal over `entries`, if it was written whole; returns the entries it changed."""
     journal = entries.get(JOURNAL)
     if not journal:
-        return
+        return {}
     parts = [entries.get(f"{JOURNAL}/{n}") for n in range(journal["parts"])]
     if any(part is None or part["save"] != journal["save"] for part in parts):
-        return  # not written whole: the save it began was never made either
+        return {}  # not written whole: the save it began was never made either
+    redone = {}
     for part in parts:
-        entries.update(part["writes"])
+        redone.update({key: value for key, value in part["writes"].items() if entries.get(key) != value})
+    entries.update(redone)
+    return redone
 
 
 def _diff(writes: dict[str, Any], prefix: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
