@@ -60,15 +60,17 @@ def password_problem(password: str, username: str) -> str | None:
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    failures: int = 5                                         # wrong passwords within `window` ...
+    failures: int = 5                                         # wrong passwords for one account within `window` ...
+    address_failures: int = 20                                # ... or from one address (a duty room shares one)
     window: dt.timedelta = dt.timedelta(minutes=15)
-    lockout: dt.timedelta = dt.timedelta(minutes=15)          # ... lock the account (and the address) this long
+    lockout: dt.timedelta = dt.timedelta(minutes=15)          # ... lock it out this long
 
 
 @dataclass
 class LoginThrottle:
-    """Failed logins per account and per address: after `failures` within `window`, either is refused until
-    `lockout` has passed, right password or not (so guessing cannot go on). A success clears the account's count."""
+    """Failed logins per account and per address: after `failures` for an account (`address_failures` from an
+    address, set higher: everyone in a duty room may come from one address) within `window`, it is refused until
+    `lockout` has passed, right password or not, so guessing cannot go on. A success clears the account's count."""
 
     policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     _failed: dict[str, list[dt.datetime]] = field(default_factory=dict)
@@ -79,10 +81,10 @@ class LoginThrottle:
         return max(until) if until else None
 
     def failed(self, username: str, address: str, now: dt.datetime) -> None:
-        for key in (_user(username), _addr(address)):
+        for key, limit in ((_user(username), self.policy.failures), (_addr(address), self.policy.address_failures)):
             recent = [t for t in self._failed.get(key, []) if now - t < self.policy.window] + [now]
             self._failed[key] = recent
-            if len(recent) >= self.policy.failures:
+            if len(recent) >= limit:
                 self._locked[key] = now + self.policy.lockout
                 self._failed[key] = []
 

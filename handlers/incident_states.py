@@ -99,6 +99,11 @@ class IncidentStateView:
         with self._lock:
             return Board.of_states(list(self._latest.values()))
 
+    def states(self) -> list[IncidentState]:
+        """Each incident's latest state (resolved ones too)."""
+        with self._lock:
+            return list(self._latest.values())
+
     def _run(self) -> None:
         delay = 0.5
         while not self._stop.is_set():

@@ -17,6 +17,7 @@ from streams.cli_incidents import add_incident_commands
 from streams.cli_inventory import add_inventory_commands
 from streams.cli_station import add_station_commands
 from streams.cli_users import add_user_commands
+from streams.cli_web import add_web_commands
 from streams.cli_support import (UserError, aware_time, console, load_plan_or_fail,
                                  load_roster_or_fail, report_problems)
 from schemas.topics import BY_SUFFIX, TOPICS
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_drill_commands(sub)
     add_station_commands(sub)
     add_user_commands(sub)
+    add_web_commands(sub)
 
     db = sub.add_parser("db", help="the SQL database")
     db_sub = db.add_subparsers(title="db commands", metavar="ACTION", required=True)

@@ -88,6 +88,14 @@ class Settings(BaseModel):
                                                                          "this (slowloris)")
     hj212_packets_per_second: float = Field(default=20.0, gt=0, description="sustained packet rate per connection; "
                                                                             "bursts of 200 are allowed")
+    console_host: str = Field(default="127.0.0.1", description="address the duty-room console (`ers web`) listens "
+                                                               "on (0.0.0.0: every interface)")
+    console_port: int = Field(default=8080, ge=0, le=65535, description="port of the console (0: any free)")
+    console_secret: str | None = Field(default=None, min_length=32, description="key that signs console sessions; "
+                                       "the same for every `ers web` process (environment only; unset: a random "
+                                       "key per process, sessions end with it)")
+    console_https: bool = Field(default=False, description="the console is reached over HTTPS (a proxy in front): "
+                                                           "its cookies are marked Secure")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = Field(default="console", description="console: for people; json: "
                                                    "one JSON object a line (time, level, logger, message, process)")
@@ -148,7 +156,7 @@ class Settings(BaseModel):
 
 
 ENV_PREFIX = "ERS_"
-SECRETS = ("twilio_auth_token", "aliyun_access_key_secret", "aliyun_push_token")
+SECRETS = ("twilio_auth_token", "aliyun_access_key_secret", "aliyun_push_token", "console_secret")
 
 
 def load_settings(env: Mapping[str, str] | None = None, config_file: Path | None = None, **overrides: object) -> Settings:

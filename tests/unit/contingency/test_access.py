@@ -42,7 +42,7 @@ def test_five_wrong_passwords_lock_the_account_for_15_minutes_then_it_opens_agai
 
 
 def test_failures_spread_beyond_the_window_do_not_lock_and_a_success_clears_the_count() -> None:
-    throttle = LoginThrottle(ThrottlePolicy(failures=3, window=dt.timedelta(minutes=10)))
+    throttle = LoginThrottle(ThrottlePolicy(failures=3, address_failures=3, window=dt.timedelta(minutes=10)))
     for n in range(6):
         throttle.failed("qian", f"10.0.0.{n}", T0 + dt.timedelta(minutes=6 * n))
     assert throttle.locked_until("qian", "10.0.0.9", T0 + dt.timedelta(minutes=31)) is None
@@ -53,9 +53,12 @@ def test_failures_spread_beyond_the_window_do_not_lock_and_a_success_clears_the_
     assert throttle.locked_until("zhou", "10.0.1.9", T0) is None
 
 
-def test_one_address_guessing_many_accounts_is_locked_out() -> None:
+def test_one_address_guessing_many_accounts_is_locked_out_but_a_duty_room_is_not_by_one_typist() -> None:
     throttle = LoginThrottle()
     for n in range(5):
+        throttle.failed("zhou", "203.0.113.7", T0)
+    assert throttle.locked_until("qian", "203.0.113.7", T0) is None, "the others at the same address go on"
+    for n in range(15):
         throttle.failed(f"user{n}", "203.0.113.7", T0)
     assert throttle.locked_until("qian", "203.0.113.7", T0) == T0 + dt.timedelta(minutes=15)
     assert throttle.locked_until("qian", "10.0.0.1", T0) is None

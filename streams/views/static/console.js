@@ -1,0 +1,43 @@
+// The board's live updates: server-sent events from /events replace the rows; a new orange or red incident
+// flashes and sounds. No framework: the page works without this script too (a reload shows the same).
+(function () {
+  const table = document.getElementById("board");
+  if (!table || !window.EventSource) return;
+  const live = document.getElementById("live");
+  const colours = {blue: "#1f6feb", yellow: "#d4a72c", orange: "#e16f24", red: "#cf222e"};
+  let known = new Set(Array.from(table.querySelectorAll("tbody tr")).map(tr => tr.dataset.code));
+  function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
+  function beep() {
+    try {
+      const ctx = new (window.AudioContext || window.webkitAudioContext)();
+      const osc = ctx.createOscillator(); osc.frequency.value = 880; osc.connect(ctx.destination);
+      osc.start(); osc.stop(ctx.currentTime + 0.4);
+    } catch (e) { /* no sound allowed before a click: the flash remains */ }
+  }
+  function render(rows) {
+    const body = table.querySelector("tbody");
+    const fresh = [];
+    body.replaceChildren(...rows.map(r => {
+      const tr = document.createElement("tr");
+      tr.dataset.code = r.code; tr.dataset.level = r.level;
+      const first = document.createElement("td"); const a = document.createElement("a");
+      a.href = "/incidents/" + encodeURIComponent(r.code); a.textContent = r.code; first.appendChild(a);
+      if (r.drill) { const d = document.createElement("span"); d.className = "drill"; d.textContent = " " + table.dataset.drill; first.appendChild(d); }
+      const level = document.createElement("td"); const badge = document.createElement("span");
+      badge.className = "level"; badge.style.background = colours[r.level] || "#888"; badge.textContent = r.level_name;
+      level.appendChild(badge);
+      const by = cell(r.by); by.className = "by";
+      tr.append(first, level, cell(r.place), cell(r.what), cell(r.since), cell(r.stage), by, cell(String(r.tier)),
+                cell(r.next_minutes === null ? "" : r.next_minutes + " min"), cell(r.report));
+      if (!known.has(r.code)) { tr.classList.add("fresh"); if (r.level === "orange" || r.level === "red") fresh.push(r); }
+      return tr;
+    }));
+    known = new Set(rows.map(r => r.code));
+    const empty = document.getElementById("empty");
+    if (empty) empty.hidden = rows.length > 0;
+    if (fresh.length) beep();
+  }
+  const source = new EventSource("/events");
+  source.addEventListener("board", e => { render(JSON.parse(e.data)); live.dataset.state = live.dataset.live; });
+  source.onerror = () => { live.dataset.state = live.dataset.offline; };
+})();

@@ -1,0 +1,199 @@
+"""The duty-room console (issue 16) over HTTP against a real worker, broker and database: `ers web` in a process of
+its own. Log in, see an incident arrive on the board by server-sent events, acknowledge it with the same command an
+SMS reply gives (the confirmation SMS goes out through the Twilio sandbox), and the refusals: no session, no CSRF
+token, a viewer's action, five wrong passwords; no page shows a phone number; every action is in the audit log."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from deploy.local.twilio_api import LocalTwilioApi, fake_account_sid, fake_auth_token
+from handlers.console_users import add_user
+from handlers.database import make_engine, migrate
+from tests.e2e.test_sms_alerting import on_duty_person, reading, wait_for_sms
+from tests.integration.harness import REPO, TopicReader, WorkerProcess, send
+
+pytestmark = pytest.mark.integration
+PASSWORD = "correct horse battery"
+PHONE = re.compile(r"(?<![\d*])\+?(?:86)?1[3-9]\d{9}(?!\d)")
+
+
+@pytest.fixture(scope="module")
+def sms_api() -> Iterator[LocalTwilioApi]:
+    with LocalTwilioApi(auth_token=fake_auth_token(), account_sid=fake_account_sid(), callback_delay=0.05) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def worker(broker: str, sms_api: LocalTwilioApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(broker, tmp_path_factory.mktemp("console-worker"), sms_api).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def accounts(worker: WorkerProcess) -> dict[str, str]:
+    """Three accounts: the duty officer on duty today (linked to their roster person), a viewer, a section chief."""
+    url = worker.env["ERS_DATABASE_URL"]
+    migrate(url)
+    engine = make_engine(url)
+    now = dt.datetime.now(dt.timezone.utc)
+    officer = on_duty_person("duty_officer")
+    add_user(engine, "officer", officer.name, "duty_officer", PASSWORD, now, person_id=officer.id)
+    add_user(engine, "viewer", "只读用户", "viewer", PASSWORD, now)
+    add_user(engine, "chief", "科长", "section_chief", PASSWORD, now, person_id=on_duty_person("section_chief").id)
+    engine.dispose()
+    return {"officer": officer.phone}
+
+
+@pytest.fixture(scope="module")
+def web(worker: WorkerProcess, accounts: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("web") / "web.log"
+    env = {**worker.env, "ERS_CONSOLE_PORT": "0", "ERS_CONSOLE_SECRET": uuid.uuid4().hex * 2}
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "streams.cli", "web"], env=env, cwd=REPO, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        deadline, url = time.monotonic() + 60, None
+        while time.monotonic() < deadline and url is None:
+            assert process.poll() is None, log.read_text()
+            found = re.search(r"console at (http://\S+/)", log.read_text())
+            url = found.group(1) if found else None
+            time.sleep(0.2)
+        assert url, log.read_text()
+        while requests.get(url + "health", timeout=5).status_code != 200:  # the read model is loaded
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield url.rstrip("/")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def login(web: str, username: str, password: str = PASSWORD) -> tuple[requests.Session, requests.Response]:
+    session = requests.Session()
+    form = session.get(web + "/login", timeout=10)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    answer = session.post(web + "/login", data={"csrf": csrf, "username": username, "password": password},
+                          allow_redirects=False, timeout=10)
+    return session, answer
+
+
+def sse(session: requests.Session, url: str) -> Iterator[tuple[str, str]]:
+    """(event, data) pairs of a server-sent event stream, as they arrive."""
+    with session.get(url, stream=True, timeout=(5, 30)) as answer:
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/event-stream")
+        buffer = b""
+        for chunk in answer.iter_content(chunk_size=None):
+            buffer += chunk
+            while b"\n\n" in buffer:
+                block, buffer = buffer.split(b"\n\n", 1)
+                fields = dict(line.split(": ", 1) for line in block.decode("utf-8").splitlines()
+                              if ": " in line and not line.startswith(":"))
+                if "data" in fields:
+                    yield fields.get("event", "message"), fields["data"]
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def test_only_health_and_login_answer_without_a_session(web: str) -> None:
+    assert requests.get(web + "/health", timeout=5).json()["status"] == "ok"
+    for path in ("/", "/incidents/ABC", "/audit"):
+        answer = requests.get(web + path, allow_redirects=False, timeout=5)
+        assert answer.status_code == 302 and answer.headers["Location"] == "/login", path
+    assert requests.post(web + "/incidents/ABC/ack", allow_redirects=False, timeout=5).status_code == 401
+    assert requests.get(web + "/events", timeout=5).status_code == 401
+    page = requests.get(web + "/login", timeout=5)
+    assert "登录" in page.text and page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+def test_the_session_cookie_is_http_only_and_same_site_strict(web: str) -> None:
+    session, answer = login(web, "officer")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/"
+    cookie = answer.headers["Set-Cookie"]
+    assert "ers_session=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Secure" not in cookie, "plain HTTP here (ERS_CONSOLE_HTTPS marks it Secure behind a TLS proxy)"
+    assert "预警看板" in session.get(web + "/", timeout=5).text
+
+
+def test_five_wrong_passwords_lock_the_account_out_even_for_the_right_one(web: str) -> None:
+    for _ in range(5):
+        assert login(web, "chief", "not the password")[1].status_code == 401
+    session, answer = login(web, "chief")
+    assert answer.status_code == 429 and "尝试次数过多" in answer.text
+
+
+def test_an_incident_arrives_by_server_sent_events_and_is_acknowledged_from_the_console(
+        broker: str, worker: WorkerProcess, web: str, accounts: dict[str, str], sms_api: LocalTwilioApi) -> None:
+    officer, answer = login(web, "officer")
+    assert answer.status_code == 302
+    stream = sse(officer, web + "/events")
+    first = next(stream)
+    assert first[0] == "board" and isinstance(json.loads(first[1]), list)  # the board as it is
+    incidents = TopicReader(broker, worker.topic("incidents"))
+    sent = time.monotonic()
+    send(broker, worker.topic("readings"), reading("yirshi_wwtp_online", "cod", 80.0), key="yirshi_wwtp_online")
+    code = None
+    for name, data in stream:
+        rows = [r for r in json.loads(data) if r["place"] == "伊尔施污水处理厂排污口"] if name == "board" else []
+        if rows:
+            code = rows[0]["code"]
+            assert rows[0]["level"] == "blue" and "化学需氧量 80 mg/L" in rows[0]["what"]
+            break
+        assert time.monotonic() - sent < 30, "not on the board within 30 s"
+    print(f"reading sent -> on the board by server-sent events: {time.monotonic() - sent:.2f} s")
+    stream.close()
+    assert code is not None
+
+    viewer, _ = login(web, "viewer")
+    page = viewer.get(web + f"/incidents/{code}", timeout=5).text
+    assert code in page and '<button class="action' not in page, "a viewer sees no action buttons"
+    refused = viewer.post(web + f"/incidents/{code}/ack", data={"csrf": csrf_of(page)}, allow_redirects=False,
+                          timeout=5)
+    assert refused.status_code == 403
+    forged = officer.post(web + f"/incidents/{code}/ack", data={"note": "forged"}, allow_redirects=False, timeout=5)
+    assert forged.status_code == 403, "no CSRF token"
+
+    page = officer.get(web + f"/incidents/{code}", timeout=5).text
+    assert '<button class="action ack"' in page
+    done = officer.post(web + f"/incidents/{code}/ack", data={"csrf": csrf_of(page), "note": "已到现场"},
+                        allow_redirects=False, timeout=10)
+    assert done.status_code == 303
+    acked = incidents.wait_for(lambda rs: any(r["type"] == "incident.acknowledged" for r in rs), timeout=15)
+    event = next(r for r in acked if r["type"] == "incident.acknowledged")
+    assert event["actor"] == on_duty_person("duty_officer").id
+    wait_for_sms(sms_api, accounts["officer"], code, timeout=15)  # the confirmation, as for an SMS reply
+    deadline = time.monotonic() + 15
+    while on_duty_person("duty_officer").name not in officer.get(web + f"/incidents/{code}", timeout=5).text:
+        assert time.monotonic() < deadline, "the console shows who took it"
+        time.sleep(0.3)
+
+    for path in ("/", f"/incidents/{code}"):
+        assert not PHONE.search(officer.get(web + path, timeout=5).text), f"a phone number on {path}"
+    assert viewer.get(web + "/audit", allow_redirects=False, timeout=5).status_code == 403
+
+
+def test_every_console_action_and_refusal_is_in_the_audit_log(worker: WorkerProcess, web: str) -> None:
+    from handlers.console_users import read_audit
+
+    engine = make_engine(worker.env["ERS_DATABASE_URL"])
+    entries = read_audit(engine, 500)
+    engine.dispose()
+    seen = {(e.actor, e.action, e.outcome) for e in entries}
+    assert ("officer", "incident.ack", "ok") in seen
+    assert ("viewer", "incident.ack", "refused") in seen
+    assert ("officer", "incident.ack", "refused") in seen, "the forged POST without a CSRF token"
+    assert ("chief", "login", "refused") in seen and ("officer", "login", "ok") in seen
+    assert all(e.source for e in entries if e.action.startswith(("login", "incident."))), "from where"
