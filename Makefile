@@ -11,7 +11,13 @@ $(BIN)/ers: pyproject.toml
 	$(BIN)/pip install -q -e ".[test,postgres]"
 	touch $(BIN)/ers
 
-setup: $(BIN)/ers
+# The console's fonts (and, later, map scripts) from the npm registry, copied next to its pages: never a CDN.
+VENDOR := streams/views/static/vendor/noto-sans-sc/noto-sans-sc.css
+$(VENDOR): deploy/web/package-lock.json deploy/web/vendor.py | $(BIN)/ers
+	npm ci --prefix deploy/web --no-audit --no-fund --loglevel=error
+	$(BIN)/python deploy/web/vendor.py
+
+setup: $(BIN)/ers $(VENDOR)
 
 up: setup
 	$(BIN)/ers up

@@ -34,7 +34,7 @@ log = logging.getLogger("ers.console")
 SESSION_COOKIE = "ers_session"
 LOGIN_COOKIE = "ers_login"  # the login form's nonce, which its CSRF token is bound to
 STATIC = Path(__file__).with_name("views") / "static"
-OPEN_PATHS = ("/health", "/login", "/static/")
+OPEN_PATHS = ("/health", "/login", "/static/", "/favicon.ico")
 SSE_POLL_SECONDS = 0.25
 Clock = Callable[[], dt.datetime]
 
@@ -74,6 +74,7 @@ def build_app(console: Console) -> web.Application:
     app = web.Application(middlewares=[_headers, _authenticated(console)])
     app["console"] = console
     app.router.add_get("/health", _health)
+    app.router.add_get("/favicon.ico", _no_icon)
     app.router.add_get("/login", _login_form)
     app.router.add_post("/login", _login)
     app.router.add_post("/logout", _logout)
@@ -163,9 +164,15 @@ async def _health(request: web.Request) -> web.Response:
                              status=200 if loaded else 503)
 
 
+async def _no_icon(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
 async def _login_form(request: web.Request, message: str = "", status: int = 200) -> web.Response:
     console: Console = request.app["console"]
-    nonce = new_nonce()
+    # One nonce per browser until it logs in: a second GET of the form (a reload, or the favicon's redirect in
+    # another tab) must not invalidate the form already shown.
+    nonce = request.cookies.get(LOGIN_COOKIE) or new_nonce()
     response = _html(pages.login_page(console.language, console.keys.csrf_token("login|" + nonce), message), status)
     _cookie(console, response, LOGIN_COOKIE, nonce, 3600)
     return response

@@ -82,6 +82,7 @@ def page(title: str, body: str, language: str, user: str = "", role: str = "", c
                  f'value="{_e(csrf)}"><button>{w["logout"]}</button></form></nav>')
     return (f'<!doctype html><html lang="{_e(language)}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{_e(title)}</title>'
+            f'<link rel="stylesheet" href="/static/vendor/noto-sans-sc/noto-sans-sc.css">'
             f'<link rel="stylesheet" href="/static/console.css"></head><body>{bar}<main>{body}</main>'
             f'<script src="/static/console.js"></script></body></html>')
 

@@ -197,3 +197,86 @@ def test_every_console_action_and_refusal_is_in_the_audit_log(worker: WorkerProc
     assert ("officer", "incident.ack", "refused") in seen, "the forged POST without a CSRF token"
     assert ("chief", "login", "refused") in seen and ("officer", "login", "ok") in seen
     assert all(e.source for e in entries if e.action.startswith(("login", "incident."))), "from where"
+
+
+# --- in a real browser: Debian's chromium, driven by Selenium through chromium-driver ----------------------------
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+ARTEFACTS = REPO / "var" / "test-artefacts"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), (
+        "the console's browser tests need Debian's chromium and chromium-driver (apt-get install chromium "
+        "chromium-driver; .ci/run installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    # What a closed network needs: without these Chromium keeps calling Google's hosts at every start.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1600,900", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def test_in_chromium_log_in_see_the_incident_arrive_without_a_reload_and_acknowledge_it(
+        broker: str, worker: WorkerProcess, web: str, accounts: dict[str, str], sms_api: LocalTwilioApi,
+        browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    wait = WebDriverWait(driver, 20)
+    driver.get(web + "/")
+    assert driver.current_url == web + "/login", "no session: the login page"
+    driver.find_element(By.NAME, "username").send_keys("officer")
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    try:
+        wait.until(lambda d: d.find_elements(By.ID, "board") or d.find_elements(By.CLASS_NAME, "error"))
+    finally:
+        assert driver.find_elements(By.ID, "board"), (driver.current_url, driver.page_source[-1500:])
+    wait.until(lambda d: d.find_element(By.ID, "live").get_attribute("data-state") == "实时")
+    driver.execute_script("window.ersNotReloaded = true")
+
+    sent = time.monotonic()
+    send(broker, worker.topic("readings"), reading("tailings_example_online", "seepage_flow", 7.5, "L/s"),
+         key="tailings_example_online")
+    row = wait.until(seen.presence_of_element_located(
+        (By.XPATH, "//table[@id='board']//tr[td[contains(., '尾矿库')]]")))
+    print(f"reading sent -> row on the board in Chromium: {time.monotonic() - sent:.2f} s")
+    assert driver.execute_script("return window.ersNotReloaded === true"), "updated without a reload"
+    assert "fresh" in row.get_attribute("class"), "a new row is marked"
+    code = row.get_attribute("data-code")
+    fonts = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "document.fonts.load('16px \"Noto Sans SC\"', '预警看板').then(f => done(f.length))")
+    assert fonts >= 1, "the CJK font is served by the console itself (make setup vendors it from npm)"
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTEFACTS / "console-board.png"))
+
+    forged = driver.execute_script(
+        "return fetch(arguments[0], {method: 'POST', body: new URLSearchParams({note: 'forged'})})"
+        ".then(r => r.status)", f"/incidents/{code}/resolve")
+    assert forged == 403, "a POST without the CSRF token is refused"
+
+    row.find_element(By.TAG_NAME, "a").click()
+    wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, "button.action.ack"))).click()
+    officer = on_duty_person("duty_officer")
+    deadline = time.monotonic() + 20
+    while officer.name not in driver.find_element(By.TAG_NAME, "dl").text:
+        assert time.monotonic() < deadline, "the incident page shows who acknowledged it"
+        time.sleep(0.5)
+        driver.refresh()
+    wait_for_sms(sms_api, accounts["officer"], code, timeout=15)
+    driver.get(web + "/")
+    wait.until(lambda d: officer.name in d.find_element(By.CSS_SELECTOR, f"tr[data-code='{code}'] td.by").text)
+    assert not PHONE.search(driver.page_source)
