@@ -136,21 +136,33 @@ class OrderedTable(dict):
         super().__setitem__(key, value)
 
 
+def books_after_each(steps) -> list[Books]:
+    """The books after each prefix of the steps, as the desk decides them."""
+    books = []
+    for k in range(len(steps) + 1):
+        agent = Agent(PLAN, ROSTER)
+        play(agent, steps[:k])
+        books.append(agent.books)
+    return books
+
+
+def saved_up_to(books: list[Books], n: int) -> tuple[OrderedTable, dict]:
+    """A table that the first n changes were saved to, and the memories' counts after them."""
+    table = OrderedTable()
+    counts = DeskTable(table).load()[1]
+    for k in range(n):
+        counts = DeskTable(table).save(books[k], books[k + 1], counts)
+    return table, counts
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(step, min_size=1, max_size=20), st.data())
 def test_a_worker_dying_anywhere_in_a_save_comes_back_to_the_books_before_or_after_it(steps, data) -> None:
     """A recovered table holds a prefix of the changelog: for every prefix of a save's writes the books read back
     are the books before the save or after it, never a mix."""
-    books = []  # the books after each prefix of the steps, as the desk decides them
-    for k in range(len(steps) + 1):
-        agent = Agent(PLAN, ROSTER)
-        play(agent, steps[:k])
-        books.append(agent.books)
-    table = OrderedTable()
-    counts = DeskTable(table).load()[1]
+    books = books_after_each(steps)
     cut_at = data.draw(st.integers(0, len(steps) - 1))
-    for k in range(cut_at):
-        counts = DeskTable(table).save(books[k], books[k + 1], counts)
+    table, counts = saved_up_to(books, cut_at)
     before, after = books[cut_at], books[cut_at + 1]
     start = dict(table)
     table.log.clear()
@@ -170,16 +182,9 @@ def test_a_worker_dying_in_a_save_and_saving_on_after_its_recovery_keeps_every_w
     the writes the journal redid in memory are written to the table with the next save (before, a save after a
     recovery wrote only its own changes and a new journal: what the redone journal held and the table lacked was
     lost for good, and a chaos run lost an incident event, issue 14)."""
-    books = []
-    for k in range(len(steps) + 1):
-        agent = Agent(PLAN, ROSTER)
-        play(agent, steps[:k])
-        books.append(agent.books)
-    table = OrderedTable()
-    counts = DeskTable(table).load()[1]
+    books = books_after_each(steps)
     cut_at = data.draw(st.integers(0, len(steps) - 2))
-    for k in range(cut_at):
-        counts = DeskTable(table).save(books[k], books[k + 1], counts)
+    table, counts = saved_up_to(books, cut_at)
     start = dict(table)
     table.log.clear()
     DeskTable(table).save(books[cut_at], books[cut_at + 1], counts)
