@@ -20,6 +20,7 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from contingency.access import Action, LoginThrottle, allowed
+from contingency.ids import derive
 from contingency.incident_states import find
 from contingency.plan import Plan
 from contingency.roster import Roster, person_by_id
@@ -286,7 +287,9 @@ async def _act(request: web.Request) -> web.Response:
     if state is None:
         raise web.HTTPNotFound(text=f"no open incident {code}")
     note = str(form.get("note", ""))[:500]
-    command = Command(event_id=uuid.uuid4(), action=action, incident_id=state.incident_id, incident_code=state.code,
+    # The form's own id: a double click, or a browser sending the form again, gives the same command (applied once).
+    once = str(form.get("once", "")) or str(uuid.uuid4())
+    command = Command(event_id=derive("command.console", user.username, state.incident_id, name, once), action=action, incident_id=state.incident_id, incident_code=state.code,
                       source_id=state.source_id, actor=user.person_id or f"console:{user.username}",
                       channel="console", issued_at=now, note=note, drill_id=state.drill_id)
     await asyncio.to_thread(send_event, console.bootstrap, console.commands_topic, command.key, encode(command))

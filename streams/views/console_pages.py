@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -12,7 +13,7 @@ from schemas.incident_states import IncidentState
 from contingency.access import ROLE_NAMES, allowed
 from contingency.plan import Plan
 
-LEVEL_COLOURS = {"blue": "#1f6feb", "yellow": "#d4a72c", "orange": "#e16f24", "red": "#cf222e"}
+# Level colours are classes of console.css (.level.blue ...): the pages' policy allows no inline style.
 _WORDS = {
     "zh-CN": {"title": "环境应急值守", "board": "预警看板", "login": "登录", "logout": "退出", "user": "账户",
               "password": "密码", "code": "编号", "level": "等级", "place": "地点", "what": "监测情况", "since": "开始",
@@ -109,10 +110,9 @@ def board_page(rows: list[dict[str, Any]], language: str, user: str = "", role: 
 
 
 def board_row(r: Mapping[str, Any], w: Mapping[str, str]) -> str:
-    colour = LEVEL_COLOURS.get(r["level"], "#888")
     drill = f' <span class="drill">{_e(w["drill"])}</span>' if r["drill"] else ""
     return (f'<tr data-code="{_e(r["code"])}" data-level="{_e(r["level"])}"><td><a href="/incidents/{_e(r["code"])}">'
-            f'{_e(r["code"])}</a>{drill}</td><td><span class="level" style="background:{colour}">'
+            f'{_e(r["code"])}</a>{drill}</td><td><span class="level {_e(r["level"])}">'
             f'{_e(r["level_name"])}</span></td><td>{_e(r["place"])}</td><td>{_e(r["what"])}</td>'
             f'<td>{_e(r["since"])}</td><td>{_e(r["stage"])}</td><td class="by">{_e(r["by"])}</td>'
             f'<td>{_e(r["tier"])}</td><td>{"" if r["next_minutes"] is None else _e(r["next_minutes"]) + " min"}</td>'
@@ -142,9 +142,10 @@ def incident_page(plan: Plan, s: IncidentState, names: Callable[[str | None], st
             if allowed(role, permission) and not (action == "ack" and s.stage == "acknowledged"):
                 actions += (f'<form method="post" action="/incidents/{_e(s.code)}/{action}" class="inline">'
                             f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
+                            f'<input type="hidden" name="once" value="{uuid.uuid4()}">'
                             f'<input name="note" placeholder="{_e(w["note"])}" maxlength="500">'
                             f'<button class="action {action}" type="submit">{_e(label)}</button></form>')
-    body = (f'<h1><span class="level" style="background:{LEVEL_COLOURS.get(s.level.value, "#888")}">{_e(level)}</span> '
+    body = (f'<h1><span class="level {_e(s.level.value)}">{_e(level)}</span> '
             f'{_e(s.code)}' + (f' <span class="drill">{w["drill"]}</span>' if s.drill_id else "") + "</h1>"
             + (f'<p class="notice" role="status">{_e(message)}</p>' if message else "")
             + "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows) + "</dl>"

@@ -168,9 +168,13 @@ def test_an_incident_arrives_by_server_sent_events_and_is_acknowledged_from_the_
 
     page = officer.get(web + f"/incidents/{code}", timeout=5).text
     assert '<button class="action ack"' in page
-    done = officer.post(web + f"/incidents/{code}/ack", data={"csrf": csrf_of(page), "note": "已到现场"},
-                        allow_redirects=False, timeout=10)
+    form = {"csrf": csrf_of(page), "note": "已到现场", "once": re.search(r'name="once" value="([^"]+)"', page).group(1)}
+    done = officer.post(web + f"/incidents/{code}/ack", data=form, allow_redirects=False, timeout=10)
     assert done.status_code == 303
+    again = officer.post(web + f"/incidents/{code}/ack", data=form, allow_redirects=False, timeout=10)
+    assert again.status_code == 303, "a double click"
+    commands = TopicReader(broker, worker.topic("commands")).wait_for(lambda rs: len(rs) >= 2, timeout=10)
+    assert len({c["event_id"] for c in commands}) == 1, "the same form twice is the same command"
     acked = incidents.wait_for(lambda rs: any(r["type"] == "incident.acknowledged" for r in rs), timeout=15)
     event = next(r for r in acked if r["type"] == "incident.acknowledged")
     assert event["actor"] == on_duty_person("duty_officer").id
@@ -279,4 +283,7 @@ def test_in_chromium_log_in_see_the_incident_arrive_without_a_reload_and_acknowl
     wait_for_sms(sms_api, accounts["officer"], code, timeout=15)
     driver.get(web + "/")
     wait.until(lambda d: officer.name in d.find_element(By.CSS_SELECTOR, f"tr[data-code='{code}'] td.by").text)
+    badge = driver.find_element(By.CSS_SELECTOR, f"tr[data-code='{code}'] .level")
+    assert badge.value_of_css_property("background-color") == "rgba(212, 167, 44, 1)", \
+        "the level's colour, server-rendered under the pages' content security policy"
     assert not PHONE.search(driver.page_source)

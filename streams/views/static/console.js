@@ -4,7 +4,6 @@
   const table = document.getElementById("board");
   if (!table || !window.EventSource) return;
   const live = document.getElementById("live");
-  const colours = {blue: "#1f6feb", yellow: "#d4a72c", orange: "#e16f24", red: "#cf222e"};
   let known = new Set(Array.from(table.querySelectorAll("tbody tr")).map(tr => tr.dataset.code));
   function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
   function beep() {
@@ -24,7 +23,7 @@
       a.href = "/incidents/" + encodeURIComponent(r.code); a.textContent = r.code; first.appendChild(a);
       if (r.drill) { const d = document.createElement("span"); d.className = "drill"; d.textContent = " " + table.dataset.drill; first.appendChild(d); }
       const level = document.createElement("td"); const badge = document.createElement("span");
-      badge.className = "level"; badge.style.background = colours[r.level] || "#888"; badge.textContent = r.level_name;
+      badge.className = "level " + r.level; badge.textContent = r.level_name;
       level.appendChild(badge);
       const by = cell(r.by); by.className = "by";
       tr.append(first, level, cell(r.place), cell(r.what), cell(r.since), cell(r.stage), by, cell(String(r.tier)),
