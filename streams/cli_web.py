@@ -22,7 +22,8 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.console_sessions import SessionKeys
     from handlers.database import make_engine, migrate
     from handlers.incident_states import IncidentStateView
-    from schemas.topics import COMMANDS, INCIDENT_STATES
+    from handlers.incident_timeline import IncidentTimelineView
+    from schemas.topics import COMMANDS, DELIVERY, INCIDENT_STATES, INCIDENTS, NOTIFICATIONS
     from streams.console import Console, build_app
 
     plan = load_plan_or_fail(settings.plan)
@@ -30,12 +31,14 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     migrate(settings.database_url)
     engine = make_engine(settings.database_url)
     view = IncidentStateView(settings.client_bootstrap, settings.topics.of(INCIDENT_STATES)).start()
+    history = IncidentTimelineView(settings.client_bootstrap, settings.topics.of(INCIDENTS),
+                                   settings.topics.of(NOTIFICATIONS), settings.topics.of(DELIVERY)).start()
     keys = SessionKeys(settings.console_secret)
     if keys.ephemeral:
         log.warning("ERS_CONSOLE_SECRET is not set: sessions are signed with a key of this process only (they end "
                     "when it stops, and other `ers web` processes do not accept them)")
     app = build_app(Console(plan, roster, engine, view, settings.client_bootstrap, settings.topics.of(COMMANDS),
-                            keys, settings.language, settings.console_https))
+                            keys, settings.language, settings.console_https, timeline=history))
 
     async def serve() -> None:
         runner = aiohttp_web.AppRunner(app, access_log=None)
@@ -58,5 +61,6 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(serve())
     finally:
         view.stop()
+        history.stop()
         engine.dispose()
     return 0

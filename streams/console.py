@@ -24,9 +24,11 @@ from contingency.ids import derive
 from contingency.incident_states import find
 from contingency.plan import Plan
 from contingency.roster import Roster, person_by_id
+from contingency.timeline import timeline
 from handlers.console_sessions import SessionKeys, new_nonce
 from handlers.console_users import User, audit, check_login, get_user, read_audit
 from handlers.incident_states import IncidentStateView
+from handlers.incident_timeline import IncidentTimelineView
 from handlers.kafka_io import send_event
 from schemas import Command, encode
 from streams.views import console_pages as pages
@@ -57,6 +59,7 @@ class Console:
     https: bool = False
     now: Clock = _utc_now
     throttle: LoginThrottle | None = None
+    timeline: IncidentTimelineView | None = None
 
     def __post_init__(self) -> None:
         self.throttle = self.throttle or LoginThrottle()
@@ -261,8 +264,13 @@ async def _incident(request: web.Request, message: str = "") -> web.Response:
     state = find(console.view.states(), request.match_info["code"])
     if state is None:
         raise web.HTTPNotFound(text=f"no incident {request.match_info['code']}")
+    entries: list = []
+    if console.timeline is not None:
+        events, messages, statuses = console.timeline.of(str(state.incident_id))
+        levels = {level.value: policy.name for level, policy in console.plan.levels.items()}
+        entries = timeline(events, messages, statuses, console.name, levels, console.language)
     return _html(pages.incident_page(console.plan, state, console.name, console.roster.tz, console.language,
-                                     user.role, _csrf(console, request), message, user.display_name))
+                                     user.role, _csrf(console, request), message, user.display_name, entries))
 
 
 ACTIONS: dict[str, tuple[Action, str]] = {"ack": ("acknowledge", "ack"), "resolve": ("resolve", "resolve")}

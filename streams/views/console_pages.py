@@ -21,7 +21,8 @@ _WORDS = {
               "drill": "演练", "ack": "确认", "resolve": "解除", "back": "返回看板", "stage": "状态",
               "paged": "已呼叫", "notified": "已通知", "audit": "审计日志", "wrong": "账户或密码错误",
               "locked": "尝试次数过多,请于{until}后再试", "forbidden": "无权执行此操作", "sent": "已提交: {what}",
-              "live": "实时", "offline": "连接中断,正在重连", "lang": "English", "note": "备注"},
+              "live": "实时", "offline": "连接中断,正在重连", "lang": "English", "note": "备注",
+              "timeline": "处置过程"},
     "en": {"title": "ERS duty console", "board": "Incident board", "login": "Log in", "logout": "Log out",
            "user": "User", "password": "Password", "code": "Code", "level": "Level", "place": "Place",
            "what": "Measured", "since": "Since", "by": "Acknowledged by", "tier": "Tier", "next": "Next escalation",
@@ -30,7 +31,7 @@ _WORDS = {
            "notified": "Told", "audit": "Audit log", "wrong": "Wrong user or password",
            "locked": "Too many attempts; try again after {until}", "forbidden": "Not allowed",
            "sent": "Sent: {what}", "live": "live", "offline": "connection lost, reconnecting", "lang": "中文",
-           "note": "Note"},
+           "note": "Note", "timeline": "Timeline"},
 }
 STAGES = {"zh-CN": {"suppressed": "维护中", "paging": "呼叫中", "acknowledged": "已确认", "exhausted": "无人确认",
                     "resolved": "已解除"},
@@ -120,7 +121,7 @@ def board_row(r: Mapping[str, Any], w: Mapping[str, str]) -> str:
 
 
 def incident_page(plan: Plan, s: IncidentState, names: Callable[[str | None], str], tz: dt.tzinfo, language: str,
-                  role: str, csrf: str, message: str = "", user: str = "") -> str:
+                  role: str, csrf: str, message: str = "", user: str = "", entries: Iterable[Any] = ()) -> str:
     w = words(language)
     facts = s.facts
     level = plan.levels[s.level].name if s.level in plan.levels else s.level.value
@@ -149,8 +150,18 @@ def incident_page(plan: Plan, s: IncidentState, names: Callable[[str | None], st
             f'{_e(s.code)}' + (f' <span class="drill">{w["drill"]}</span>' if s.drill_id else "") + "</h1>"
             + (f'<p class="notice" role="status">{_e(message)}</p>' if message else "")
             + "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows) + "</dl>"
-            + f'<div class="actions">{actions}</div><p><a href="/">{w["back"]}</a></p>')
+            + f'<div class="actions">{actions}</div>' + _timeline(entries, tz, w)
+            + f'<p><a href="/">{w["back"]}</a></p>')
     return page(f"{s.code} {facts.place}", body, language, user, role, csrf)
+
+
+def _timeline(entries: Iterable[Any], tz: dt.tzinfo, w: Mapping[str, str]) -> str:
+    """contingency.timeline entries, oldest first."""
+    rows = "".join(f'<li class="{_e(e.kind)}"><time>{e.at.astimezone(tz):%m-%d %H:%M:%S}</time> '
+                   + (f'<span class="level {_e(e.level)}">&nbsp;</span> ' if e.level else "")
+                   + f'<b>{_e(e.text)}</b>' + (f'<div class="detail">{_e(e.detail)}</div>' if e.detail else "")
+                   + "</li>" for e in entries)
+    return f'<h2>{_e(w["timeline"])}</h2><ol id="timeline">{rows}</ol>' if rows else ""
 
 
 def audit_page(entries: Iterable[Any], tz: dt.tzinfo, language: str, user: str = "", role: str = "",

@@ -179,10 +179,13 @@ def test_an_incident_arrives_by_server_sent_events_and_is_acknowledged_from_the_
     event = next(r for r in acked if r["type"] == "incident.acknowledged")
     assert event["actor"] == on_duty_person("duty_officer").id
     wait_for_sms(sms_api, accounts["officer"], code, timeout=15)  # the confirmation, as for an SMS reply
-    deadline = time.monotonic() + 15
-    while on_duty_person("duty_officer").name not in officer.get(web + f"/incidents/{code}", timeout=5).text:
-        assert time.monotonic() < deadline, "the console shows who took it"
+    deadline, name = time.monotonic() + 15, on_duty_person("duty_officer").name
+    while f"<b>{name}确认</b>" not in (page := officer.get(web + f"/incidents/{code}", timeout=5).text):
+        assert time.monotonic() < deadline, "the console shows who took it, in its timeline too"
         time.sleep(0.3)
+    timeline = page[page.index('<ol id="timeline">'):]
+    assert "开始预警: " in timeline and "化学需氧量 80 mg/L" in timeline, "the detection with its evidence"
+    assert f"短信 发给 {name}" in timeline, "the page, with its delivery state"
 
     for path in ("/", f"/incidents/{code}"):
         assert not PHONE.search(officer.get(web + path, timeout=5).text), f"a phone number on {path}"
