@@ -236,12 +236,15 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 def test_in_chromium_log_in_see_the_incident_arrive_without_a_reload_and_acknowledge_it(
         broker: str, worker: WorkerProcess, web: str, accounts: dict[str, str], sms_api: LocalTwilioApi,
         browser) -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver = browser
-    wait = WebDriverWait(driver, 20)
+    # The board's script replaces its rows at every server-sent event, so an element found a moment ago may be
+    # gone: every look at the board finds it again, and a stale one is looked for again.
+    wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException))
     driver.get(web + "/")
     assert driver.current_url == web + "/login", "no session: the login page"
     driver.find_element(By.NAME, "username").send_keys("officer")
@@ -257,12 +260,13 @@ def test_in_chromium_log_in_see_the_incident_arrive_without_a_reload_and_acknowl
     sent = time.monotonic()
     send(broker, worker.topic("readings"), reading("tailings_example_online", "seepage_flow", 7.5, "L/s"),
          key="tailings_example_online")
-    row = wait.until(seen.presence_of_element_located(
-        (By.XPATH, "//table[@id='board']//tr[td[contains(., '尾矿库')]]")))
+    code, classes = wait.until(lambda d: d.execute_script(
+        "const tr = Array.from(document.querySelectorAll('#board tbody tr'))"
+        "  .find(tr => tr.textContent.includes('尾矿库'));"
+        "return tr ? [tr.dataset.code, tr.className] : null;"))
     print(f"reading sent -> row on the board in Chromium: {time.monotonic() - sent:.2f} s")
     assert driver.execute_script("return window.ersNotReloaded === true"), "updated without a reload"
-    assert "fresh" in row.get_attribute("class"), "a new row is marked"
-    code = row.get_attribute("data-code")
+    assert "fresh" in classes, "a new row is marked"
     fonts = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "document.fonts.load('16px \"Noto Sans SC\"', '预警看板').then(f => done(f.length))")
@@ -275,7 +279,7 @@ def test_in_chromium_log_in_see_the_incident_arrive_without_a_reload_and_acknowl
         ".then(r => r.status)", f"/incidents/{code}/resolve")
     assert forged == 403, "a POST without the CSRF token is refused"
 
-    row.find_element(By.TAG_NAME, "a").click()
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"tr[data-code='{code}'] a").click() or True)
     wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, "button.action.ack"))).click()
     officer = on_duty_person("duty_officer")
     deadline = time.monotonic() + 20
@@ -286,7 +290,8 @@ def test_in_chromium_log_in_see_the_incident_arrive_without_a_reload_and_acknowl
     wait_for_sms(sms_api, accounts["officer"], code, timeout=15)
     driver.get(web + "/")
     wait.until(lambda d: officer.name in d.find_element(By.CSS_SELECTOR, f"tr[data-code='{code}'] td.by").text)
-    badge = driver.find_element(By.CSS_SELECTOR, f"tr[data-code='{code}'] .level")
-    assert badge.value_of_css_property("background-color") == "rgba(212, 167, 44, 1)", \
+    colour = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"tr[data-code='{code}'] .level")
+                        .value_of_css_property("background-color"))
+    assert colour == "rgba(212, 167, 44, 1)", \
         "the level's colour, server-rendered under the pages' content security policy"
     assert not PHONE.search(driver.page_source)
