@@ -13,7 +13,7 @@ from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from contingency.incident_states import Board
-from handlers.kafka_io import TopicWatch, drain
+from handlers.kafka_io import TopicFollower, TopicWatch, drain
 from schemas.incident_states import IncidentState
 
 log = logging.getLogger("ers.read_model")
@@ -76,24 +76,20 @@ class IncidentStateView:
     """The latest state of every incident, kept current by a background thread."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self._bootstrap, self._topic = bootstrap, topic
         self._latest: dict[str, IncidentState] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._loaded = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ers-incident-states", daemon=True)
+        self._follower = TopicFollower(bootstrap, (topic,), "ers-incident-states", self._take)
 
     def start(self) -> "IncidentStateView":
-        self._thread.start()
+        self._follower.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._follower.stop()
 
     def wait_loaded(self, timeout: float) -> bool:
         """Whether the topic has been read up to where it ended when the view started."""
-        return self._loaded.wait(timeout)
+        return self._follower.wait_loaded(timeout)
 
     def board(self) -> Board:
         with self._lock:
@@ -104,36 +100,8 @@ class IncidentStateView:
         with self._lock:
             return list(self._latest.values())
 
-    def _run(self) -> None:
-        delay = 0.5
-        while not self._stop.is_set():
-            try:
-                self._follow()
-                return
-            except Exception as exc:  # the broker went away: keep what we hold, try again
-                log.warning("incident read model: %s: %s; reading again in %g s", type(exc).__name__, exc, delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, 10.0)
-
-    def _follow(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                 client_id="ers-incident-states")
-        try:
-            tps = _partitions(consumer, self._topic)
-            if not tps:
-                raise LookupError(f"topic {self._topic} has no partitions yet")
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            ends = consumer.end_offsets(tps)
-            while not self._stop.is_set():
-                batch = [record for records in consumer.poll(timeout_ms=200).values() for record in records]
-                states = list(_states(iter(batch)))
-                if states:
-                    with self._lock:
-                        for state in states:
-                            self._latest[state.key] = state
-                if not self._loaded.is_set() and all(consumer.position(tp) >= end for tp, end in ends.items()):
-                    self._loaded.set()
-        finally:
-            consumer.close()
-
+    def _take(self, records: list) -> None:
+        states = list(_states(iter(records)))
+        with self._lock:
+            for state in states:
+                self._latest[state.key] = state

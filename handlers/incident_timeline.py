@@ -1,40 +1,41 @@
 """What the console's incident timeline is made of (contingency/timeline.py): each incident's events (the incidents
 topic), the messages about it (the notifications topic) and their latest delivery receipts (the delivery topic),
-followed from the beginning by a background thread, like the incident read model (handlers/incident_states.py)."""
+followed from the beginning by a background thread, like the incident read model (handlers/incident_states.py).
+A message's receipts are dropped together with its incident, and receipts are bounded in number too."""
 from __future__ import annotations
 
 import logging
 import threading
 from collections import OrderedDict
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
 from contingency.incidents import IncidentEvent
+from handlers.kafka_io import TopicFollower
 from schemas.incidents import incident_event_adapter
 from schemas.notifications import DeliveryStatus, Notification
 
 log = logging.getLogger("ers.console")
 MAX_INCIDENTS = 5000  # the newest kept; an older incident's page shows its state without the timeline
+MAX_RECEIPTS = 20 * MAX_INCIDENTS
 
 
 class IncidentTimelineView:
     def __init__(self, bootstrap: str, incidents: str, notifications: str, delivery: str) -> None:
-        self._bootstrap, self._topics = bootstrap, (incidents, notifications, delivery)
+        self._topics = (incidents, notifications, delivery)
         self._events: OrderedDict[str, dict[str, IncidentEvent]] = OrderedDict()
         self._messages: dict[str, dict[str, Notification]] = {}
-        self._status: dict[str, DeliveryStatus] = {}
+        self._status: OrderedDict[str, DeliveryStatus] = OrderedDict()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ers-incident-timeline", daemon=True)
+        self._follower = TopicFollower(bootstrap, self._topics, "ers-incident-timeline", self._take_all)
 
     def start(self) -> "IncidentTimelineView":
-        self._thread.start()
+        self._follower.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._follower.stop()
 
     def of(self, incident_id: str) -> tuple[list[IncidentEvent], list[Notification], dict[str, DeliveryStatus]]:
         """The incident's events and messages, and the latest receipt of each message."""
@@ -44,33 +45,9 @@ class IncidentTimelineView:
             return events, messages, {key: self._status[key] for key in (str(m.notification_id) for m in messages)
                                       if key in self._status}
 
-    def _run(self) -> None:
-        delay = 0.5
-        while not self._stop.is_set():
-            try:
-                self._follow()
-                return
-            except Exception as exc:  # the broker went away: keep what we hold, read again
-                log.warning("incident timeline: %s: %s; reading again in %g s", type(exc).__name__, exc, delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, 10.0)
-
-    def _follow(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                 client_id="ers-incident-timeline")
-        try:
-            tps = [TopicPartition(topic, p) for topic in self._topics
-                   for p in sorted(consumer.partitions_for_topic(topic) or ())]
-            if not tps:
-                raise LookupError(f"topics {', '.join(self._topics)} have no partitions yet")
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            while not self._stop.is_set():
-                for records in consumer.poll(timeout_ms=200).values():
-                    for record in records:
-                        self._take(record.topic, record.value)
-        finally:
-            consumer.close()
+    def _take_all(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            self._take(record.topic, record.value)
 
     def _take(self, topic: str, raw: bytes | None) -> None:
         if raw is None:
@@ -83,7 +60,8 @@ class IncidentTimelineView:
                     self._events.setdefault(str(event.incident_id), {})[str(event.event_id)] = event
                     while len(self._events) > MAX_INCIDENTS:
                         old, _ = self._events.popitem(last=False)
-                        self._messages.pop(old, None)
+                        for key in self._messages.pop(old, {}):
+                            self._status.pop(key, None)
             elif topic == notifications:
                 message = Notification.model_validate_json(raw)
                 with self._lock:
@@ -96,5 +74,10 @@ class IncidentTimelineView:
                 with self._lock:
                     if key not in self._status or self._status[key].at <= status.at:
                         self._status[key] = status
+                        self._status.move_to_end(key)
+                    # A receipt may be read before its message (another topic), so it is kept without one,
+                    # up to a bound; the oldest go first.
+                    while len(self._status) > MAX_RECEIPTS:
+                        self._status.popitem(last=False)
         except ValidationError as exc:
             log.debug("incident timeline: not an event of %s: %s", topic, exc.errors()[0]["msg"])
