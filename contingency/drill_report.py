@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentReportFiled,
-                               IncidentResolved, IncidentUpdated, MaterialsProposal, WarningLevel)
+from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentNoted, IncidentOpened,
+                               IncidentReportFiled, IncidentResolved, IncidentUpdated, MaterialsProposal, WarningLevel)
 from schemas.notifications import DeliveryStatus, Notification
 
 from contingency.obligations import start_clock, tightened
@@ -36,13 +36,14 @@ DROPPED_BY_COMPARABLE = frozenset({"incident_id", "notification_id", "started_wa
                                    "wall_seconds", "status_at", "drill_id", "speed"})
 
 _EVENT_ORDER = {"incident.opened": 0, "incident.updated": 1, "incident.escalated": 2,
-                "incident.acknowledged": 3, "incident.report_filed": 4, "incident.resolved": 5}
+                "incident.acknowledged": 3, "incident.report_filed": 4, "incident.noted": 4,
+                "incident.resolved": 5}
 _STATUS_ORDER = {"queued": 0, "deferred": 1, "sending": 1, "sent": 2, "received": 3, "undelivered": 4, "failed": 5,
                  "superseded": 5, "delivered": 6}
 _FAILED = ("failed", "undelivered")
 
 AnyIncidentEvent = (IncidentOpened | IncidentUpdated | IncidentAcknowledged | IncidentEscalated | IncidentResolved
-                    | IncidentReportFiled)
+                    | IncidentReportFiled | IncidentNoted)
 
 
 class _Model(BaseModel):

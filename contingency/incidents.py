@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from schemas.detections import Detection
-from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentReportFiled,
-                               IncidentResolved, IncidentUpdated, MaterialsProposal, WarningLevel)
+from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentNoted, IncidentOpened,
+                               IncidentReportFiled, IncidentResolved, IncidentUpdated, MaterialsProposal, WarningLevel)
 
 from contingency.compiled import CompiledPlan, require_compiled
 from contingency.ids import code_candidates, derive
@@ -24,7 +24,7 @@ from contingency.plan import Plan
 from contingency.recent import RecentIds
 
 IncidentEvent = (IncidentOpened | IncidentUpdated | IncidentAcknowledged | IncidentEscalated | IncidentResolved
-                 | IncidentReportFiled)
+                 | IncidentReportFiled | IncidentNoted)
 RECENT_DETECTIONS = 4096
 _LEVELS = sorted(WarningLevel, key=lambda level: level.rank)
 

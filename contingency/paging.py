@@ -5,7 +5,8 @@ The incident agent feeds four kinds of input, in order, and keeps the returned P
 - incident events: opened -> tier 1 of the level's chain is paged and the chain's `notify` roles are told;
   a higher level -> the new level's chain restarts at tier 1 and needs a new acknowledgement (everyone told
   before gets the raise too); acknowledged -> escalation stops; resolved -> everyone told hears so;
-- commands (ack / resolve / escalate, from SMS replies or the console) -> incident events and confirmations;
+- commands (ack / resolve / escalate / report, from SMS replies or the console; note, from the console) -> incident
+  events and confirmations;
 - the clock -> the next tier when a tier's wait has passed unacknowledged, then the chain again `repeat` times;
   incidents held back by a station's maintenance window are paged when it ends (if still firing); held SMS go
   out when their bundling window or capped hour ends;
@@ -22,8 +23,8 @@ import datetime as dt
 import uuid
 
 from schemas.commands import Command
-from schemas.incidents import (Evidence, IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentReportFiled,
-                               IncidentResolved, IncidentUpdated, WarningLevel)
+from schemas.incidents import (Evidence, IncidentAcknowledged, IncidentEscalated, IncidentNoted, IncidentOpened,
+                               IncidentReportFiled, IncidentResolved, IncidentUpdated, WarningLevel)
 from schemas.notifications import DeliveryStatus, Notification
 
 from contingency.ids import derive
@@ -90,6 +91,8 @@ def on_command(plan: Plan, roster: Roster, incidents: IncidentBook, book: Paging
         events = _resolve_command(desk, incident, record, facts, command, sender, language)
     elif command.action == "report":
         events = _report_command(desk, facts, command, sender, language)
+    elif command.action == "note":
+        events = [_note_event(incident, command)]
     else:
         _escalate_command(desk, record, facts, command, sender, language)
         events = list(desk.escalations)
@@ -306,6 +309,13 @@ def _ack_command(desk: Desk, incident: OpenIncident, record: IncidentPaging | No
         _acknowledge(desk, record, command.actor)
         _tell(desk, record, "acked", command.event_id, _name(desk.roster, command.actor), skip=command.actor)
     return [event]
+
+
+def _note_event(incident: OpenIncident, command: Command) -> IncidentNoted:
+    """A note changes nothing the desk holds and is answered by nobody: the console that sent it shows it."""
+    return IncidentNoted(event_id=derive("incident.noted", command.event_id), incident_id=incident.incident_id,
+                         source_id=incident.source_id, occurred_at=command.issued_at, drill_id=incident.drill_id,
+                         actor=command.actor, note=command.note, command_id=command.event_id)
 
 
 def _resolve_command(desk: Desk, incident: OpenIncident, record: IncidentPaging | None, facts: Facts,

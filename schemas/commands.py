@@ -1,4 +1,5 @@
-"""Commands from people: acknowledge, resolve or escalate an incident, or record one of its reports as filed.
+"""Commands from people: acknowledge, resolve or escalate an incident, record one of its reports as filed, or add
+a note to it.
 Kafka key: source id."""
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from schemas.incidents import ReportKind
 
 class Command(Event):
     type: Literal["command"] = "command"
-    action: Literal["ack", "resolve", "escalate", "report"]
+    action: Literal["ack", "resolve", "escalate", "report", "note"]
     incident_id: uuid.UUID | None = None
     incident_code: str | None = Field(default=None, min_length=2, max_length=8)
     source_id: Identifier | None = None
@@ -28,6 +29,8 @@ class Command(Event):
     def _names_an_incident(self) -> "Command":
         if self.incident_id is None and self.incident_code is None:
             raise ValueError("a command names incident_id or incident_code")
+        if self.action == "note" and not self.note.strip():
+            raise ValueError("a note command needs the note's text")
         return self
 
     @property

@@ -132,9 +132,19 @@ class IncidentReportFiled(_IncidentEvent):
         return self.due_at is None or self.occurred_at <= self.due_at
 
 
+class IncidentNoted(_IncidentEvent):
+    """A note a person added to an incident's record from the console (备注): what they saw, did or were told. It
+    changes no state; it is in the incident's history for the report and the review."""
+
+    type: Literal["incident.noted"] = "incident.noted"
+    actor: str
+    note: str = Field(min_length=1, max_length=500)
+    command_id: uuid.UUID | None = None
+
+
 IncidentEvent = Annotated[
     Union[IncidentOpened, IncidentUpdated, IncidentAcknowledged, IncidentEscalated, IncidentResolved,
-          IncidentReportFiled],
+          IncidentReportFiled, IncidentNoted],
     Field(discriminator="type"),
 ]
 incident_event_adapter: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)

@@ -14,8 +14,8 @@ from schemas.commands import Command
 from schemas.dead_letter import DeadLetter
 from schemas.detections import Detection
 from schemas.incident_states import IncidentState
-from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentOpened, IncidentReportFiled,
-                               IncidentResolved, IncidentUpdated)
+from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentNoted, IncidentOpened,
+                               IncidentReportFiled, IncidentResolved, IncidentUpdated)
 from schemas.inventory import InventoryMovement
 from schemas.notifications import DeliveryStatus, Notification
 from schemas.readings import StationReport
@@ -54,9 +54,10 @@ REPORTS = Topic("reports", (IncidentReport,), "source_id or 'unassigned'", "Fiel
 DETECTIONS = Topic("detections", (Detection,), "source_id", "Rule firings, from the rules agent to the incident "
                    "desk", keyed=False)
 INCIDENTS = Topic("incidents", (IncidentOpened, IncidentUpdated, IncidentAcknowledged, IncidentEscalated,
-                                IncidentResolved, IncidentReportFiled), "source_id", "Incident lifecycle events", keyed=True,
+                                IncidentResolved, IncidentReportFiled, IncidentNoted), "source_id", "Incident lifecycle events",
+                  keyed=True,
                   consumed=False)
-COMMANDS = Topic("commands", (Command,), "source_id", "Acknowledge / resolve / escalate commands from people",
+COMMANDS = Topic("commands", (Command,), "source_id", "Acknowledge / resolve / escalate / report / note commands from people",
                  keyed=False, time_field="issued_at")
 NOTIFICATIONS = Topic("notifications", (Notification,), "person_id", "Outbox of SMS to send", keyed=True)
 DELIVERY = Topic("delivery", (DeliveryStatus,), "'delivery'", "Delivery receipts (sent/failed by the dispatcher, "

@@ -15,8 +15,8 @@ from contingency import (PagingBook, desk, evaluate, load_plan, on_clock, on_inc
 from contingency.desk import Books
 from contingency.sms_text import DRILL_PREFIX, segments
 from contingency_helpers import ARXAN, T0, minutes, report
-from schemas import (ClockTick, Command, DeliveryStatus, Evidence, IncidentAcknowledged, IncidentEscalated, IncidentOpened,
-                     IncidentResolved, IncidentUpdated, Notification)
+from schemas import (ClockTick, Command, DeliveryStatus, Evidence, IncidentAcknowledged, IncidentEscalated,
+                     IncidentNoted, IncidentOpened, IncidentResolved, IncidentUpdated, Notification)
 
 TEST_ROSTER = """
 id: test-roster
@@ -306,6 +306,19 @@ def test_resolve_tells_everyone_notified(arxan, roster):
     assert body_for(out, "duty_a").startswith("K7Q已解除(副局长)")
     assert agent.clock(T0 + minutes(300)) == ([], [])
     assert agent.incidents.open == {} and agent.book.incidents == {}
+
+
+def test_a_note_from_the_console_is_an_event_of_the_incident_and_pages_nobody(arxan, roster):
+    agent = Agent(arxan, roster)
+    agent.event(opened(), T0)
+    note = Command(event_id=uid("note"), action="note", incident_code="K7Q", actor="duty_a", channel="console",
+                   issued_at=T0 + minutes(4), note="已电话通知下游水厂关闭取水口")
+    events, out = agent.send(note, T0 + minutes(4))
+    assert [type(e) for e in events] == [IncidentNoted] and out == []
+    assert (events[0].actor, events[0].note, events[0].command_id) == ("duty_a", note.note, note.event_id)
+    assert events[0].incident_id == opened().incident_id
+    assert agent.send(note, T0 + minutes(5)) == ([], []), "the same command twice: one note"
+    assert agent.book.incidents[str(opened().incident_id)].stage == "paging", "a note acknowledges nothing"
 
 
 def test_resolve_event_from_elsewhere_tells_everyone(arxan, roster):

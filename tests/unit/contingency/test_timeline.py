@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from schemas.incidents import IncidentAcknowledged, IncidentEscalated, IncidentReportFiled, IncidentResolved
+from schemas.commands import Command
+from schemas.incidents import (IncidentAcknowledged, IncidentEscalated, IncidentNoted, IncidentReportFiled,
+                               IncidentResolved)
+from schemas.inventory import InventoryMovement
 from schemas.notifications import DeliveryStatus, Notification
 
 from contingency.timeline import timeline
@@ -54,3 +57,30 @@ def test_an_all_clear_and_english() -> None:
     clear = raised(first, "blue", "blue", T0 + minutes(30), reason="all rules back within limits", all_clear=True)
     entries = timeline([first, clear], [], {}, str, LEVELS, language="en")
     assert [e.text for e in entries] == ["opened: 氨氮超标", "back within limits, awaiting resolution"]
+
+
+def test_replies_notes_and_confirmed_dispatches_each_in_their_place() -> None:
+    first = opened()
+    reply = Command(event_id=uid("c", 1), action="ack", incident_id=first.incident_id, incident_code=first.code,
+                    source_id=first.source_id, actor="qian_xiaomei", channel="sms", issued_at=T0 + minutes(3))
+    note_command = Command(event_id=uid("c", 2), action="note", incident_id=first.incident_id,
+                           source_id=first.source_id, actor="zhou_min", channel="console",
+                           issued_at=T0 + minutes(20), note="已通知下游水厂")
+    ack = IncidentAcknowledged(event_id=uid("a"), incident_id=first.incident_id, source_id=first.source_id,
+                               occurred_at=T0 + minutes(3), actor="qian_xiaomei", command_id=reply.event_id)
+    noted = IncidentNoted(event_id=uid("nt"), incident_id=first.incident_id, source_id=first.source_id,
+                          occurred_at=T0 + minutes(20), actor="zhou_min", note="已通知下游水厂")
+    dispatch = InventoryMovement(event_id=uid("d"), kind="dispatch", depot_id="depot_city", item_id="activated_carbon",
+                                 quantity=2, unit="t", actor="zhou_min", incident_id=str(first.incident_id),
+                                 occurred_at=T0 + minutes(25))
+    names = {"depot_city": "市物资库", "activated_carbon": "活性炭"}
+    entries = timeline([first, noted, ack], [], {}, lambda p: NAMES.get(p, p), LEVELS, commands=[note_command, reply],
+                       dispatches=[dispatch], places=lambda i: names.get(i, i))
+    assert [e.kind for e in entries] == ["opened", "command", "acknowledged", "command", "note", "dispatched"], \
+        "a command before what it caused"
+    assert entries[1].text == "钱晓梅经短信回复: 确认"
+    assert entries[3].text == "周敏经值守台: 备注" and entries[3].detail == "", "the note's text is shown once"
+    assert (entries[4].text, entries[4].detail) == ("周敏备注", "已通知下游水厂")
+    assert (entries[5].text, entries[5].detail) == ("周敏确认调拨", "活性炭 2 t ← 市物资库")
+    english = timeline([], [], {}, str, LEVELS, "en", commands=[reply])
+    assert english[0].text == "qian_xiaomei by SMS reply: acknowledge"
