@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from streams.clocks import AgentClock
 
 XML = "application/xml"
 UNKNOWN_SID_RETRIES = 20  # x 0.1 s
+READ_MODEL_WAIT_SECONDS = 2.0
 log = logging.getLogger("ers.webhook")
 
 
@@ -62,7 +64,8 @@ async def inbound_sms(path: str, params: Mapping[str, str], signature: str | Non
     if not verdict:
         return Answer(verdict.status_code, verdict.reason)
     person = person_by_phone(roster, params.get("From", ""))
-    message, command = answer_reply(plan, roster, board(), person, parse_reply(params.get("Body", "")), clock.now(),
+    reply = parse_reply(params.get("Body", ""))
+    message, command = answer_reply(plan, roster, await _board_knowing(board, reply.code), person, reply, clock.now(),
                                     language, message_id=params.get("MessageSid", ""))
     text = message.body if message is not None else ""
     if command is not None:
@@ -70,6 +73,19 @@ async def inbound_sms(path: str, params: Mapping[str, str], signature: str | Non
         log.info("sms from %s: %s %s", mask(params.get("From")), command.action,
                  command.incident_code or command.incident_id)
     return Answer(200, twiml_message(text) if text else twiml_empty(), XML)
+
+
+async def _board_knowing(board: Callable[[], Board], code: str | None) -> Board:
+    """The read model, once it holds the incident a reply names. A reply can come moments after the page it answers,
+    before this process's copy of the read model has read the incident: rather than answer "not found", wait a
+    little (a code that is not there at all, a typo, is answered after this wait)."""
+    current = board()
+    deadline = time.monotonic() + READ_MODEL_WAIT_SECONDS
+    while (code and current.by_code(code) is None and current.owing_by_code(code) is None
+           and time.monotonic() < deadline):
+        await asyncio.sleep(0.1)
+        current = board()
+    return current
 
 
 async def status_callback(path: str, params: Mapping[str, str], signature: str | None, *, guard: WebhookGuard,
@@ -116,11 +132,12 @@ async def aliyun_sms_up(token: str | None, peer: str | None, body: object, *, gu
     outputs: list[Output] = []
     for reply in verdict.replies:
         person = person_by_phone(roster, reply.phone)
-        current = board()
+        parsed = parse_reply(reply.content)
         context = code_of_extension(reply.dest_code[-EXTENSION_DIGITS:])
+        current = await _board_knowing(board, parsed.code or context)
         if context is not None and current.by_code(context) is None:
             context = None  # not an open incident: the extension was not one of ours, or it has closed
-        message, command = answer_reply(plan, roster, current, person, parse_reply(reply.content), clock.now(),
+        message, command = answer_reply(plan, roster, current, person, parsed, clock.now(),
                                         language, message_id=f"aliyun:{reply.sequence_id}", context_code=context)
         if command is not None:
             outputs.append(Output(commands, command.key, encode(command)))
