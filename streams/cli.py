@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=None, help="TOML settings file (default: ./ers.toml if present)")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    up = sub.add_parser("up", help="start a local Kafka if no broker is configured, migrate the database, run the worker")
+    up = sub.add_parser("up", help="start a local Kafka if no broker is configured, migrate the database, run the "
+                                   "worker, the HJ 212 gateway and the duty-room console")
+    up.add_argument("--no-console", action="store_true", help="do not start the console (`ers web`)")
     up.set_defaults(handler=cmd_up)
 
     worker = sub.add_parser("worker", help="run the worker against the configured broker (ERS_BROKER)")
@@ -195,7 +197,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     plan = load_plan_or_fail(settings.plan, settings.data_dir / "cache")
     roster = load_roster_or_fail(settings.roster, plan)
     migrate(settings.database_url)
-    kafka = sandbox = gateway = None
+    kafka = sandbox = gateway = web = None
     try:
         if settings.broker is None:
             from deploy.local.kafka import LocalKafkaError
@@ -220,11 +222,15 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         gateway = _start_gateway(settings)
         console.print(f"HJ 212 gateway on {settings.hj212_host}:{settings.hj212_port} (its own process); try "
                       f"`ers station simulate <station id>`")
+        if not args.no_console:
+            web = _start_console(settings)
         console.print(f"ERS worker: plan {plan.id} {plan.version}, roster {roster.id}, broker {settings.bootstrap}, "
                       f"topics {settings.topic_prefix}*, database {settings.database_url}, "
                       f"webhooks at {settings.webhook_base}. Ctrl-C stops.")
         run_worker(settings, plan, roster)
     finally:
+        if web is not None:
+            _stop_child(web)
         if gateway is not None:
             _stop_child(gateway)
         if sandbox is not None:
@@ -271,6 +277,27 @@ def _start_gateway(settings: Settings) -> "subprocess.Popen[bytes]":
            "ERS_TOPIC_PREFIX": settings.topic_prefix, "ERS_HJ212_PORT": str(settings.hj212_port),
            "ERS_HJ212_HOST": settings.hj212_host}
     return subprocess.Popen([sys.executable, "-m", "streams.cli", "gateway"], env=env)
+
+
+def _start_console(settings: Settings) -> "subprocess.Popen[bytes]":
+    """`ers web` in a child process of its own, on the same broker, topics, plan and database; it prints its URL."""
+    import os
+    import subprocess
+
+    from handlers.console_users import list_users
+    from handlers.database import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        if not list_users(engine):
+            console.print("the console has no accounts yet: `ers users add <name> --role admin` (and others) to log in")
+    finally:
+        engine.dispose()
+    env = {**os.environ, "ERS_BROKER": settings.bootstrap, "ERS_PLAN": str(settings.plan),
+           "ERS_ROSTER": str(settings.roster), "ERS_TOPIC_PREFIX": settings.topic_prefix,
+           "ERS_DATABASE_URL": settings.database_url, "ERS_DATA_DIR": str(settings.data_dir),
+           "ERS_ROADS": str(settings.roads)}
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", "web"], env=env)
 
 
 def _stop_child(child: "subprocess.Popen[bytes]") -> None:

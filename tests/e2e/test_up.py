@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from kafka import KafkaConsumer
 
 from tests.integration.harness import REPO, TopicReader, free_port, send
@@ -31,7 +33,7 @@ def wait_for_text(path: Path, text: str, process: subprocess.Popen, timeout: flo
 def test_ers_up_runs_kafka_database_and_worker_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "ERS_KAFKA_PORT": str(port), "ERS_KAFKA_CONTROLLER_PORT": str(free_port()),
-           "ERS_WEB_PORT": str(free_port()), "ERS_PLAN": str(REPO / "plans" / "arxan.yaml"),
+           "ERS_WEB_PORT": str(free_port()), "ERS_CONSOLE_PORT": str(free_port()), "ERS_PLAN": str(REPO / "plans" / "arxan.yaml"),
            "ERS_ROSTER": str(REPO / "plans" / "arxan-roster.yaml"),
            "ERS_ROADS": str(REPO / "plans" / "arxan-roads.geojson")}
     for name in ("ERS_BROKER", "ERS_TWILIO_ACCOUNT_SID", "ERS_TWILIO_AUTH_TOKEN", "ERS_TWILIO_FROM", "ERS_TWILIO_API_BASE"):
@@ -51,6 +53,16 @@ def test_ers_up_runs_kafka_database_and_worker_and_stops_cleanly(tmp_path: Path)
         records = incidents.wait_for(lambda rs: any(r["type"] == "incident.opened" for r in rs), timeout=10)
         assert records[0]["source_id"] == "arxan_city_drinking_source"
         incidents.close()
+        # the duty-room console, started by `ers up` in a process of its own, shows the login page
+        wait_for_text(log, "console at http://", process, timeout=60)
+        url = re.search(r"console at (http://\S+/)", log.read_text()).group(1)
+        assert f":{env['ERS_CONSOLE_PORT']}/" in url
+        assert "has no accounts yet" in log.read_text(), "a fresh database: how to make the first account"
+        deadline = time.monotonic() + 30
+        while requests.get(url + "health", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "the console's read model loads"
+            time.sleep(0.3)
+        assert requests.get(url + "login", timeout=5).status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=60)
