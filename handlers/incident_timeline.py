@@ -1,18 +1,22 @@
 """What the console's incident timeline is made of (contingency/timeline.py): each incident's events (the incidents
-topic), the messages about it (the notifications topic) and their latest delivery receipts (the delivery topic),
-followed from the beginning by a background thread, like the incident read model (handlers/incident_states.py).
+topic), the messages about it (the notifications topic) and their latest delivery receipts (the delivery topic), and the
+commands people sent about it (SMS replies and console actions: the commands topic), followed from the beginning by
+a background thread, like the incident read model (handlers/incident_states.py). The dispatches made for it are the
+ledger's (the database): a movement on the inventory topic may yet be refused.
 A message's receipts are dropped together with its incident, and receipts are bounded in number too."""
 from __future__ import annotations
 
 import logging
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
 from contingency.incidents import IncidentEvent
 from handlers.kafka_io import TopicFollower
+from schemas.commands import Command
 from schemas.incidents import incident_event_adapter
 from schemas.notifications import DeliveryStatus, Notification
 
@@ -21,11 +25,30 @@ MAX_INCIDENTS = 5000  # the newest kept; an older incident's page shows its stat
 MAX_RECEIPTS = 20 * MAX_INCIDENTS
 
 
+@dataclass(frozen=True)
+class IncidentHistory:
+    events: list[IncidentEvent]
+    messages: list[Notification]
+    last_status: dict[str, DeliveryStatus]  # notification id -> its latest receipt
+    commands: list[Command]
+
+    @property
+    def last_page(self) -> tuple[Notification, DeliveryStatus | None] | None:
+        """The newest message about the incident, and its latest receipt."""
+        if not self.messages:
+            return None
+        last = max(self.messages, key=lambda m: m.created_at)
+        return last, self.last_status.get(str(last.notification_id))
+
+
 class IncidentTimelineView:
-    def __init__(self, bootstrap: str, incidents: str, notifications: str, delivery: str) -> None:
-        self._topics = (incidents, notifications, delivery)
+    def __init__(self, bootstrap: str, incidents: str, notifications: str, delivery: str, commands: str) -> None:
+        self._topics = (incidents, notifications, delivery, commands)
         self._events: OrderedDict[str, dict[str, IncidentEvent]] = OrderedDict()
-        self._messages: dict[str, dict[str, Notification]] = {}
+        # By incident id. Kept whether or not the incident is held yet: in the first read, one topic's records may
+        # come before another's (a reply before the incident it answers); bounded like the incidents.
+        self._messages: OrderedDict[str, dict[str, Notification]] = OrderedDict()
+        self._commands: OrderedDict[str, dict[str, Command]] = OrderedDict()
         self._status: OrderedDict[str, DeliveryStatus] = OrderedDict()
         self._lock = threading.Lock()
         self._follower = TopicFollower(bootstrap, self._topics, "ers-incident-timeline", self._take_all)
@@ -37,13 +60,14 @@ class IncidentTimelineView:
     def stop(self) -> None:
         self._follower.stop()
 
-    def of(self, incident_id: str) -> tuple[list[IncidentEvent], list[Notification], dict[str, DeliveryStatus]]:
-        """The incident's events and messages, and the latest receipt of each message."""
+    def of(self, incident_id: str) -> IncidentHistory:
+        """The incident's events, messages (with the latest receipt of each) and commands."""
         with self._lock:
-            events = list(self._events.get(incident_id, {}).values())
             messages = list(self._messages.get(incident_id, {}).values())
-            return events, messages, {key: self._status[key] for key in (str(m.notification_id) for m in messages)
-                                      if key in self._status}
+            return IncidentHistory(
+                list(self._events.get(incident_id, {}).values()), messages,
+                {key: self._status[key] for key in (str(m.notification_id) for m in messages) if key in self._status},
+                list(self._commands.get(incident_id, {}).values()))
 
     def _take_all(self, records: list[ConsumerRecord]) -> None:
         for record in records:
@@ -52,7 +76,7 @@ class IncidentTimelineView:
     def _take(self, topic: str, raw: bytes | None) -> None:
         if raw is None:
             return
-        incidents, notifications, _ = self._topics
+        incidents, notifications, commands = self._topics[0], self._topics[1], self._topics[3]
         try:
             if topic == incidents:
                 event = incident_event_adapter.validate_json(raw)
@@ -62,12 +86,17 @@ class IncidentTimelineView:
                         old, _ = self._events.popitem(last=False)
                         for key in self._messages.pop(old, {}):
                             self._status.pop(key, None)
+                        self._commands.pop(old, None)
             elif topic == notifications:
                 message = Notification.model_validate_json(raw)
                 with self._lock:
                     for incident_id in message.incident_ids:
-                        if str(incident_id) in self._events:
-                            self._messages.setdefault(str(incident_id), {})[str(message.notification_id)] = message
+                        _keep(self._messages, str(incident_id), str(message.notification_id), message)
+            elif topic == commands:
+                command = Command.model_validate_json(raw)
+                if command.incident_id is not None:
+                    with self._lock:
+                        _keep(self._commands, str(command.incident_id), str(command.event_id), command)
             else:
                 status = DeliveryStatus.model_validate_json(raw)
                 key = str(status.notification_id)
@@ -81,3 +110,10 @@ class IncidentTimelineView:
                         self._status.popitem(last=False)
         except ValidationError as exc:
             log.debug("incident timeline: not an event of %s: %s", topic, exc.errors()[0]["msg"])
+
+
+def _keep(held: OrderedDict[str, dict], incident_id: str, key: str, value: object) -> None:
+    held.setdefault(incident_id, {})[key] = value
+    held.move_to_end(incident_id)
+    while len(held) > 2 * MAX_INCIDENTS:
+        held.popitem(last=False)

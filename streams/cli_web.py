@@ -32,13 +32,19 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     view = IncidentStateView(settings.client_bootstrap, settings.topics.of(INCIDENT_STATES)).start()
     history = IncidentTimelineView(settings.client_bootstrap, settings.topics.of(INCIDENTS),
-                                   settings.topics.of(NOTIFICATIONS), settings.topics.of(DELIVERY)).start()
+                                   settings.topics.of(NOTIFICATIONS), settings.topics.of(DELIVERY),
+                                   settings.topics.of(COMMANDS)).start()
     keys = SessionKeys(settings.console_secret)
     if keys.ephemeral:
         log.warning("ERS_CONSOLE_SECRET is not set: sessions are signed with a key of this process only (they end "
                     "when it stops, and other `ers web` processes do not accept them)")
     app = build_app(Console(plan, roster, engine, view, settings.client_bootstrap, settings.topics.of(COMMANDS),
-                            keys, settings.language, settings.console_https, timeline=history))
+                            keys, settings.language, settings.console_https, timeline=history,
+                            topics=settings.topics, roads=settings.roads,
+                            map_tiles=settings.console_map_tiles))
+    from streams.console_drills import DrillDesk
+
+    app["console"].drills = DrillDesk.of(settings)  # `ers drill run` in a child process, same settings
 
     async def serve() -> None:
         runner = aiohttp_web.AppRunner(app, access_log=None)

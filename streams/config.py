@@ -96,6 +96,11 @@ class Settings(BaseModel):
                                        "key per process, sessions end with it)")
     console_https: bool = Field(default=False, description="the console is reached over HTTPS (a proxy in front): "
                                                            "its cookies are marked Secure")
+    console_map_tiles: str | None = Field(default=None, description="tile URL template of the console map's base "
+                                          "layer, e.g. /tiles/{z}/{x}/{y}.png (a tile server of the duty room) or "
+                                          "https://tiles.example.org/{z}/{x}/{y}.png (that origin is added to the "
+                                          "map page's img-src); unset: no base layer, the map draws only the "
+                                          "plan's features (offline)")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = Field(default="console", description="console: for people; json: "
                                                    "one JSON object a line (time, level, logger, message, process)")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ from sqlalchemy import Engine
 from contingency.access import Action, LoginThrottle, allowed
 from contingency.ids import derive
 from contingency.incident_states import find
+from contingency.materials import dispatch_movements
 from contingency.plan import Plan
 from contingency.roster import Roster, person_by_id
 from contingency.timeline import timeline
@@ -29,16 +29,24 @@ from handlers.console_sessions import SessionKeys, new_nonce
 from handlers.console_users import User, audit, check_login, get_user, read_audit
 from handlers.incident_states import IncidentStateView
 from handlers.incident_timeline import IncidentTimelineView
+from handlers.inventory_store import InventoryStore
 from handlers.kafka_io import send_event
-from schemas import Command, encode
+from handlers.road_files import RoadFileCache
+from schemas import Command, InventoryMovement, encode
+from schemas.incident_states import IncidentState
+from schemas.topics import TopicNames
+from streams import console_stock
+from streams import console_map
+from streams import console_drills
+from streams.console_http import (LANGUAGE_COOKIE, LANGUAGES, ROADS, SESSION_COOKIE, check_csrf, csrf_token,
+                                  event_stream, html_response, language_of, set_cookie, source_of)
+from streams.services.ledger_movements import record_movements
 from streams.views import console_pages as pages
 
 log = logging.getLogger("ers.console")
-SESSION_COOKIE = "ers_session"
 LOGIN_COOKIE = "ers_login"  # the login form's nonce, which its CSRF token is bound to
 STATIC = Path(__file__).with_name("views") / "static"
-OPEN_PATHS = ("/health", "/login", "/static/", "/favicon.ico")
-SSE_POLL_SECONDS = 0.25
+OPEN_PATHS = ("/health", "/login", "/static/", "/favicon.ico", "/language/")
 Clock = Callable[[], dt.datetime]
 
 
@@ -60,6 +68,10 @@ class Console:
     now: Clock = _utc_now
     throttle: LoginThrottle | None = None
     timeline: IncidentTimelineView | None = None
+    topics: TopicNames | None = None  # the inventory and dead-letter topics (materials pages)
+    roads: Path | None = None  # the road graph file (the 2-hour circle page)
+    map_tiles: str | None = None  # the map's base-layer tile URL template; None: no base layer (offline)
+    drills: "console_drills.DrillDesk | None" = None  # the drills page: scenarios, runs, the one started here
 
     def __post_init__(self) -> None:
         self.throttle = self.throttle or LoginThrottle()
@@ -77,6 +89,7 @@ class Console:
 def build_app(console: Console) -> web.Application:
     app = web.Application(middlewares=[_headers, _authenticated(console)])
     app["console"] = console
+    app[ROADS] = RoadFileCache(console.roads)
     app.router.add_get("/health", _health)
     app.router.add_get("/favicon.ico", _no_icon)
     app.router.add_get("/login", _login_form)
@@ -87,6 +100,10 @@ def build_app(console: Console) -> web.Application:
     app.router.add_get("/incidents/{code}", _incident)
     app.router.add_post("/incidents/{code}/{action}", _act)
     app.router.add_get("/audit", _audit)
+    app.router.add_get("/language/{language}", _choose_language)
+    console_stock.add_routes(app)
+    console_map.add_routes(app)
+    console_drills.add_routes(app)
     app.router.add_static("/static/", STATIC, show_index=False)
     return app
 
@@ -133,32 +150,6 @@ async def _user_of(console: Console, request: web.Request) -> User | None:
     return user
 
 
-def _csrf(console: Console, request: web.Request) -> str:
-    return console.keys.csrf_token(request.cookies.get(SESSION_COOKIE, ""))
-
-
-async def _check_csrf(console: Console, request: web.Request, form: dict, binding: str, what: str) -> None:
-    if not console.keys.csrf_ok(binding, form.get("csrf")):
-        user = request.get("user")
-        await asyncio.to_thread(audit, console.engine, console.now(), user.username if user else "-", what,
-                                request.path, "no valid CSRF token", _source(request), "refused")
-        log.warning("refused %s %s from %s: no valid CSRF token", request.method, request.path, _source(request))
-        raise web.HTTPForbidden(text="refused: the form's CSRF token is missing or wrong")
-
-
-def _source(request: web.Request) -> str:
-    return request.remote or "?"
-
-
-def _cookie(console: Console, response: web.StreamResponse, name: str, value: str, max_age: int | None) -> None:
-    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="Strict", secure=console.https,
-                        path="/")
-
-
-def _html(text: str, status: int = 200) -> web.Response:
-    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
-
-
 # --- pages ----------------------------------------------------------------------------------------------------
 
 async def _health(request: web.Request) -> web.Response:
@@ -177,8 +168,9 @@ async def _login_form(request: web.Request, message: str = "", status: int = 200
     # One nonce per browser until it logs in: a second GET of the form (a reload, or the favicon's redirect in
     # another tab) must not invalidate the form already shown.
     nonce = request.cookies.get(LOGIN_COOKIE) or new_nonce()
-    response = _html(pages.login_page(console.language, console.keys.csrf_token("login|" + nonce), message), status)
-    _cookie(console, response, LOGIN_COOKIE, nonce, 3600)
+    page = pages.login_page(language_of(request), console.keys.csrf_token("login|" + nonce), message)
+    response = html_response(page, status)
+    set_cookie(console, response, LOGIN_COOKIE, nonce, 3600)
     return response
 
 
@@ -186,10 +178,10 @@ async def _login(request: web.Request) -> web.Response:
     console: Console = request.app["console"]
     assert console.throttle is not None
     form = dict(await request.post())
-    await _check_csrf(console, request, form, "login|" + request.cookies.get(LOGIN_COOKIE, ""), "login")
+    await check_csrf(console, request, form, "login|" + request.cookies.get(LOGIN_COOKIE, ""), "login")
     username, password = str(form.get("username", "")).strip().lower(), str(form.get("password", ""))
-    now, source = console.now(), _source(request)
-    words = pages.words(console.language)
+    now, source = console.now(), source_of(request)
+    words = pages.words(language_of(request))
     until = console.throttle.locked_until(username, source, now)
     if until is not None:
         await asyncio.to_thread(audit, console.engine, now, username or "-", "login", username, "locked out",
@@ -203,7 +195,7 @@ async def _login(request: web.Request) -> web.Response:
         return await _login_form(request, words["wrong"], 401)
     console.throttle.succeeded(username)
     response = web.HTTPFound("/")
-    _cookie(console, response, SESSION_COOKIE, console.keys.session_token(user.username, now,
+    set_cookie(console, response, SESSION_COOKIE, console.keys.session_token(user.username, now,
                                                                           user.password_changed_at), 12 * 3600)
     response.del_cookie(LOGIN_COOKIE, path="/")
     raise response
@@ -212,105 +204,163 @@ async def _login(request: web.Request) -> web.Response:
 async def _logout(request: web.Request) -> web.Response:
     console: Console = request.app["console"]
     form = dict(await request.post())
-    await _check_csrf(console, request, form, request.cookies.get(SESSION_COOKIE, ""), "logout")
+    await check_csrf(console, request, form, request.cookies.get(SESSION_COOKIE, ""), "logout")
     await asyncio.to_thread(audit, console.engine, console.now(), request["user"].username, "logout", "", "",
-                            _source(request))
+                            source_of(request))
     response = web.HTTPFound("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
 
 
-def _rows(console: Console) -> list[dict]:
+def _rows(console: Console, language: str) -> list[dict]:
     board = console.view.board()
-    return pages.board_rows(console.plan, board.open.values(), console.name, console.roster.tz, console.language,
-                            console.now())
+    history = console.timeline
+    return pages.board_rows(console.plan, board.open.values(), console.name, console.roster.tz, language,
+                            console.now(), (lambda i: history.of(i).last_page) if history is not None else
+                            (lambda _: None))
 
 
 async def _board(request: web.Request) -> web.Response:
     console: Console = request.app["console"]
     user: User = request["user"]
-    return _html(pages.board_page(_rows(console), console.language, user.display_name, user.role,
-                                  _csrf(console, request)))
+    language = language_of(request)
+    return html_response(pages.board_page(_rows(console, language), language, user.display_name, user.role,
+                                          csrf_token(console, request)))
 
 
 async def _events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the board's rows whenever the read model changes (checked 4 times a second), and a
     comment every 15 s so proxies keep the connection."""
     console: Console = request.app["console"]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                           "X-Accel-Buffering": "no"})
-    await response.prepare(request)
-    sent, quiet = None, 0.0
-    try:
-        while True:
-            rows = _rows(console)
-            payload = json.dumps(rows, ensure_ascii=False)
-            if payload != sent:
-                await response.write(f"event: board\ndata: {payload}\n\n".encode("utf-8"))
-                sent, quiet = payload, 0.0
-            elif quiet >= 15:
-                await response.write(b": keep-alive\n\n")
-                quiet = 0.0
-            await asyncio.sleep(SSE_POLL_SECONDS)
-            quiet += SSE_POLL_SECONDS
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
-    return response
+    language = language_of(request)
+
+    async def look() -> dict[str, object]:
+        return {"board": _rows(console, language)}
+
+    return await event_stream(request, look)
 
 
-async def _incident(request: web.Request, message: str = "") -> web.Response:
+DONE = ("ack", "resolve", "note", "confirm")  # what a redirect after an action may say it sent
+
+
+async def _incident(request: web.Request, message: str = "", status: int = 200) -> web.Response:
     console: Console = request.app["console"]
     user: User = request["user"]
+    language = language_of(request)
     state = find(console.view.states(), request.match_info["code"])
     if state is None:
         raise web.HTTPNotFound(text=f"no incident {request.match_info['code']}")
+    dispatches = await asyncio.to_thread(_dispatches_for, console, str(state.incident_id))
     entries: list = []
     if console.timeline is not None:
-        events, messages, statuses = console.timeline.of(str(state.incident_id))
+        history = console.timeline.of(str(state.incident_id))
         levels = {level.value: policy.name for level, policy in console.plan.levels.items()}
-        entries = timeline(events, messages, statuses, console.name, levels, console.language)
-    return _html(pages.incident_page(console.plan, state, console.name, console.roster.tz, console.language,
-                                     user.role, _csrf(console, request), message, user.display_name, entries))
+        entries = timeline(history.events, history.messages, history.last_status, console.name, levels, language,
+                           history.commands, dispatches, lambda i: pages.place_name(console.plan, i))
+    done = request.query.get("done")
+    if not message and done in DONE:
+        w = pages.words(language)
+        message = w["sent"].format(what=w[{"confirm": "confirm", "note": "add_note"}.get(done, done)])
+    return html_response(pages.incident_page(console.plan, state, console.name, console.roster.tz, language,
+                                             user.role, csrf_token(console, request), message, user.display_name,
+                                             entries, dispatches), status)
 
 
-ACTIONS: dict[str, tuple[Action, str]] = {"ack": ("acknowledge", "ack"), "resolve": ("resolve", "resolve")}
+def _dispatches_for(console: Console, incident_id: str) -> list[InventoryMovement]:
+    """What the ledger holds as dispatched for the incident (a movement sent but refused is not there)."""
+    return [m for m in InventoryStore(console.engine).movements()
+            if m.incident_id == incident_id and m.kind == "dispatch"]
+
+
+# form action -> (the permission it needs, the command's action); "confirm" is the materials proposal's dispatches
+ACTIONS: dict[str, tuple[Action, str]] = {"ack": ("acknowledge", "ack"), "resolve": ("resolve", "resolve"),
+                                          "note": ("note", "note"), "confirm": ("confirm_materials", "confirm")}
 
 
 async def _act(request: web.Request) -> web.Response:
-    """Acknowledge or resolve: the same command an SMS reply gives, from the account's roster person."""
+    """Acknowledge, resolve or add a note: the same command an SMS reply gives (a note: the same kind of command),
+    from the account's roster person. Confirm the materials proposal: the dispatches `ers inventory confirm` writes."""
     console: Console = request.app["console"]
     user: User = request["user"]
     code, name = request.match_info["code"].upper(), request.match_info["action"]
     if name not in ACTIONS:
         raise web.HTTPNotFound(text=f"no action {name}")
     form = dict(await request.post())
-    await _check_csrf(console, request, form, request.cookies.get(SESSION_COOKIE, ""), f"incident.{name}")
+    await check_csrf(console, request, form, request.cookies.get(SESSION_COOKIE, ""), f"incident.{name}")
     permission, action = ACTIONS[name]
-    now, source = console.now(), _source(request)
+    now, source = console.now(), source_of(request)
+    words = pages.words(language_of(request))
     if not allowed(user.role, permission):
         await asyncio.to_thread(audit, console.engine, now, user.username, f"incident.{name}", code,
                                 f"role {user.role}", source, "refused")
-        raise web.HTTPForbidden(text=pages.words(console.language)["forbidden"])
+        raise web.HTTPForbidden(text=words["forbidden"])
     state = find(console.view.board().open.values(), code)
     if state is None:
         raise web.HTTPNotFound(text=f"no open incident {code}")
-    note = str(form.get("note", ""))[:500]
+    note = str(form.get("note", "")).strip()[:500]
+    actor = user.person_id or f"console:{user.username}"
+    if name == "note" and not note:
+        return await _incident(request, words["note_needed"], 400)
+    if name == "confirm":
+        refused = await _confirm_materials(console, state, actor, now)
+        await asyncio.to_thread(audit, console.engine, now, user.username, "incident.confirm", code,
+                                refused or (state.materials.line if state.materials else ""), source,
+                                "refused" if refused else "ok")
+        if refused:
+            return await _incident(request, refused, 409)
+        raise web.HTTPSeeOther(f"/incidents/{code}?done=confirm")
     # The form's own id: a double click, or a browser sending the form again, gives the same command (applied once).
     once = str(form.get("once", "")) or str(uuid.uuid4())
-    command = Command(event_id=derive("command.console", user.username, state.incident_id, name, once), action=action, incident_id=state.incident_id, incident_code=state.code,
-                      source_id=state.source_id, actor=user.person_id or f"console:{user.username}",
-                      channel="console", issued_at=now, note=note, drill_id=state.drill_id)
+    command = Command(event_id=derive("command.console", user.username, state.incident_id, name, once),
+                      action=action, incident_id=state.incident_id, incident_code=state.code,
+                      source_id=state.source_id, actor=actor, channel="console", issued_at=now, note=note,
+                      drill_id=state.drill_id)
     await asyncio.to_thread(send_event, console.bootstrap, console.commands_topic, command.key, encode(command))
     await asyncio.to_thread(audit, console.engine, now, user.username, f"incident.{name}", code, note, source)
     log.info("%s %s by %s from %s", name, code, user.username, source)
-    raise web.HTTPSeeOther(f"/incidents/{code}")
+    raise web.HTTPSeeOther(f"/incidents/{code}?done={name}")
+
+
+CONFIRM_WAIT_SECONDS = 15.0
+
+
+async def _confirm_materials(console: Console, state: IncidentState, actor: str, now: dt.datetime) -> str | None:
+    """Write the proposal's dispatches through the worker's ledger, as `ers inventory confirm` does (their ids derive
+    from the incident: confirming twice writes them once). None when recorded, else why not."""
+    if state.materials is None or not state.materials.allocations:
+        return pages.words(console.language)["no_proposal"]
+    if console.topics is None:
+        return "the console was started without the inventory topics"
+    movements = dispatch_movements(str(state.incident_id), state.materials, actor, now, state.drill_id)
+    outcome = await asyncio.to_thread(record_movements, console.bootstrap, console.topics,
+                                      InventoryStore(console.engine), movements, CONFIRM_WAIT_SECONDS)
+    if outcome.refused:
+        return "; ".join(sorted(set(outcome.refused.values())))
+    if outcome.waiting:
+        return f"{len(outcome.waiting)} of {len(movements)} dispatch(es) not recorded yet: is the worker running?"
+    return None
 
 
 async def _audit(request: web.Request) -> web.Response:
     console: Console = request.app["console"]
     user: User = request["user"]
     if not allowed(user.role, "read_audit"):
-        raise web.HTTPForbidden(text=pages.words(console.language)["forbidden"])
+        raise web.HTTPForbidden(text=pages.words(language_of(request))["forbidden"])
     entries = await asyncio.to_thread(read_audit, console.engine, 500)
-    return _html(pages.audit_page(entries, console.roster.tz, console.language, user.display_name, user.role,
-                                  _csrf(console, request)))
+    return html_response(pages.audit_page(entries, console.roster.tz, language_of(request), user.display_name,
+                                          user.role, csrf_token(console, request)))
+
+
+async def _choose_language(request: web.Request) -> web.Response:
+    """Switch this browser's language (a cookie; no account change), then back to where it was."""
+    console: Console = request.app["console"]
+    language = request.match_info["language"]
+    if language not in LANGUAGES:
+        raise web.HTTPNotFound(text=f"no language {language} (expected one of {', '.join(LANGUAGES)})")
+    back = request.query.get("next", "/")
+    if not back.startswith("/") or back.startswith("//") or "\\" in back:
+        back = "/"  # only a path of this console: never an open redirect
+    response = web.HTTPSeeOther(back)
+    response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600, httponly=True, samesite="Lax",
+                        secure=console.https, path="/")
+    raise response

@@ -1,7 +1,8 @@
 """Copy the console's front-end assets from deploy/web/node_modules (`npm ci` there) into
 streams/views/static/vendor, keeping only what the pages load: the Noto Sans SC font (SIL OFL 1.1), regular weight,
 its simplified-Chinese and Latin files as WOFF2. Run by `make setup`; the pages work without them (the system's
-fonts), but a duty-room screen without a CJK font shows boxes."""
+fonts), but a duty-room screen without a CJK font shows boxes. Also Leaflet (BSD-2-Clause) for the console's map
+page: leaflet.js, leaflet.css, its images and LICENSE."""
 from __future__ import annotations
 
 import re
@@ -13,6 +14,7 @@ HERE = Path(__file__).resolve().parent
 TARGET = HERE.parents[1] / "streams" / "views" / "static" / "vendor"
 FONT = HERE / "node_modules" / "@fontsource" / "noto-sans-sc"
 FONT_CSS = ("chinese-simplified-400.css", "latin-400.css")
+LEAFLET = HERE / "node_modules" / "leaflet"
 
 
 def main() -> int:
@@ -32,6 +34,22 @@ def main() -> int:
     (out / "noto-sans-sc.css").write_text("\n".join(css), encoding="utf-8")
     shutil.copy2(FONT / "LICENSE", out / "LICENSE")
     print(f"vendor: Noto Sans SC into {out}")
+    return copy_leaflet()
+
+
+def copy_leaflet() -> int:
+    if not LEAFLET.exists():
+        print(f"vendor: {LEAFLET} is missing: run `npm ci --prefix deploy/web` first", file=sys.stderr)
+        return 1
+    out = TARGET / "leaflet"
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "images").mkdir(parents=True)
+    for name in ("leaflet.js", "leaflet.js.map", "leaflet.css"):  # the map: devtools ask for it
+        shutil.copy2(LEAFLET / "dist" / name, out / name)
+    for image in (LEAFLET / "dist" / "images").glob("*.png"):
+        shutil.copy2(image, out / "images" / image.name)
+    shutil.copy2(LEAFLET / "LICENSE", out / "LICENSE")
+    print(f"vendor: Leaflet into {out}")
     return 0
 
 

@@ -1,6 +1,10 @@
 // The board's live updates: server-sent events from /events replace the rows; a new orange or red incident
 // flashes and sounds. No framework: the page works without this script too (a reload shows the same).
 (function () {
+  // The language switch comes back to this page.
+  document.querySelectorAll("a.lang").forEach(a => {
+    a.href = a.pathname + "?next=" + encodeURIComponent(location.pathname + location.search);
+  });
   const table = document.getElementById("board");
   if (!table || !window.EventSource) return;
   const live = document.getElementById("live");
@@ -13,12 +17,20 @@
       osc.start(); osc.stop(ctx.currentTime + 0.4);
     } catch (e) { /* no sound allowed before a click: the flash remains */ }
   }
+  // Rows are kept per incident and only their cells change, so a row's flash is not restarted by the next update
+  // (a receipt, a tier) and a click on it is not lost.
   function render(rows) {
     const body = table.querySelector("tbody");
+    const byCode = new Map(Array.from(body.children).map(tr => [tr.dataset.code, tr]));
     const fresh = [];
-    body.replaceChildren(...rows.map(r => {
-      const tr = document.createElement("tr");
-      tr.dataset.code = r.code; tr.dataset.level = r.level;
+    const ordered = rows.map(r => {
+      let tr = byCode.get(r.code);
+      if (!tr) {
+        tr = document.createElement("tr");
+        tr.dataset.code = r.code;
+        if (!known.has(r.code)) { tr.classList.add("fresh"); if (r.level === "orange" || r.level === "red") fresh.push(r); }
+      }
+      tr.dataset.level = r.level;
       const first = document.createElement("td"); const a = document.createElement("a");
       a.href = "/incidents/" + encodeURIComponent(r.code); a.textContent = r.code; first.appendChild(a);
       if (r.drill) { const d = document.createElement("span"); d.className = "drill"; d.textContent = " " + table.dataset.drill; first.appendChild(d); }
@@ -26,11 +38,16 @@
       badge.className = "level " + r.level; badge.textContent = r.level_name;
       level.appendChild(badge);
       const by = cell(r.by); by.className = "by";
-      tr.append(first, level, cell(r.place), cell(r.what), cell(r.since), cell(r.stage), by, cell(String(r.tier)),
-                cell(r.next_minutes === null ? "" : r.next_minutes + " min"), cell(r.report));
-      if (!known.has(r.code)) { tr.classList.add("fresh"); if (r.level === "orange" || r.level === "red") fresh.push(r); }
+      const delivery = cell(r.delivery); delivery.className = "delivery";
+      const cells = [first, level, cell(r.place), cell(r.what), cell(r.since), cell(r.stage), by, cell(String(r.tier)),
+                     cell(r.next_minutes === null ? "" : r.next_minutes + " min"), delivery, cell(r.report)];
+      if (tr.textContent !== cells.map(c => c.textContent).join("") || tr.children.length !== cells.length) {
+        tr.replaceChildren(...cells);
+      }
       return tr;
-    }));
+    });
+    const same = ordered.length === body.children.length && ordered.every((tr, i) => body.children[i] === tr);
+    if (!same) body.replaceChildren(...ordered);
     known = new Set(rows.map(r => r.code));
     const empty = document.getElementById("empty");
     if (empty) empty.hidden = rows.length > 0;
