@@ -183,3 +183,39 @@ def test_in_chromium_log_in_see_the_incident_arrive_without_a_reload_and_acknowl
     assert colour == "rgba(212, 167, 44, 1)", \
         "the level's colour, server-rendered under the pages' content security policy"
     assert not PHONE.search(driver.page_source)
+
+
+def test_on_a_phone_every_page_fits_the_screen_width(broker: str, worker: WorkerProcess, web: str, browser) -> None:
+    """A duty officer away from the wall screen: 390 px wide (a common phone), no page scrolls sideways."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    send(broker, worker.topic("readings"), reading("tailings_example_online", "seepage_flow", 7.5, "L/s"),
+         key="tailings_example_online")  # an incident for its page (or the one of the test before)
+    driver = browser
+    driver.set_window_size(390, 844)
+    try:
+        driver.delete_all_cookies()
+        driver.get(web + "/login")
+        driver.find_element(By.NAME, "username").send_keys("officer")
+        driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+        driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+        WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.querySelector('#board tbody tr')"))
+        code = None
+        for path in ("/", "/incidents", "/map", "/stock", "/coverage", "/drills"):
+            if path == "/incidents":
+                code = driver.execute_script("const tr = document.querySelector('#board tbody tr');"
+                                             "return tr ? tr.dataset.code : null")
+                if code is None:
+                    continue
+                path = f"/incidents/{code}"
+            driver.get(web + path)
+            inner, scroll = driver.execute_script(
+                "return [window.innerWidth, document.documentElement.scrollWidth]")
+            print(f"{path}: {scroll} px of content on a {inner} px screen")
+            ARTEFACTS.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(ARTEFACTS / f"phone{path.replace('/', '-').rstrip('-') or '-board'}.png"))
+            assert scroll <= inner + 1, f"{path}: {scroll} px wide on a {inner} px screen"
+        assert code is not None, "an incident page was among them"
+    finally:
+        driver.set_window_size(1600, 900)
