@@ -34,6 +34,7 @@ def state_of(plan: Plan, books: "Books", incident_id: str, now: dt.datetime, cau
         facts=facts_for(plan, books.paging, incident), opened_at=incident.opened_at, changed_at=now, cause=cause,
         tier=record.tier + 1 if record is not None else None,
         next_escalation_at=record.next_at if record is not None else None,
+        stations=list(record.stations) if record is not None else [],
         paged=list(record.paged) if record is not None else [],
         notified=list(record.notified) if record is not None else [],
         acknowledged_by=record.acked_by if record is not None else None, materials=incident.materials), report)

@@ -2,8 +2,9 @@
 maintenance windows (校准/维护) and the open incidents of the read model (a station_silence incident: silent; a
 flatline incident, a stuck analyser: fault).
 
-An incident names its risk source, not its station: with several stations at one source, every station the rule
-applies to is marked. The worker's own per-station state (last heard, in its Faust table) is not read here.
+An incident's state names the stations its evidence came from; a state published before it did (no stations) marks
+every station of its source the rule applies to. The worker's own per-station state (last heard, in its Faust
+table) is not read here.
 """
 from __future__ import annotations
 
@@ -31,8 +32,11 @@ def station_statuses(plan: Plan, roster: Roster, open_incidents: Iterable[Incide
         if status is None:
             continue
         for station_id, station in plan.stations.items():
-            if station.source != state.source_id or (rule is not None and rule.stations
-                                                      and station_id not in rule.stations):
+            if state.stations:
+                if station_id not in state.stations:
+                    continue
+            elif station.source != state.source_id or (rule is not None and rule.stations
+                                                        and station_id not in rule.stations):
                 continue
             if _RANK[status] > _RANK[out[station_id]]:
                 out[station_id] = status

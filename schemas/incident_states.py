@@ -56,6 +56,8 @@ class IncidentState(Event):
                                                              "detection, a command, a receipt, a clock tick")
     tier: int | None = Field(default=None, ge=1, description="the chain's tier calling now (1-based)")
     next_escalation_at: Timestamp | None = None
+    stations: list[str] = Field(default_factory=list, description="the stations its evidence names (a silent or "
+                                                                  "stuck one), else its source's")
     paged: list[str] = Field(default_factory=list, description="asked to acknowledge (person or drill phone ids)")
     notified: list[str] = Field(default_factory=list, description="told about it")
     acknowledged_by: str | None = None

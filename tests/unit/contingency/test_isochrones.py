@@ -134,12 +134,13 @@ def test_on_the_arxan_data_every_arrival_is_the_coverage_reports(arxan: Plan) ->
 T0 = dt.datetime(2026, 7, 3, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
-def _incident(source_id: str, rule_id: str, kind: str) -> IncidentState:
+def _incident(source_id: str, rule_id: str, kind: str, stations: tuple[str, ...] = ()) -> IncidentState:
     incident = uuid.uuid4()
     facts = IncidentFacts(incident_id=incident, code="ABC", level=WarningLevel.BLUE, source_id=source_id,
                           place=source_id, observed_at=T0)
     return IncidentState(incident_id=incident, code="ABC", source_id=source_id, kind=kind, rule_id=rule_id,
-                         level=WarningLevel.BLUE, stage="paging", facts=facts, opened_at=T0, changed_at=T0)
+                         level=WarningLevel.BLUE, stage="paging", facts=facts, opened_at=T0, changed_at=T0,
+                         stations=list(stations))
 
 
 def test_station_states_from_maintenance_windows_and_open_incidents(arxan: Plan) -> None:
@@ -156,3 +157,17 @@ def test_station_states_from_maintenance_windows_and_open_incidents(arxan: Plan)
     assert states == {"hlh_dsk_auto": "calibrating", "yirshi_wwtp_online": "silent",
                       "tailings_example_online": "fault", "city_air_auto": "silent", "city_source_auto": "normal"}
     assert station_statuses(arxan, roster, opened, T0 + dt.timedelta(hours=3))["hlh_dsk_auto"] == "normal"
+
+
+def test_a_station_named_by_its_incident_is_marked_and_not_the_other_stations_of_its_source(arxan: Plan) -> None:
+    roster = load_roster(REPO / "plans" / "arxan-roster.yaml", arxan)
+    two = arxan.model_copy(update={"stations": {
+        **arxan.stations,
+        "yirshi_wwtp_second": arxan.stations["yirshi_wwtp_online"].model_copy(update={"name": "second analyser"})}})
+    silent = [_incident("yirshi_wwtp_outfall", "water_station_silent", "station_silence", ("yirshi_wwtp_second",))]
+    states = station_statuses(two, roster, silent, T0 - dt.timedelta(days=1))
+    assert (states["yirshi_wwtp_second"], states["yirshi_wwtp_online"]) == ("silent", "normal")
+    unnamed = [_incident("yirshi_wwtp_outfall", "water_station_silent", "station_silence")]
+    states = station_statuses(two, roster, unnamed, T0 - dt.timedelta(days=1))
+    assert (states["yirshi_wwtp_second"], states["yirshi_wwtp_online"]) == ("silent", "silent"), \
+        "a state from before incidents named their stations: every station of the source"

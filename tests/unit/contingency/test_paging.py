@@ -308,6 +308,12 @@ def test_resolve_tells_everyone_notified(arxan, roster):
     assert agent.incidents.open == {} and agent.book.incidents == {}
 
 
+def test_the_read_model_names_the_stations_of_the_evidence(arxan, roster):
+    agent = Agent(arxan, roster)
+    agent.event(opened(station="hlh_dsk_auto"), T0)
+    assert agent.states[-1].stations == ["hlh_dsk_auto"], "the map marks that station, not its neighbours"
+
+
 def test_a_note_from_the_console_is_an_event_of_the_incident_and_pages_nobody(arxan, roster):
     agent = Agent(arxan, roster)
     agent.event(opened(), T0)
