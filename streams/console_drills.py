@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 PHONE_LIKE = re.compile(r"(?<![\w*-])(?:\+\d{7,15}|1[3-9]\d{9})(?!\d)")  # E.164, or a mainland mobile
 VIEWS_KEPT = 4  # drill boards followed at once (each a Kafka consumer); the oldest is stopped
 STOP_SECONDS = 30
+TOPIC_CHECK_SECONDS = 1.0
 
 
 # --- pure: choices, names, paths -------------------------------------------------------------------------------
@@ -238,6 +240,7 @@ class DrillDesk:
     env: Mapping[str, str] | None = None  # the child's environment; None: this process's
     current: DrillProcess | None = None
     _views: dict[str, IncidentStateView] = field(default_factory=dict)
+    _asked: dict[str, float] = field(default_factory=dict)  # run id -> when the broker was last asked for its topic
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -287,6 +290,10 @@ class DrillDesk:
         with self._lock:  # several pages (threads) may ask at once: one view per run
             if run_id in self._views:
                 return self._views[run_id]
+            now = time.monotonic()
+            if now - self._asked.get(run_id, -TOPIC_CHECK_SECONDS) < TOPIC_CHECK_SECONDS:
+                return None  # asked the broker a moment ago (every board's event stream asks 4 times a second)
+            self._asked[run_id] = now
             topic = self.states_topic(run_id)
             if topic not in topics_with_prefix(self.bootstrap, topic):
                 return None
@@ -336,7 +343,6 @@ def _desk(request: web.Request) -> DrillDesk:
 
 
 async def _drills(request: web.Request, message: str = "", status: int = 200) -> web.Response:
-
     console, user, desk = request.app["console"], request["user"], _desk(request)
     scenarios = await asyncio.to_thread(desk.scenarios)
     runs = await asyncio.to_thread(list_runs, desk.output_dir)
@@ -347,7 +353,6 @@ async def _drills(request: web.Request, message: str = "", status: int = 200) ->
 
 
 async def _start(request: web.Request) -> web.Response:
-
     console, user, desk = request.app["console"], request["user"], _desk(request)
     form = dict(await request.post())
     await check_csrf(console, request, form, request.cookies.get(SESSION_COOKIE, ""), "drill.start")
@@ -411,7 +416,6 @@ def _run_id(request: web.Request, desk: DrillDesk) -> str:
 
 
 async def _run_page(request: web.Request) -> web.Response:
-
     console, user, desk = request.app["console"], request["user"], _desk(request)
     run_id = _run_id(request, desk)
     rows = await asyncio.to_thread(_rows, request, desk, run_id)
