@@ -23,7 +23,7 @@ _WORDS = {
               "drill": "演练", "ack": "确认", "resolve": "解除", "back": "返回看板", "stage": "状态",
               "paged": "已呼叫", "notified": "已通知", "audit": "审计日志", "wrong": "账户或密码错误",
               "locked": "尝试次数过多,请于{until}后再试", "forbidden": "无权执行此操作", "sent": "已提交: {what}",
-              "live": "实时", "offline": "连接中断,正在重连", "lang": "English", "note": "备注",
+              "live": "实时", "offline": "连接中断,正在重连", "sound": "启用提示音", "lang": "English", "note": "备注",
               "timeline": "处置过程", "delivery": "最近呼叫", "add_note": "添加备注", "materials": "物资调度建议",
               "confirm": "确认调拨", "confirmed": "已确认调拨", "no_proposal": "无调度建议",
               "note_needed": "请填写备注内容",
@@ -53,7 +53,7 @@ _WORDS = {
            "resolve": "Resolve", "back": "Back to the board", "stage": "Stage", "paged": "Paged",
            "notified": "Told", "audit": "Audit log", "wrong": "Wrong user or password",
            "locked": "Too many attempts; try again after {until}", "forbidden": "Not allowed",
-           "sent": "Sent: {what}", "live": "live", "offline": "connection lost, reconnecting", "lang": "中文",
+           "sent": "Sent: {what}", "live": "live", "offline": "connection lost, reconnecting", "sound": "Enable sound", "lang": "中文",
            "note": "Note", "timeline": "Timeline", "delivery": "Last page", "add_note": "Add note",
            "materials": "Materials proposal", "confirm": "Confirm dispatch", "confirmed": "Dispatch confirmed",
            "no_proposal": "No proposal", "note_needed": "Write the note first",
@@ -179,8 +179,9 @@ def board_page(rows: list[dict[str, Any]], language: str, user: str = "", role: 
     head = "".join(f"<th>{w[k]}</th>" for k in ("code", "level", "place", "what", "since", "stage", "by", "tier",
                                                 "next", "delivery", "report"))
     body = (f'<h1>{w["board"]} <span id="live" class="live" data-live="{w["live"]}" data-offline="{w["offline"]}">'
-            f'</span></h1><table id="board" data-none="{_e(w["none"])}" data-drill="{_e(w["drill"])}"><thead><tr>{head}'
-            f'</tr></thead><tbody>{"".join(board_row(r, w) for r in rows)}</tbody></table>'
+            f'</span> <button id="sound" type="button" hidden>{w["sound"]}</button></h1>'
+            f'<table id="board" data-none="{_e(w["none"])}" data-drill="{_e(w["drill"])}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(board_row(r, w) for r in rows)}</tbody></table>'
             + ("" if rows else f'<p id="empty">{w["none"]}</p>'))
     return page(w["board"], body, language, user, role, csrf)
 

@@ -143,6 +143,13 @@ def test_in_chromium_log_in_see_the_incident_arrive_without_a_reload_and_acknowl
     finally:
         assert driver.find_elements(By.ID, "board"), (driver.current_url, driver.page_source[-1500:])
     wait.until(lambda d: d.find_element(By.ID, "live").get_attribute("data-state") == "实时")
+    # Sound needs a click on the page first (the browser's autoplay policy): the login's click may have given it
+    # already; if not, the board's button says so and a click on it turns sound on.
+    sound = driver.find_element(By.ID, "sound")
+    assert sound.get_attribute("textContent") == "启用提示音"
+    if sound.is_displayed():
+        sound.click()
+    wait.until(lambda d: not d.find_element(By.ID, "sound").is_displayed())
     driver.execute_script("window.ersNotReloaded = true")
 
     sent = time.monotonic()

@@ -10,12 +10,27 @@
   const live = document.getElementById("live");
   let known = new Set(Array.from(table.querySelectorAll("tbody tr")).map(tr => tr.dataset.code));
   function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
+  // Browsers allow sound only after a click on the page: until then a button says so (a wall screen is clicked once
+  // when it is set up), and a new orange or red row still flashes.
+  const sound = document.getElementById("sound");
+  let audio = null;
+  function audible() {
+    try { audio = audio || new (window.AudioContext || window.webkitAudioContext)(); } catch (e) { return false; }
+    return audio.state === "running";
+  }
+  function unlock() {
+    if (audio === null) audible();
+    if (audio) audio.resume().then(() => { if (sound) sound.hidden = audio.state === "running"; });
+  }
+  if (sound) {
+    sound.hidden = audible();
+    sound.addEventListener("click", unlock);
+  }
+  document.addEventListener("click", unlock, { once: true });
   function beep() {
-    try {
-      const ctx = new (window.AudioContext || window.webkitAudioContext)();
-      const osc = ctx.createOscillator(); osc.frequency.value = 880; osc.connect(ctx.destination);
-      osc.start(); osc.stop(ctx.currentTime + 0.4);
-    } catch (e) { /* no sound allowed before a click: the flash remains */ }
+    if (!audible()) { if (sound) sound.hidden = false; return; }
+    const osc = audio.createOscillator(); osc.frequency.value = 880; osc.connect(audio.destination);
+    osc.start(); osc.stop(audio.currentTime + 0.4);
   }
   // Rows are kept per incident and only their cells change, so a row's flash is not restarted by the next update
   // (a receipt, a tier) and a click on it is not lost.
