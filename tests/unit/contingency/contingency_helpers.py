@@ -5,6 +5,7 @@ import datetime as dt
 import uuid
 from pathlib import Path
 
+from contingency.roads import RoadGraph, haversine_km, load_road_graph
 from schemas.readings import Measurement, QualityFlag, StationReport
 
 REPO = Path(__file__).resolve().parents[3]
@@ -44,3 +45,20 @@ def hours(n: float) -> dt.timedelta:
 
 def minutes(n: float) -> dt.timedelta:
     return dt.timedelta(minutes=n)
+
+
+DEG = haversine_km((0.0, 0.0), (1.0, 0.0))  # km per degree of latitude
+
+
+def road_line(coords: list[tuple[float, float]], highway: str) -> dict:
+    return {"type": "Feature", "properties": {"highway": highway},
+            "geometry": {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in coords]}}
+
+
+def hand_road_graph() -> RoadGraph:
+    """On the meridian lon 120, so lengths are exact multiples of DEG: primary 47-48 at DEG km/h (0.5 deg = 30 min),
+    track 48-49 at DEG/2 km/h (1 deg = 120 min); off the graph at 0.3*DEG km/h with a 1.5 detour."""
+    roads = {"type": "FeatureCollection", "features": [
+        road_line([(47.0, 120.0), (47.5, 120.0), (48.0, 120.0)], "primary"),
+        road_line([(48.0, 120.0), (49.0, 120.0)], "track")]}
+    return load_road_graph(roads, {"primary": DEG, "track": DEG / 2}, detour_factor=1.5, offroad_kmh=0.3 * DEG)

@@ -26,10 +26,9 @@ import pytest
 from contingency import Plan
 from contingency.coverage import coverage, dispatch_proposal, proposal_line
 from contingency.plan import Depot, Location, MaterialRequirement, RequiredItem, RiskSource
-from contingency.roads import RoadGraph, haversine_km, load_road_graph, read_geojson
-from contingency_helpers import REPO
+from contingency.roads import RoadGraph, load_road_graph, read_geojson
+from contingency_helpers import REPO, hand_road_graph
 
-DEG = haversine_km((0.0, 0.0), (1.0, 0.0))
 STOCK = {("dA", "activated_carbon"): 1, ("dB", "activated_carbon"): 3, ("dC", "quicklime"): 1,
          ("dD", "quicklime"): 10, ("dD", "activated_carbon"): 100}
 
@@ -38,16 +37,9 @@ def available(depot_id: str, item_id: str) -> float:
     return STOCK.get((depot_id, item_id), 0)
 
 
-def _line(coords: list[tuple[float, float]], highway: str) -> dict:
-    return {"type": "Feature", "properties": {"highway": highway},
-            "geometry": {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in coords]}}
-
-
 @pytest.fixture()
 def graph() -> RoadGraph:
-    roads = {"type": "FeatureCollection", "features": [
-        _line([(47.0, 120.0), (47.5, 120.0), (48.0, 120.0)], "primary"), _line([(48.0, 120.0), (49.0, 120.0)], "track")]}
-    return load_road_graph(roads, {"primary": DEG, "track": DEG / 2}, detour_factor=1.5, offroad_kmh=0.3 * DEG)
+    return hand_road_graph()
 
 
 def _depot(depot_id: str, name: str, lat: float, mobilisation: float) -> Depot:

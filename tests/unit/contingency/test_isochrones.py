@@ -20,27 +20,17 @@ from contingency import Plan, load_roster
 from contingency.coverage import depot_arrivals
 from contingency.isochrones import convex_hull, depot_isochrones, reached_segments
 from contingency.plan import Depot, Location
-from contingency.roads import RoadGraph, haversine_km, load_road_graph
+from contingency.roads import RoadGraph
 from contingency.station_status import station_statuses
-from contingency_helpers import REPO
+from contingency_helpers import DEG, REPO, hand_road_graph
 from handlers.road_files import load_road_file
 from schemas.incident_states import IncidentFacts, IncidentState
 from schemas.incidents import WarningLevel
 
-DEG = haversine_km((0.0, 0.0), (1.0, 0.0))
-
-
-def _line(coords: list[tuple[float, float]], highway: str) -> dict:
-    return {"type": "Feature", "properties": {"highway": highway},
-            "geometry": {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in coords]}}
-
 
 @pytest.fixture()
 def graph() -> RoadGraph:
-    roads = {"type": "FeatureCollection", "features": [
-        _line([(47.0, 120.0), (47.5, 120.0), (48.0, 120.0)], "primary"),
-        _line([(48.0, 120.0), (49.0, 120.0)], "track")]}
-    return load_road_graph(roads, {"primary": DEG, "track": DEG / 2}, detour_factor=1.5, offroad_kmh=0.3 * DEG)
+    return hand_road_graph()
 
 
 def _depot(depot_id: str, lat: float, mobilisation: float) -> Depot:
