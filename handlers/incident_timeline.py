@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from kafka.consumer.fetcher import ConsumerRecord
@@ -35,10 +36,7 @@ class IncidentHistory:
     @property
     def last_page(self) -> tuple[Notification, DeliveryStatus | None] | None:
         """The newest message about the incident, and its latest receipt."""
-        if not self.messages:
-            return None
-        last = max(self.messages, key=lambda m: m.created_at)
-        return last, self.last_status.get(str(last.notification_id))
+        return _last_page(self.messages, self.last_status)
 
 
 class IncidentTimelineView:
@@ -68,6 +66,12 @@ class IncidentTimelineView:
                 list(self._events.get(incident_id, {}).values()), messages,
                 {key: self._status[key] for key in (str(m.notification_id) for m in messages) if key in self._status},
                 list(self._commands.get(incident_id, {}).values()))
+
+    def last_page(self, incident_id: str) -> tuple[Notification, DeliveryStatus | None] | None:
+        """The newest message about the incident and its latest receipt: what the board shows of it (asked for every
+        open incident at every look of every board, so without copying the incident's history)."""
+        with self._lock:
+            return _last_page(self._messages.get(incident_id, {}).values(), self._status)
 
     def _take_all(self, records: list[ConsumerRecord]) -> None:
         for record in records:
@@ -117,3 +121,9 @@ def _keep(held: OrderedDict[str, dict], incident_id: str, key: str, value: objec
     held.move_to_end(incident_id)
     while len(held) > 2 * MAX_INCIDENTS:
         held.popitem(last=False)
+
+
+def _last_page(messages: Iterable[Notification], status: Mapping[str, DeliveryStatus]
+               ) -> tuple[Notification, DeliveryStatus | None] | None:
+    last = max(messages, key=lambda m: m.created_at, default=None)
+    return (last, status.get(str(last.notification_id))) if last is not None else None

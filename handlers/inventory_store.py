@@ -176,10 +176,11 @@ class InventoryStore:
                  movement.item_id, movement.depot_id, event_id)
         return RecordResult(event_id, "applied")
 
-    def movements(self, depot_id: str | None = None, item_id: str | None = None) -> list[InventoryMovement]:
+    def movements(self, depot_id: str | None = None, item_id: str | None = None,
+                  incident_id: str | None = None) -> list[InventoryMovement]:
         """Accepted movements in the order they were accepted; a depot's include transfers into it."""
         with self._engine.connect() as connection:
-            return _movements(connection, depot_id, item_id)
+            return _movements(connection, depot_id, item_id, incident_id)
 
     def stock(self, on: dt.date | None = None) -> Stock:
         """The fold of the movements accepted so far, or (with `on`) of those recorded by the end of that UTC day."""
@@ -217,9 +218,11 @@ def _catalogue(connection: Connection) -> Catalogue:
     return Catalogue(depot_ids, specs)
 
 
-def _movements(connection: Connection, depot_id: str | None = None,
-               item_id: str | None = None) -> list[InventoryMovement]:
+def _movements(connection: Connection, depot_id: str | None = None, item_id: str | None = None,
+               incident_id: str | None = None) -> list[InventoryMovement]:
     query = select(movements).order_by(movements.c.seq)
+    if incident_id is not None:
+        query = query.where(movements.c.incident_id == incident_id)
     if depot_id is not None:
         query = query.where(or_(movements.c.depot_id == depot_id, movements.c.to_depot_id == depot_id))
     if item_id is not None:

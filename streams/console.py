@@ -216,7 +216,7 @@ def _rows(console: Console, language: str) -> list[dict]:
     board = console.view.board()
     history = console.timeline
     return pages.board_rows(console.plan, board.open.values(), console.name, console.roster.tz, language,
-                            console.now(), (lambda i: history.of(i).last_page) if history is not None else
+                            console.now(), history.last_page if history is not None else
                             (lambda _: None))
 
 
@@ -268,8 +268,7 @@ async def _incident(request: web.Request, message: str = "", status: int = 200) 
 
 def _dispatches_for(console: Console, incident_id: str) -> list[InventoryMovement]:
     """What the ledger holds as dispatched for the incident (a movement sent but refused is not there)."""
-    return [m for m in InventoryStore(console.engine).movements()
-            if m.incident_id == incident_id and m.kind == "dispatch"]
+    return [m for m in InventoryStore(console.engine).movements(incident_id=incident_id) if m.kind == "dispatch"]
 
 
 # form action -> (the permission it needs, the command's action); "confirm" is the materials proposal's dispatches

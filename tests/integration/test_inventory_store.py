@@ -67,6 +67,7 @@ def test_record_then_a_duplicate_event_id_changes_nothing(store: InventoryStore)
     assert store.record(receipt, dt.datetime.now(dt.timezone.utc)).outcome == "duplicate"
     assert store.record(dispatch, dt.datetime.now(dt.timezone.utc)).outcome == "duplicate"  # would be refused now (1 t left): still just a duplicate
     assert store.movements() == [receipt, dispatch]
+    assert store.movements(incident_id="YJA") == [dispatch] and store.movements(incident_id="K7Q") == []
     assert store.stock().on_hand("yirshi", "activated_carbon") == 1
 
 

@@ -55,6 +55,8 @@ def test_the_latest_receipt_wins_whatever_order_they_are_read_in() -> None:
     history = view.of(str(first.incident_id))
     assert history.last_status[str(uid("n", 1))].status == "delivered"
     assert history.last_page is not None and history.last_page[1].status == "delivered"
+    assert view.last_page(str(first.incident_id)) == history.last_page, "the board's look, without the history"
+    assert view.last_page(str(uid("nobody"))) is None
 
 
 def test_a_reply_read_before_its_incident_is_kept_and_shown_with_it() -> None:
