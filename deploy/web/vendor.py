@@ -17,9 +17,14 @@ FONT_CSS = ("chinese-simplified-400.css", "latin-400.css")
 LEAFLET = HERE / "node_modules" / "leaflet"
 
 
+def _installed(package: Path) -> bool:
+    if not package.exists():
+        print(f"vendor: {package} is missing: run `npm ci --prefix deploy/web` first", file=sys.stderr)
+    return package.exists()
+
+
 def main() -> int:
-    if not FONT.exists():
-        print(f"vendor: {FONT} is missing: run `npm ci --prefix deploy/web` first", file=sys.stderr)
+    if not _installed(FONT):
         return 1
     out = TARGET / "noto-sans-sc"
     shutil.rmtree(out, ignore_errors=True)
@@ -38,8 +43,7 @@ def main() -> int:
 
 
 def copy_leaflet() -> int:
-    if not LEAFLET.exists():
-        print(f"vendor: {LEAFLET} is missing: run `npm ci --prefix deploy/web` first", file=sys.stderr)
+    if not _installed(LEAFLET):
         return 1
     out = TARGET / "leaflet"
     shutil.rmtree(out, ignore_errors=True)
